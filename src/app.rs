@@ -1,0 +1,164 @@
+//! Wiring: builds the first zone, binds the sockets and starts every task.
+//!
+//! Used by `main` and by the integration tests, which start the real server on
+//! `127.0.0.1:0` and read the bound addresses back.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+use prometheus_client::registry::Registry;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::dns::{self, DnsContext};
+use crate::metrics::Metrics;
+use crate::sources::{Rebuilder, SharedZone, manifests};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot listen on {address}: {source}")]
+    BindFailed {
+        address: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Manifests(#[from] manifests::Error),
+}
+
+/// A started server: its addresses, and the tasks to wait for.
+pub struct Server {
+    /// The bound DNS addresses (UDP and TCP share each), in `--listen` order.
+    pub dns_addresses: Vec<SocketAddr>,
+    pub zone: SharedZone,
+    pub metrics: Arc<Metrics>,
+    pub registry: Arc<Registry>,
+    tasks: JoinSet<Result<(), Error>>,
+}
+
+impl Server {
+    /// Builds the first zone, then opens the sockets: a query never meets an empty zone
+    /// when the objects come from files.
+    pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Server, Error> {
+        let mut registry = Registry::default();
+        let metrics = Metrics::new(&config.settings.domains, &mut registry);
+        let zone: SharedZone = Arc::new(ArcSwapOption::empty());
+        let rebuilder = Arc::new(Rebuilder::new(
+            config.settings.clone(),
+            zone.clone(),
+            metrics.zone.clone(),
+        ));
+
+        let mut tasks = JoinSet::new();
+        {
+            let (paths, first, zone_metrics) = (
+                config.manifests.clone(),
+                rebuilder.clone(),
+                metrics.zone.clone(),
+            );
+            tokio::task::spawn_blocking(move || manifests::reload(&paths, &first, &zone_metrics))
+                .await
+                .map_err(|e| {
+                    Error::Manifests(manifests::Error::Unreadable {
+                        path: config.manifests.first().cloned().unwrap_or_default(),
+                        source: io::Error::other(e),
+                    })
+                })?;
+            tasks.spawn(
+                manifests::watch(
+                    config.manifests.clone(),
+                    rebuilder,
+                    metrics.zone.clone(),
+                    shutdown.clone(),
+                )
+                .map_ok(),
+            );
+        }
+
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut dns_addresses = Vec::new();
+        for address in &config.listen {
+            let (udp, tcp) = bind_pair(*address).await?;
+            let bound = udp.local_addr().map_err(|source| Error::BindFailed {
+                address: *address,
+                source,
+            })?;
+            tracing::info!(address = %bound, "serving DNS over UDP and TCP");
+            let ctx = DnsContext {
+                zone: zone.clone(),
+                metrics: Arc::new(metrics.dns_server(bound)),
+            };
+            let udp = Arc::new(udp);
+            for _ in 0..workers {
+                tasks.spawn(ok(dns::serve_udp(
+                    udp.clone(),
+                    ctx.clone(),
+                    shutdown.clone(),
+                )));
+            }
+            tasks.spawn(ok(dns::serve_tcp(tcp, ctx, shutdown.clone())));
+            dns_addresses.push(bound);
+        }
+
+        Ok(Server {
+            dns_addresses,
+            zone,
+            metrics,
+            registry: Arc::new(registry),
+            tasks,
+        })
+    }
+
+    /// Waits for every task to finish (after the shutdown token fired), returning the
+    /// first error.
+    pub async fn wait(mut self) -> Result<(), Error> {
+        let mut result = Ok(());
+        while let Some(done) = self.tasks.join_next().await {
+            if let Ok(Err(e)) = done
+                && result.is_ok()
+            {
+                result = Err(e);
+            }
+        }
+        result
+    }
+}
+
+async fn ok(task: impl Future<Output = ()>) -> Result<(), Error> {
+    task.await;
+    Ok(())
+}
+
+trait MapOk {
+    fn map_ok(self) -> impl Future<Output = Result<(), Error>> + Send + 'static;
+}
+
+impl<F: Future<Output = Result<(), manifests::Error>> + Send + 'static> MapOk for F {
+    fn map_ok(self) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+        async move { self.await.map_err(Error::from) }
+    }
+}
+
+/// Binds UDP and TCP on the same address. With port 0, the TCP socket takes the port
+/// the kernel gave UDP (tried a few times, as another process may hold it for TCP).
+async fn bind_pair(address: SocketAddr) -> Result<(UdpSocket, TcpListener), Error> {
+    let failed = |source| Error::BindFailed { address, source };
+    let mut last = None;
+    for _ in 0..16 {
+        let udp = UdpSocket::bind(address).await.map_err(failed)?;
+        let bound = udp.local_addr().map_err(failed)?;
+        match TcpListener::bind(bound).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) if address.port() == 0 => last = Some(e),
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    Err(failed(last.unwrap_or_else(|| {
+        io::Error::from(io::ErrorKind::AddrInUse)
+    })))
+}

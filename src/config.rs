@@ -1,0 +1,287 @@
+//! Command-line and environment options, parsed and validated once at start.
+//!
+//! Every option also reads `K8S_GATEWAY_<NAME>` (lists comma-separated), so the chart
+//! and plain containers can configure us without a command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use hickory_proto::rr::Name;
+
+use crate::sources::names::parse_hostname;
+use crate::zone::{Kind, Settings};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "k8s-gateway",
+    version,
+    about = "Split-DNS for Kubernetes home clusters: answers your domain with the cluster's own addresses"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve DNS for the configured domains.
+    Serve(ServeArgs),
+}
+
+/// Options of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub zone: ZoneArgs,
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// Address for DNS over UDP and TCP; repeat for more (e.g. IPv4 and IPv6).
+    #[arg(
+        long,
+        env = "K8S_GATEWAY_LISTEN",
+        value_name = "ADDR:PORT",
+        value_delimiter = ',',
+        default_value = "0.0.0.0:1053"
+    )]
+    pub listen: Vec<SocketAddr>,
+
+    /// Log format.
+    #[arg(long, env = "K8S_GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// What the zone is and how it answers.
+#[derive(Debug, Args)]
+pub struct ZoneArgs {
+    /// A domain we answer for; repeat for more. The most specific wins when they nest.
+    #[arg(long = "domain", env = "K8S_GATEWAY_DOMAIN", value_name = "DOMAIN", value_delimiter = ',', required = true, value_parser = parse_domain)]
+    pub domains: Vec<Name>,
+
+    /// TTL of the answers, in seconds (also the negative-answer TTL).
+    #[arg(long, env = "K8S_GATEWAY_TTL", value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(0..=3600))]
+    pub ttl: u32,
+
+    /// Name of the zone's primary name server, relative to each domain (NS and SOA).
+    #[arg(long, env = "K8S_GATEWAY_APEX", value_name = "NAME", default_value = "dns1.kube-system", value_parser = parse_relative)]
+    pub apex: Name,
+
+    /// Name of a second name server, relative to each domain.
+    #[arg(long, env = "K8S_GATEWAY_SECONDARY", value_name = "NAME", value_parser = parse_relative)]
+    pub secondary: Option<Name>,
+
+    /// Kinds that publish names, in order of precedence: the first kind with records
+    /// for a name wins.
+    #[arg(long, env = "K8S_GATEWAY_RESOURCES", value_name = "KIND,...", value_delimiter = ',', value_parser = parse_kind,
+          default_value = "DNSEndpoint,HTTPRoute,GRPCRoute,TLSRoute,VirtualService,Ingress,Service")]
+    pub resources: Vec<Kind>,
+}
+
+/// Where the objects come from.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// A manifest file or folder (recursive, *.yaml|*.yml|*.json), watched for changes;
+    /// repeat for more.
+    #[arg(
+        long,
+        env = "K8S_GATEWAY_MANIFESTS",
+        value_name = "PATH",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub manifests: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// What is wrong with the options, in one line. Exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Manifests(#[from] crate::sources::manifests::Error),
+}
+
+/// The validated configuration of `serve`.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub settings: Settings,
+    pub manifests: Vec<PathBuf>,
+    pub listen: Vec<SocketAddr>,
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// Validates what clap could not: duplicates, and that the paths can be read.
+    pub fn from_args(args: ServeArgs) -> Result<Self, Error> {
+        let mut precedence = Vec::new();
+        for kind in args.zone.resources {
+            if precedence.contains(&kind) {
+                return Err(Error::Invalid(format!("--resources lists {kind} twice")));
+            }
+            precedence.push(kind);
+        }
+        crate::sources::manifests::check_paths(&args.source.manifests)?;
+        let mut listen = args.listen;
+        listen.dedup();
+        Ok(Config {
+            settings: Settings {
+                domains: args.zone.domains,
+                ttl: args.zone.ttl,
+                apex: args.zone.apex,
+                secondary: args.zone.secondary,
+                precedence,
+            },
+            manifests: args.source.manifests,
+            listen,
+            log_format: args.log_format,
+        })
+    }
+}
+
+fn parse_domain(text: &str) -> Result<Name, String> {
+    if text.trim().is_empty() {
+        return Err("a domain cannot be empty".into());
+    }
+    let mut name = parse_hostname(text, false)?;
+    if name.num_labels() < 1 {
+        return Err(format!("{text:?} is not a domain"));
+    }
+    name.set_fqdn(true);
+    Ok(name.to_lowercase())
+}
+
+fn parse_relative(text: &str) -> Result<Name, String> {
+    let mut name = parse_hostname(text, false)?;
+    name.set_fqdn(false);
+    Ok(name.to_lowercase())
+}
+
+fn parse_kind(text: &str) -> Result<Kind, String> {
+    Kind::parse(text).ok_or_else(|| {
+        let known: Vec<_> = Kind::DEFAULT_ORDER.iter().map(|k| k.as_str()).collect();
+        format!(
+            "{text:?} is not a kind we serve (one of {})",
+            known.join(", ")
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("k8s-gateway").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_match_the_documented_ones() {
+        let Command::Serve(args) =
+            parse(&["serve", "--domain", "Home.Example", "--manifests", "."])
+                .unwrap()
+                .command;
+        assert_eq!(args.zone.domains[0].to_string(), "home.example.");
+        assert_eq!(args.zone.ttl, 60);
+        assert_eq!(args.zone.apex.to_string(), "dns1.kube-system");
+        assert_eq!(args.zone.resources, Kind::DEFAULT_ORDER);
+        assert_eq!(
+            args.listen,
+            vec!["0.0.0.0:1053".parse::<SocketAddr>().unwrap()]
+        );
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        // (arguments, what the error must mention)
+        let cases: [(&[&str], &str); 5] = [
+            (
+                &["serve", "--domain", "bad domain", "--manifests", "."],
+                "not a host name",
+            ),
+            (
+                &[
+                    "serve",
+                    "--domain",
+                    "home.example",
+                    "--manifests",
+                    ".",
+                    "--ttl",
+                    "3601",
+                ],
+                "3601",
+            ),
+            (
+                &[
+                    "serve",
+                    "--domain",
+                    "home.example",
+                    "--manifests",
+                    ".",
+                    "--resources",
+                    "Pod",
+                ],
+                "Pod",
+            ),
+            (
+                &[
+                    "serve",
+                    "--domain",
+                    "home.example",
+                    "--manifests",
+                    ".",
+                    "--listen",
+                    "nope",
+                ],
+                "nope",
+            ),
+            (&["serve", "--manifests", "."], "--domain"),
+        ];
+        for (args, mention) in cases {
+            let err = parse(args).unwrap_err().to_string();
+            assert!(err.contains(mention), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn duplicate_kinds_and_missing_paths_are_config_errors() {
+        let Command::Serve(args) = parse(&[
+            "serve",
+            "--domain",
+            "home.example",
+            "--manifests",
+            ".",
+            "--resources",
+            "Service,service",
+        ])
+        .unwrap()
+        .command;
+        assert!(
+            Config::from_args(args)
+                .unwrap_err()
+                .to_string()
+                .contains("twice")
+        );
+        let Command::Serve(args) = parse(&[
+            "serve",
+            "--domain",
+            "home.example",
+            "--manifests",
+            "/nonexistent/k8s",
+        ])
+        .unwrap()
+        .command;
+        assert!(
+            Config::from_args(args)
+                .unwrap_err()
+                .to_string()
+                .contains("/nonexistent/k8s")
+        );
+    }
+}

@@ -1,0 +1,22 @@
+//! k8s-gateway: a split-DNS server for Kubernetes home clusters.
+//!
+//! **Sources** ([`sources`]) read Kubernetes objects (from a folder of manifests, or the
+//! API) and turn each into plain zone entries with a pure function per kind.
+//!
+//! **The zone** ([`zone`]) is an immutable snapshot built from those entries: which
+//! records each name has, decided once per change (precedence, CNAME rules, apex). It
+//! knows nothing of Kubernetes or sockets.
+//!
+//! **DNS** ([`dns`]) answers UDP and TCP queries from the current snapshot, loaded with
+//! one atomic read: queries never lock and never wait for the API.
+//!
+//! [`metrics`] holds every metric family; [`config`] parses the options; [`app`] wires
+//! the parts together for `main` and the integration tests.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod config;
+pub mod dns;
+pub mod metrics;
+pub mod sources;
+pub mod zone;

@@ -1,0 +1,90 @@
+//! The `k8s-gateway` binary: parse options, start the server, stop on a signal.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use k8s_gateway::app::Server;
+use k8s_gateway::config::{Cli, Command, Config, LogFormat};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+/// Exit code for a bad option or path, as for any command-line usage error.
+const USAGE_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => return usage_error(&e.to_string()),
+    };
+    let Command::Serve(args) = cli.command;
+    let log_format = args.log_format;
+    let config = match Config::from_args(args) {
+        Ok(config) => config,
+        Err(e) => return usage_error(&format!("error: {e}")),
+    };
+    init_logging(log_format);
+    match run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One line on stderr saying what is wrong; clap's usage and tips are left out.
+fn usage_error(message: &str) -> ExitCode {
+    let line = message
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(message);
+    eprintln!("k8s-gateway: {}", line.trim());
+    ExitCode::from(USAGE_ERROR)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+#[tokio::main]
+async fn run(config: Config) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let server = Server::start(config, shutdown.clone())
+        .await
+        .context("cannot start")?;
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "started");
+    wait_for_signal().await;
+    tracing::info!("stopping: finishing answers in flight");
+    shutdown.cancel();
+    server.wait().await.context("stopped with an error")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// SIGTERM (Kubernetes) or SIGINT (a terminal).
+async fn wait_for_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

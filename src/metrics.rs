@@ -1,0 +1,390 @@
+//! Every metric family, registered in one place.
+//!
+//! The DNS families keep CoreDNS's names and labels, so dashboards and alerts written for
+//! k8s_gateway keep working after a switch. On the query path a metric is one atomic
+//! add: each label combination is looked up in the family (which takes a lock) only the
+//! first time it is seen, then cached in a lock-free slot.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{LowerName, Name, RecordType};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+use crate::dns::handler::{Outcome, Transport};
+
+/// Query types with a label of their own, as CoreDNS counts them; the rest are "other".
+const TYPES: [RecordType; 18] = [
+    RecordType::A,
+    RecordType::AAAA,
+    RecordType::CNAME,
+    RecordType::DNSKEY,
+    RecordType::DS,
+    RecordType::HTTPS,
+    RecordType::MX,
+    RecordType::NS,
+    RecordType::NSEC,
+    RecordType::NSEC3,
+    RecordType::PTR,
+    RecordType::RRSIG,
+    RecordType::SOA,
+    RecordType::SRV,
+    RecordType::TXT,
+    RecordType::IXFR,
+    RecordType::AXFR,
+    RecordType::ANY,
+];
+const TYPE_SLOTS: usize = TYPES.len() + 1;
+const RCODES: [(ResponseCode, &str); 7] = [
+    (ResponseCode::NoError, "NOERROR"),
+    (ResponseCode::NXDomain, "NXDOMAIN"),
+    (ResponseCode::Refused, "REFUSED"),
+    (ResponseCode::ServFail, "SERVFAIL"),
+    (ResponseCode::FormErr, "FORMERR"),
+    (ResponseCode::NotImp, "NOTIMP"),
+    (ResponseCode::BADVERS, "BADVERS"),
+];
+const RCODE_SLOTS: usize = RCODES.len() + 1;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    server: String,
+    zone: String,
+    proto: &'static str,
+    family: &'static str,
+    r#type: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResponseLabels {
+    server: String,
+    zone: String,
+    rcode: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DurationLabels {
+    server: String,
+    zone: String,
+    r#type: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SizeLabels {
+    server: String,
+    zone: String,
+    proto: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+    revision: &'static str,
+    goversion: &'static str,
+}
+
+fn duration_histogram() -> Histogram {
+    // 25 µs to ~0.8 s, as CoreDNS's buckets reach down to sub-millisecond answers.
+    Histogram::new(exponential_buckets(0.000_025, 2.0, 16))
+}
+
+fn size_histogram() -> Histogram {
+    Histogram::new([
+        0.0, 100.0, 200.0, 300.0, 400.0, 511.0, 1023.0, 2047.0, 4095.0, 8291.0, 16000.0, 32000.0,
+        48000.0, 64000.0,
+    ])
+}
+
+/// Every metric of the process. Cloning the handle is cheap (the families are shared).
+pub struct Metrics {
+    requests: Family<RequestLabels, Counter>,
+    responses: Family<ResponseLabels, Counter>,
+    durations: Family<DurationLabels, Histogram, fn() -> Histogram>,
+    sizes: Family<SizeLabels, Histogram, fn() -> Histogram>,
+    /// The metrics the sources and the zone builder update.
+    pub zone: ZoneMetrics,
+    /// Created per `--listen` address by [`Metrics::dns_server`].
+    domains: Vec<LowerName>,
+}
+
+/// Metrics about the zone and the sources that feed it.
+#[derive(Clone)]
+pub struct ZoneMetrics {
+    pub builds: Counter,
+    pub build_seconds: Histogram,
+    pub last_change: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub serial: Gauge,
+    pub records: Family<ZoneKindLabels, Gauge>,
+    pub names: Family<ZoneLabels, Gauge>,
+    pub skipped: Family<SkipLabels, Gauge>,
+    pub reload_errors: Counter,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ZoneKindLabels {
+    pub zone: String,
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ZoneLabels {
+    pub zone: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SkipLabels {
+    pub kind: String,
+    pub reason: String,
+}
+
+fn build_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_1, 2.0, 16))
+}
+
+impl Metrics {
+    /// Creates the families and registers them all in `registry`.
+    pub fn new(domains: &[Name], registry: &mut Registry) -> Arc<Self> {
+        let mut domains: Vec<LowerName> = domains.iter().map(LowerName::from).collect();
+        domains.sort_by_key(|d| std::cmp::Reverse(d.num_labels()));
+        domains.dedup();
+        let metrics = Metrics {
+            requests: Family::default(),
+            responses: Family::default(),
+            durations: Family::new_with_constructor(duration_histogram),
+            sizes: Family::new_with_constructor(size_histogram),
+            zone: ZoneMetrics {
+                builds: Counter::default(),
+                build_seconds: build_histogram(),
+                last_change: Gauge::default(),
+                serial: Gauge::default(),
+                records: Family::default(),
+                names: Family::default(),
+                skipped: Family::default(),
+                reload_errors: Counter::default(),
+            },
+            domains,
+        };
+        let dns = registry.sub_registry_with_prefix("coredns_dns");
+        dns.register(
+            "requests",
+            "Counter of DNS requests made per zone, protocol and family.",
+            metrics.requests.clone(),
+        );
+        dns.register(
+            "responses",
+            "Counter of response status codes.",
+            metrics.responses.clone(),
+        );
+        dns.register(
+            "request_duration_seconds",
+            "Histogram of the time (in seconds) each request took.",
+            metrics.durations.clone(),
+        );
+        dns.register(
+            "response_size_bytes",
+            "Size of the returned response in bytes.",
+            metrics.sizes.clone(),
+        );
+        let build = Info::new(BuildLabels {
+            version: env!("CARGO_PKG_VERSION"),
+            revision: option_env!("K8S_GATEWAY_REVISION").unwrap_or("unknown"),
+            goversion: "none (Rust)",
+        });
+        registry
+            .sub_registry_with_prefix("coredns")
+            .register("build", "A metric with a constant '1' value labeled by version, revision, and goversion from which CoreDNS was built.", build);
+
+        let own = registry.sub_registry_with_prefix("k8s_gateway");
+        let z = &metrics.zone;
+        own.register(
+            "zone_builds",
+            "Zones built from the sources (a build that changes nothing still counts).",
+            z.builds.clone(),
+        );
+        own.register(
+            "zone_build_duration_seconds",
+            "Time to turn every object into a new zone.",
+            z.build_seconds.clone(),
+        );
+        own.register(
+            "zone_last_change_timestamp_seconds",
+            "Unix time when the served records last changed.",
+            z.last_change.clone(),
+        );
+        own.register(
+            "zone_serial",
+            "The SOA serial of the zone being served.",
+            z.serial.clone(),
+        );
+        own.register(
+            "zone_records",
+            "Records in the zone, per domain and kind of the object they came from.",
+            z.records.clone(),
+        );
+        own.register(
+            "zone_names",
+            "Names with records, per domain.",
+            z.names.clone(),
+        );
+        own.register(
+            "skipped_objects",
+            "Objects or records left out of the zone in the last build, per kind and reason.",
+            z.skipped.clone(),
+        );
+        own.register(
+            "manifest_reload_errors",
+            "Manifest files or documents that could not be read.",
+            z.reload_errors.clone(),
+        );
+        Arc::new(metrics)
+    }
+
+    /// The DNS metrics of one listening address.
+    pub fn dns_server(self: &Arc<Self>, listen: SocketAddr) -> DnsMetrics {
+        let zones = self.domains.len() + 1;
+        DnsMetrics {
+            metrics: self.clone(),
+            server: format!("dns://{listen}"),
+            requests: slots(zones * 2 * 2 * TYPE_SLOTS),
+            responses: slots(zones * RCODE_SLOTS),
+            durations: slots(zones * TYPE_SLOTS),
+            sizes: slots(zones * 2),
+        }
+    }
+}
+
+fn slots<M>(n: usize) -> Box<[OnceLock<M>]> {
+    (0..n).map(|_| OnceLock::new()).collect()
+}
+
+/// The request metrics of one server, with a lock-free slot per label combination.
+pub struct DnsMetrics {
+    metrics: Arc<Metrics>,
+    server: String,
+    requests: Box<[OnceLock<Counter>]>,
+    responses: Box<[OnceLock<Counter>]>,
+    durations: Box<[OnceLock<Histogram>]>,
+    sizes: Box<[OnceLock<Histogram>]>,
+}
+
+/// Started when a request arrives; observed once its answer is sent.
+pub struct RequestTimer(Instant);
+
+impl DnsMetrics {
+    pub fn start(&self) -> RequestTimer {
+        RequestTimer(Instant::now())
+    }
+
+    /// Counts one answered request.
+    pub fn observe(
+        &self,
+        timer: RequestTimer,
+        transport: Transport,
+        peer: SocketAddr,
+        outcome: &Outcome,
+        size: usize,
+    ) {
+        let zone = match &outcome.question {
+            Some((name, _)) => self
+                .metrics
+                .domains
+                .iter()
+                .position(|d| d.zone_of(name))
+                .unwrap_or(self.metrics.domains.len()),
+            None => self.metrics.domains.len(),
+        };
+        let ty = outcome
+            .question
+            .as_ref()
+            .and_then(|(_, t)| TYPES.iter().position(|x| x == t))
+            .unwrap_or(TYPES.len());
+        let proto = usize::from(transport == Transport::Tcp);
+        let family = usize::from(peer.is_ipv6() && !is_v4_mapped(peer));
+        let rcode = RCODES
+            .iter()
+            .position(|(r, _)| *r == outcome.rcode)
+            .unwrap_or(RCODES.len());
+
+        let zone_label = || match self.metrics.domains.get(zone) {
+            Some(d) => d.to_string(),
+            None => ".".to_string(),
+        };
+        let type_label = TYPES.get(ty).map_or("other", |t| record_type_label(*t));
+        let proto_label = transport.as_str();
+
+        self.requests[((zone * 2 + proto) * 2 + family) * TYPE_SLOTS + ty]
+            .get_or_init(|| {
+                self.metrics.requests.get_or_create_owned(&RequestLabels {
+                    server: self.server.clone(),
+                    zone: zone_label(),
+                    proto: proto_label,
+                    family: if family == 0 { "1" } else { "2" },
+                    r#type: type_label,
+                })
+            })
+            .inc();
+        self.responses[zone * RCODE_SLOTS + rcode]
+            .get_or_init(|| {
+                self.metrics.responses.get_or_create_owned(&ResponseLabels {
+                    server: self.server.clone(),
+                    zone: zone_label(),
+                    rcode: RCODES.get(rcode).map_or("OTHER", |(_, l)| l),
+                })
+            })
+            .inc();
+        self.durations[zone * TYPE_SLOTS + ty]
+            .get_or_init(|| {
+                self.metrics.durations.get_or_create_owned(&DurationLabels {
+                    server: self.server.clone(),
+                    zone: zone_label(),
+                    r#type: type_label,
+                })
+            })
+            .observe(timer.0.elapsed().as_secs_f64());
+        self.sizes[zone * 2 + proto]
+            .get_or_init(|| {
+                self.metrics.sizes.get_or_create_owned(&SizeLabels {
+                    server: self.server.clone(),
+                    zone: zone_label(),
+                    proto: proto_label,
+                })
+            })
+            .observe(size as f64);
+    }
+}
+
+fn is_v4_mapped(peer: SocketAddr) -> bool {
+    matches!(peer, SocketAddr::V6(v6) if v6.ip().to_ipv4_mapped().is_some())
+}
+
+fn record_type_label(t: RecordType) -> &'static str {
+    match t {
+        RecordType::A => "A",
+        RecordType::AAAA => "AAAA",
+        RecordType::CNAME => "CNAME",
+        RecordType::DNSKEY => "DNSKEY",
+        RecordType::DS => "DS",
+        RecordType::HTTPS => "HTTPS",
+        RecordType::MX => "MX",
+        RecordType::NS => "NS",
+        RecordType::NSEC => "NSEC",
+        RecordType::NSEC3 => "NSEC3",
+        RecordType::PTR => "PTR",
+        RecordType::RRSIG => "RRSIG",
+        RecordType::SOA => "SOA",
+        RecordType::SRV => "SRV",
+        RecordType::TXT => "TXT",
+        RecordType::IXFR => "IXFR",
+        RecordType::AXFR => "AXFR",
+        RecordType::ANY => "ANY",
+        _ => "other",
+    }
+}

@@ -1,0 +1,488 @@
+//! The folder source: Kubernetes objects read from YAML/JSON files, reloaded on change.
+//!
+//! Reads what `kubectl get -A -o yaml` prints (multi-document files, `kind: List`),
+//! status included. A file, document or object that cannot be read is reported with its
+//! file and skipped; everything else still serves.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{Objects, Rebuilder, object_ref};
+use crate::metrics::ZoneMetrics;
+
+/// How long to wait for more file events before reloading: an editor or `kubectl` writes
+/// several files, a ConfigMap update swaps a symlink; one reload covers them all.
+const SETTLE: Duration = Duration::from_millis(150);
+
+/// Why the manifests source could not run at all (a bad file is only a warning).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("--manifests {path}: {source}")]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot watch {path} for changes: {source}")]
+    WatchFailed {
+        path: PathBuf,
+        #[source]
+        source: notify::Error,
+    },
+}
+
+/// A problem with one file or document, reported and skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError {
+    pub file: PathBuf,
+    pub message: String,
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.file.display(), self.message)
+    }
+}
+
+/// Checks that every path exists and can be read, before anything starts.
+pub fn check_paths(paths: &[PathBuf]) -> Result<(), Error> {
+    for path in paths {
+        let unreadable = |source| Error::Unreadable {
+            path: path.clone(),
+            source,
+        };
+        let meta = std::fs::metadata(path).map_err(unreadable)?;
+        if meta.is_dir() {
+            std::fs::read_dir(path).map_err(unreadable)?;
+        } else {
+            std::fs::File::open(path).map_err(unreadable)?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads every object under `paths`. Later files win when two define the same object.
+pub fn load(paths: &[PathBuf]) -> (Objects, Vec<LoadError>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for path in paths {
+        collect_files(path, true, &mut files, &mut errors);
+    }
+    let mut loader = Loader::default();
+    for file in &files {
+        match std::fs::read_to_string(file) {
+            Ok(text) => loader.read_text(file, &text),
+            Err(e) => loader.errors.push(LoadError {
+                file: file.clone(),
+                message: format!("cannot read: {e}"),
+            }),
+        }
+    }
+    errors.append(&mut loader.errors);
+    (loader.finish(), errors)
+}
+
+/// Lists the manifest files under `path`, sorted. Hidden entries are skipped: a mounted
+/// ConfigMap keeps each file twice, under `..data/` and as a link beside it.
+fn collect_files(path: &Path, top: bool, files: &mut Vec<PathBuf>, errors: &mut Vec<LoadError>) {
+    if path.is_dir() {
+        let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
+            Ok(dir) => dir.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+            Err(e) => {
+                errors.push(LoadError {
+                    file: path.to_path_buf(),
+                    message: format!("cannot list: {e}"),
+                });
+                return;
+            }
+        };
+        entries.sort();
+        for entry in entries {
+            let hidden = entry
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            if !hidden {
+                collect_files(&entry, false, files, errors);
+            }
+        }
+    } else if top || is_manifest(path) {
+        files.push(path.to_path_buf());
+    }
+}
+
+fn is_manifest(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "json")
+    )
+}
+
+/// Accumulates objects by identity, so that a later definition replaces an earlier one.
+#[derive(Default)]
+struct Loader {
+    services: HashMap<(String, String), (usize, k8s_openapi::api::core::v1::Service)>,
+    locations: HashMap<crate::zone::ObjectRef, Arc<str>>,
+    errors: Vec<LoadError>,
+    order: usize,
+}
+
+impl Loader {
+    fn read_text(&mut self, file: &Path, text: &str) {
+        let documents = match serde_saphyr::from_multiple::<Value>(text) {
+            Ok(documents) => documents,
+            Err(whole) => {
+                // One broken document must not hide the good ones beside it.
+                let parts = split_documents(text);
+                if parts.len() <= 1 {
+                    self.error(
+                        file,
+                        format!("not valid YAML or JSON: {}", first_line(&whole.to_string())),
+                    );
+                    return;
+                }
+                let mut documents = Vec::new();
+                for (index, part) in parts.iter().enumerate() {
+                    match serde_saphyr::from_multiple::<Value>(part) {
+                        Ok(mut docs) => documents.append(&mut docs),
+                        Err(e) => self.error(
+                            file,
+                            format!(
+                                "document {}: not valid YAML: {}",
+                                index + 1,
+                                first_line(&e.to_string())
+                            ),
+                        ),
+                    }
+                }
+                documents
+            }
+        };
+        for (index, document) in documents.into_iter().enumerate() {
+            self.read_document(file, index + 1, document);
+        }
+    }
+
+    fn read_document(&mut self, file: &Path, index: usize, document: Value) {
+        if document.is_null() {
+            return;
+        }
+        let Some(kind) = document
+            .get("kind")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+        else {
+            self.error(
+                file,
+                format!("document {index} is not a Kubernetes object: it has no kind"),
+            );
+            return;
+        };
+        let api_version = document
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        if kind == "List" || kind.ends_with("List") && document.get("items").is_some() {
+            let items = match document {
+                Value::Object(mut map) => map.remove("items"),
+                _ => None,
+            };
+            for item in items
+                .and_then(|i| {
+                    if let Value::Array(a) = i {
+                        Some(a)
+                    } else {
+                        None
+                    }
+                })
+                .unwrap_or_default()
+            {
+                self.read_document(file, index, item);
+            }
+            return;
+        }
+        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        match (group, kind.as_str()) {
+            ("", "Service") => {
+                if let Some(service) =
+                    self.decode::<k8s_openapi::api::core::v1::Service>(file, index, &kind, document)
+                {
+                    let key = (
+                        service
+                            .metadata
+                            .namespace
+                            .clone()
+                            .unwrap_or_else(|| "default".into()),
+                        service.metadata.name.clone().unwrap_or_default(),
+                    );
+                    let mut service = service;
+                    service.metadata.namespace = Some(key.0.clone());
+                    strip(&mut service.metadata);
+                    self.locate(file, object_ref("Service", &service.metadata));
+                    self.order += 1;
+                    self.services.insert(key, (self.order, service));
+                }
+            }
+            _ => {
+                tracing::debug!(file = %file.display(), kind, "ignored: not a kind that publishes names")
+            }
+        }
+    }
+
+    /// Decodes one object, naming the field when its shape is wrong.
+    fn decode<T: serde::de::DeserializeOwned>(
+        &mut self,
+        file: &Path,
+        index: usize,
+        kind: &str,
+        document: Value,
+    ) -> Option<T> {
+        let name = document
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("(no name)")
+            .to_owned();
+        let namespace = document
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("default")
+            .to_owned();
+        match serde_path_to_error::deserialize::<_, T>(document) {
+            Ok(object) if name != "(no name)" => Some(object),
+            Ok(_) => {
+                self.error(
+                    file,
+                    format!("document {index}: {kind} has no metadata.name: skipped"),
+                );
+                None
+            }
+            Err(e) => {
+                let path = e.path().to_string();
+                self.error(
+                    file,
+                    format!(
+                        "{kind} {namespace}/{name} (document {index}): field {path}: {}: skipped",
+                        e.inner()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn locate(&mut self, file: &Path, object: crate::zone::ObjectRef) {
+        self.locations
+            .insert(object, format!("file {}", file.display()).into());
+    }
+
+    fn error(&mut self, file: &Path, message: String) {
+        self.errors.push(LoadError {
+            file: file.to_path_buf(),
+            message,
+        });
+    }
+
+    fn finish(self) -> Objects {
+        let mut services: Vec<_> = self.services.into_values().collect();
+        services.sort_by_key(|(order, _)| *order);
+        Objects {
+            services: services.into_iter().map(|(_, s)| s).collect(),
+            locations: self.locations,
+        }
+    }
+}
+
+/// Drops what the zone never reads, to keep memory flat with many objects.
+fn strip(meta: &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) {
+    meta.managed_fields = None;
+    if let Some(annotations) = &mut meta.annotations {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
+
+/// Splits a YAML stream on its `---` document markers.
+fn split_documents(text: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    for line in text.lines() {
+        if line.starts_with("---") && line[3..].trim().is_empty() {
+            parts.push(String::new());
+        } else if let Some(last) = parts.last_mut() {
+            last.push_str(line);
+            last.push('\n');
+        }
+    }
+    parts.retain(|p| !p.trim().is_empty());
+    parts
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}
+
+/// Loads, reports problems, and rebuilds the zone.
+pub fn reload(paths: &[PathBuf], rebuilder: &Rebuilder, metrics: &ZoneMetrics) {
+    let (objects, errors) = load(paths);
+    for error in &errors {
+        metrics.reload_errors.inc();
+        tracing::warn!("{error}");
+    }
+    rebuilder.rebuild(&objects);
+}
+
+/// Watches `paths` and reloads the zone whenever a file under them changes, until
+/// `shutdown`. The first load is the caller's, before the DNS sockets open.
+pub async fn watch(
+    paths: Vec<PathBuf>,
+    rebuilder: Arc<Rebuilder>,
+    metrics: ZoneMetrics,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    let (tx, mut rx) = mpsc::channel::<()>(1);
+    let watched: Vec<PathBuf> = paths
+        .iter()
+        .map(|p| p.canonicalize().unwrap_or_else(|_| p.clone()))
+        .collect();
+    let filter = watched.clone();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let relevant = match &event {
+            Ok(event) => event
+                .paths
+                .iter()
+                .any(|p| filter.iter().any(|w| p.starts_with(w) || w.starts_with(p))),
+            Err(_) => true,
+        };
+        if relevant {
+            let _ = tx.try_send(()); // full means a reload is already due
+        }
+    })
+    .map_err(|source| Error::WatchFailed {
+        path: paths.first().cloned().unwrap_or_default(),
+        source,
+    })?;
+    for path in &watched {
+        // A single file is watched through its folder, so that an editor's
+        // write-to-temporary-then-rename is seen too.
+        let (target, mode) = if path.is_dir() {
+            (path.clone(), RecursiveMode::Recursive)
+        } else {
+            (
+                path.parent()
+                    .map_or_else(|| path.clone(), Path::to_path_buf),
+                RecursiveMode::NonRecursive,
+            )
+        };
+        watcher
+            .watch(&target, mode)
+            .map_err(|source| Error::WatchFailed {
+                path: target.clone(),
+                source,
+            })?;
+    }
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            event = rx.recv() => if event.is_none() { return Ok(()) },
+        }
+        tokio::time::sleep(SETTLE).await;
+        while rx.try_recv().is_ok() {}
+        let paths = paths.clone();
+        let rebuilder = rebuilder.clone();
+        let metrics = metrics.clone();
+        // Reading files blocks: keep it off the threads that answer queries.
+        let _ = tokio::task::spawn_blocking(move || reload(&paths, &rebuilder, &metrics)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(name: &str, text: &str) -> (Objects, Vec<LoadError>) {
+        let mut loader = Loader::default();
+        loader.read_text(Path::new(name), text);
+        let errors = std::mem::take(&mut loader.errors);
+        (loader.finish(), errors)
+    }
+
+    #[test]
+    fn reads_multi_document_files_and_lists() {
+        let text = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: a, namespace: apps}
+spec: {type: LoadBalancer}
+---
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Service
+  metadata: {name: b}
+  spec: {type: LoadBalancer}
+- apiVersion: apps/v1
+  kind: Deployment
+  metadata: {name: c}
+"#;
+        let (objects, errors) = load_text("a.yaml", text);
+        assert_eq!(errors, Vec::new());
+        let names: Vec<_> = objects
+            .services
+            .iter()
+            .map(|s| object_ref("Service", &s.metadata).to_string())
+            .collect();
+        assert_eq!(names, ["Service apps/a", "Service default/b"]);
+    }
+
+    #[test]
+    fn a_broken_document_is_reported_and_the_others_still_load() {
+        let text = "apiVersion: v1\nkind: Service\nmetadata: {name: good}\n---\nkind: [unclosed\n---\nfoo: bar\n";
+        let (objects, errors) = load_text("mixed.yaml", text);
+        assert_eq!(objects.services.len(), 1);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].message.contains("document 2"), "{}", errors[0]);
+        assert!(errors[1].message.contains("no kind"), "{}", errors[1]);
+    }
+
+    #[test]
+    fn a_malformed_object_names_itself_and_the_field() {
+        let text = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: apps}\nspec: {ports: [{port: eighty}]}\n";
+        let (objects, errors) = load_text("bad.yaml", text);
+        assert!(objects.services.is_empty());
+        let message = errors[0].to_string();
+        assert!(
+            message.starts_with("bad.yaml: Service apps/web"),
+            "{message}"
+        );
+        assert!(message.contains("spec.ports[0].port"), "{message}");
+    }
+
+    #[test]
+    fn a_later_definition_replaces_an_earlier_one() {
+        let text = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {type: ClusterIP}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {type: LoadBalancer}\n";
+        let (objects, _) = load_text("dup.yaml", text);
+        assert_eq!(objects.services.len(), 1);
+        assert_eq!(
+            objects.services[0].spec.as_ref().unwrap().type_.as_deref(),
+            Some("LoadBalancer")
+        );
+    }
+
+    #[test]
+    fn not_yaml_at_all_is_one_error_for_the_file() {
+        let (objects, errors) = load_text("junk.yaml", "{{{ not yaml");
+        assert!(objects.services.is_empty());
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].message.starts_with("not valid YAML"),
+            "{}",
+            errors[0]
+        );
+    }
+}

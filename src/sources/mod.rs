@@ -1,0 +1,199 @@
+//! Sources: Kubernetes objects in, zone entries out, and the loop that rebuilds the zone.
+//!
+//! Each kind has a pure function from one object (and what it refers to) to entries.
+//! Whatever brings the objects (a folder of manifests, or the API), they land in one
+//! [`Objects`] snapshot, and [`Rebuilder::rebuild`] is the only place that stores a new
+//! zone.
+
+pub mod manifests;
+pub mod names;
+pub mod service;
+#[cfg(test)]
+pub(crate) mod testing;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwapOption;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use crate::metrics::{SkipLabels, ZoneKindLabels, ZoneLabels, ZoneMetrics};
+use crate::zone::{self, Entry, ObjectRef, Settings, Skipped, Zone};
+
+/// The zone being served, shared by the rebuild loop (the only writer) and every query.
+/// `None` until the first zone is built. Cloning the `Arc` is cheap.
+pub type SharedZone = Arc<ArcSwapOption<Zone>>;
+
+/// Objects carrying this label with the value `"true"` publish nothing.
+pub const IGNORE_LABEL: &str = "k8s-gateway.dns/ignore";
+
+/// Every object the zone is built from, whichever source read it.
+#[derive(Clone, Debug, Default)]
+pub struct Objects {
+    pub services: Vec<Service>,
+    /// Where each object was read from ("file examples/apps.yaml"), for warnings.
+    pub locations: HashMap<ObjectRef, Arc<str>>,
+}
+
+/// The `ObjectRef` of an object, from its metadata.
+pub fn object_ref(kind: &str, meta: &ObjectMeta) -> ObjectRef {
+    ObjectRef::new(
+        kind,
+        meta.namespace.as_deref().unwrap_or("default"),
+        meta.name.as_deref().unwrap_or_default(),
+    )
+}
+
+fn ignored(meta: &ObjectMeta) -> bool {
+    meta.labels
+        .as_ref()
+        .and_then(|l| l.get(IGNORE_LABEL))
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// Turns every object into entries; objects that cannot be turned are listed with why.
+pub fn entries(objects: &Objects) -> (Vec<Entry>, Vec<Skipped>) {
+    let mut entries = Vec::new();
+    let mut skipped = Vec::new();
+    for service in objects.services.iter().filter(|s| !ignored(&s.metadata)) {
+        match service::service_entries(service) {
+            Ok(found) => entries.extend(found),
+            Err(skip) => skipped.push(skip),
+        }
+    }
+    (entries, skipped)
+}
+
+/// Rebuilds and swaps in the zone whenever the objects change. Cheap to share by `Arc`.
+pub struct Rebuilder {
+    settings: Settings,
+    zone: SharedZone,
+    metrics: ZoneMetrics,
+    /// Skips already warned about, so a reload does not repeat every warning.
+    warned: Mutex<HashSet<(ObjectRef, String)>>,
+}
+
+impl Rebuilder {
+    pub fn new(settings: Settings, zone: SharedZone, metrics: ZoneMetrics) -> Self {
+        Rebuilder {
+            settings,
+            zone,
+            metrics,
+            warned: Mutex::default(),
+        }
+    }
+
+    pub fn zone(&self) -> &SharedZone {
+        &self.zone
+    }
+
+    /// Builds a zone from `objects` and swaps it in whole. Logs one line when the
+    /// records change, and a warning for each newly skipped object.
+    pub fn rebuild(&self, objects: &Objects) -> Arc<Zone> {
+        let started = Instant::now();
+        let (entries, mut skipped) = entries(objects);
+        let previous = self.zone.load_full();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut zone = zone::build(
+            entries,
+            &self.settings,
+            previous.as_deref(),
+            u32::try_from(now).unwrap_or(u32::MAX),
+        );
+        skipped.append(&mut zone.claims_mut().dropped);
+        zone.claims_mut().dropped = skipped;
+        let zone = Arc::new(zone);
+        self.zone.store(Some(zone.clone()));
+
+        self.report(objects, &zone, previous.as_deref(), started);
+        zone
+    }
+
+    fn report(&self, objects: &Objects, zone: &Zone, previous: Option<&Zone>, started: Instant) {
+        let m = &self.metrics;
+        m.builds.inc();
+        m.build_seconds.observe(started.elapsed().as_secs_f64());
+        m.serial.set(i64::from(zone.serial()));
+        if previous.is_none_or(|p| p.serial() != zone.serial()) {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            m.last_change.set(now);
+            let (added, removed) = previous.map_or((zone.name_count(), 0), |p| name_diff(p, zone));
+            tracing::info!(
+                serial = zone.serial(),
+                names = zone.name_count(),
+                added,
+                removed,
+                "zone changed"
+            );
+        }
+        m.records.clear();
+        m.names.clear();
+        for authority in zone.authorities() {
+            let domain = authority.origin().to_string();
+            let mut names = 0;
+            for (_, node) in authority.nodes() {
+                if !node.is_empty_non_terminal() {
+                    names += 1;
+                }
+                for set in node.rrsets() {
+                    for origins in &set.origins {
+                        let kind = origins.first().map_or("zone", |o| &*o.kind).to_string();
+                        m.records
+                            .get_or_create(&ZoneKindLabels {
+                                zone: domain.clone(),
+                                kind,
+                            })
+                            .inc();
+                    }
+                }
+            }
+            m.names
+                .get_or_create(&ZoneLabels { zone: domain })
+                .set(names);
+        }
+        m.skipped.clear();
+        let mut warned = self.warned.lock().unwrap_or_else(|e| e.into_inner());
+        let mut still = HashSet::new();
+        for skip in &zone.claims().dropped {
+            m.skipped
+                .get_or_create(&SkipLabels {
+                    kind: skip.object.kind.to_string(),
+                    reason: skip.reason.to_string(),
+                })
+                .inc();
+            let key = (skip.object.clone(), skip.detail.clone());
+            if !warned.contains(&key) {
+                let location = objects.locations.get(&skip.object).map_or("", |l| l);
+                if skip.reason == "invalid_field" {
+                    tracing::warn!(object = %skip.object, location, "skipped: {}", skip.detail);
+                } else {
+                    tracing::debug!(object = %skip.object, location, reason = skip.reason, "not published: {}", skip.detail);
+                }
+            }
+            still.insert(key);
+        }
+        *warned = still;
+    }
+}
+
+/// Names (with records) added and removed between two zones.
+fn name_diff(old: &Zone, new: &Zone) -> (usize, usize) {
+    let names = |z: &Zone| -> HashSet<String> {
+        z.authorities()
+            .iter()
+            .flat_map(|a| {
+                a.nodes()
+                    .filter(|(_, n)| !n.is_empty_non_terminal())
+                    .map(|(k, _)| k.to_string())
+            })
+            .collect()
+    };
+    let (old, new) = (names(old), names(new));
+    (new.difference(&old).count(), old.difference(&new).count())
+}

@@ -1,0 +1,355 @@
+//! Builds a [`Zone`] from the entries every source produced.
+//!
+//! The rules that decide what a name answers live here, in one place: which domain owns
+//! a name, which kind wins when kinds disagree (precedence is the order of `--resources`),
+//! union within a kind, a CNAME alone at its name, and the apex records.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, SOA, TXT};
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
+
+use super::{
+    Authority, Claims, Entry, EntryName, Kind, Node, ObjectRef, RecordData, RrSet, Skipped, Zone,
+};
+
+/// SOA timers (RFC 1912 §2.2 ranges). Nothing transfers our zone by default, so they
+/// only inform secondaries a user sets up themselves.
+const SOA_REFRESH: i32 = 7200;
+const SOA_RETRY: i32 = 1800;
+const SOA_EXPIRE: i32 = 86400;
+
+/// Longest TXT character-string (RFC 1035 §3.3).
+const TXT_CHUNK: usize = 255;
+
+/// What the builder needs to know besides the entries. Cheap to clone.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    /// The domains we are authoritative for (fully qualified, any case).
+    pub domains: Vec<Name>,
+    /// TTL of every record without its own, and the SOA minimum (negative TTL).
+    pub ttl: u32,
+    /// The primary name server's name, relative to each domain.
+    pub apex: Name,
+    /// An optional second name server, relative to each domain.
+    pub secondary: Option<Name>,
+    /// The kinds that may publish names, first wins.
+    pub precedence: Vec<Kind>,
+}
+
+/// One name's claims before precedence: the kind that made them and what they say.
+struct Claim {
+    kind: Kind,
+    data: RecordData,
+    ttl: u32,
+    object: ObjectRef,
+}
+
+/// Builds the zone. `previous` is the zone being replaced: its serial is kept when the
+/// records are the same, else the new serial is greater (RFC 1982), `now` (Unix seconds)
+/// when that is later.
+pub fn build(
+    entries: impl IntoIterator<Item = Entry>,
+    settings: &Settings,
+    previous: Option<&Zone>,
+    now: u32,
+) -> Zone {
+    let mut origins: Vec<LowerName> = settings.domains.iter().map(LowerName::from).collect();
+    origins.sort_by_key(|o| std::cmp::Reverse(o.num_labels()));
+    origins.dedup();
+
+    let mut claims = Claims::default();
+    let mut by_name: Vec<HashMap<LowerName, Vec<Claim>>> =
+        origins.iter().map(|_| HashMap::new()).collect();
+    for entry in entries {
+        if !settings.precedence.contains(&entry.kind) {
+            continue;
+        }
+        let placed = place(&entry.name, &origins);
+        if placed.is_empty() {
+            claims.dropped.push(Skipped {
+                object: entry.object.clone(),
+                reason: "outside_domains",
+                detail: format!(
+                    "{} is not under any configured domain",
+                    entry_name(&entry.name)
+                ),
+            });
+        }
+        for (index, name) in placed {
+            by_name[index].entry(name).or_default().push(Claim {
+                kind: entry.kind,
+                data: entry.data.clone(),
+                ttl: entry.ttl.unwrap_or(settings.ttl),
+                object: entry.object.clone(),
+            });
+        }
+    }
+
+    let mut authorities = Vec::with_capacity(origins.len());
+    for (origin, names) in origins.into_iter().zip(by_name) {
+        authorities.push(build_authority(origin, names, settings, &mut claims));
+    }
+
+    let same_records = previous.is_some_and(|p| {
+        p.authorities.len() == authorities.len()
+            && p.authorities
+                .iter()
+                .zip(&authorities)
+                .all(|(a, b)| a.origin == b.origin && a.nodes == b.nodes)
+    });
+    let serial = match previous {
+        Some(p) if same_records => p.serial,
+        Some(p) => now.max(p.serial.wrapping_add(1)),
+        None => now,
+    };
+    for authority in &mut authorities {
+        if let RData::SOA(soa) = &mut authority.soa.data {
+            soa.serial = serial;
+        }
+    }
+    Zone {
+        authorities,
+        serial,
+        claims,
+    }
+}
+
+fn entry_name(name: &EntryName) -> &Name {
+    match name {
+        EntryName::Absolute(n) | EntryName::Hostname(n) => n,
+    }
+}
+
+/// Where a name goes: `(index of the owning domain, lower-case name)`, once per domain
+/// for a relative host name.
+fn place(name: &EntryName, origins: &[LowerName]) -> Vec<(usize, LowerName)> {
+    let (name, relative_ok) = match name {
+        EntryName::Absolute(n) => (n, false),
+        EntryName::Hostname(n) => (n, true),
+    };
+    let mut fqdn = name.clone();
+    fqdn.set_fqdn(true);
+    let lower = LowerName::from(&fqdn);
+    if let Some(index) = origins.iter().position(|o| o.zone_of(&lower)) {
+        return vec![(index, lower)];
+    }
+    if !relative_ok {
+        return Vec::new();
+    }
+    let mut relative = name.clone();
+    relative.set_fqdn(false);
+    origins
+        .iter()
+        .enumerate()
+        .filter_map(|(index, origin)| {
+            let full = relative.clone().append_domain(&Name::from(origin)).ok()?;
+            let full = LowerName::from(&full);
+            // NB: a relative name may land under a more specific domain than the one it
+            // was appended to (`web.lab` under `home.example` when `lab.home.example` is
+            // configured too): the most specific domain owns it.
+            let owner = origins.iter().position(|o| o.zone_of(&full))?;
+            (owner == index).then_some((index, full))
+        })
+        .collect()
+}
+
+fn build_authority(
+    origin: LowerName,
+    names: HashMap<LowerName, Vec<Claim>>,
+    settings: &Settings,
+    claims: &mut Claims,
+) -> Authority {
+    let origin_name = Name::from(&origin);
+    let mut nodes: HashMap<LowerName, Node> = HashMap::new();
+    nodes.insert(origin.clone(), Node::default());
+
+    for (name, mut name_claims) in names {
+        let Some(winner) = name_claims
+            .iter()
+            .filter_map(|c| settings.precedence.iter().position(|k| *k == c.kind))
+            .min()
+            .map(|rank| settings.precedence[rank])
+        else {
+            continue;
+        };
+        let (won, lost): (Vec<Claim>, Vec<Claim>) =
+            name_claims.drain(..).partition(|c| c.kind == winner);
+        if !lost.is_empty() {
+            let mut shadowed: Vec<(Kind, ObjectRef)> =
+                lost.into_iter().map(|c| (c.kind, c.object)).collect();
+            shadowed.sort();
+            shadowed.dedup();
+            claims.shadowed.insert(name.clone(), shadowed);
+        }
+        let is_apex = name == origin;
+        let rrsets = rrsets_for(&name, won, is_apex, claims);
+        if rrsets.is_empty() {
+            continue;
+        }
+        insert_with_ancestors(&mut nodes, &origin, name, rrsets);
+    }
+
+    let ns_names: Vec<Name> = std::iter::once(&settings.apex)
+        .chain(settings.secondary.as_ref())
+        .filter_map(|n| relative_to(n, &origin_name))
+        .collect();
+    let ns = RrSet {
+        rtype: RecordType::NS,
+        records: ns_names
+            .iter()
+            .map(|n| {
+                Record::from_rdata(origin_name.clone(), settings.ttl, RData::NS(NS(n.clone())))
+            })
+            .collect(),
+        origins: vec![Vec::new(); ns_names.len()],
+    };
+    let apex = nodes.entry(origin.clone()).or_default();
+    apex.rrsets.retain(|s| s.rtype != RecordType::NS);
+    apex.rrsets.push(ns);
+    apex.rrsets.sort_by_key(|s| u16::from(s.rtype));
+
+    let mname = ns_names
+        .first()
+        .cloned()
+        .unwrap_or_else(|| origin_name.clone());
+    let rname = relative_to(
+        &Name::from_ascii("hostmaster").unwrap_or_default(),
+        &origin_name,
+    )
+    .unwrap_or_else(|| origin_name.clone());
+    let soa = SOA::new(
+        mname,
+        rname,
+        0,
+        SOA_REFRESH,
+        SOA_RETRY,
+        SOA_EXPIRE,
+        settings.ttl,
+    );
+    let soa = Record::from_rdata(origin_name, settings.ttl, RData::SOA(soa));
+
+    let has_wildcards = nodes.keys().any(|n| n.is_wildcard());
+    Authority {
+        origin,
+        soa,
+        nodes,
+        has_wildcards,
+    }
+}
+
+/// `name.<origin>`, or `None` if that is not a valid name.
+fn relative_to(name: &Name, origin: &Name) -> Option<Name> {
+    let mut relative = name.clone();
+    relative.set_fqdn(false);
+    relative.append_domain(origin).ok()
+}
+
+/// Turns one name's winning claims into record sets: union without duplicates, one TTL
+/// per set (RFC 2181 §5.2: the lowest), and a CNAME only where nothing else is.
+fn rrsets_for(name: &LowerName, won: Vec<Claim>, is_apex: bool, claims: &mut Claims) -> Vec<RrSet> {
+    let has_other = won.iter().any(|c| !matches!(c.data, RecordData::Cname(_)));
+    let mut cname_kept: Option<Name> = None;
+    let mut merged: BTreeMap<RecordData, (u32, Vec<ObjectRef>)> = BTreeMap::new();
+    let mut won = won;
+    // Deterministic choice among conflicting CNAMEs: the lowest target wins.
+    won.sort_by(|a, b| a.data.cmp(&b.data).then_with(|| a.object.cmp(&b.object)));
+    for claim in won {
+        if let RecordData::Cname(target) = &claim.data {
+            let conflict = if is_apex {
+                Some("a CNAME cannot stand at the domain's apex (RFC 1034 §3.6.2)".to_string())
+            } else if has_other {
+                Some(format!(
+                    "{name} has other records, so its CNAME to {target} is dropped (RFC 1034 §3.6.2)"
+                ))
+            } else if cname_kept.as_ref().is_some_and(|kept| kept != target) {
+                Some(format!(
+                    "{name} already has a CNAME, so the one to {target} is dropped"
+                ))
+            } else {
+                None
+            };
+            if let Some(detail) = conflict {
+                claims.dropped.push(Skipped {
+                    object: claim.object,
+                    reason: "cname_conflict",
+                    detail,
+                });
+                continue;
+            }
+            cname_kept = Some(target.clone());
+        }
+        let slot = merged.entry(claim.data).or_insert((claim.ttl, Vec::new()));
+        slot.0 = slot.0.min(claim.ttl);
+        if !slot.1.contains(&claim.object) {
+            slot.1.push(claim.object);
+        }
+    }
+
+    let owner = Name::from(name);
+    let mut sets: Vec<RrSet> = Vec::new();
+    for (data, (ttl, objects)) in merged {
+        let (rtype, rdata) = match data {
+            RecordData::Address(IpAddr::V4(ip)) => (RecordType::A, RData::A(A(ip))),
+            RecordData::Address(IpAddr::V6(ip)) => (RecordType::AAAA, RData::AAAA(AAAA(ip))),
+            RecordData::Cname(target) => {
+                let mut target = target.to_lowercase();
+                target.set_fqdn(true);
+                (RecordType::CNAME, RData::CNAME(CNAME(target)))
+            }
+            RecordData::Txt(text) => (RecordType::TXT, RData::TXT(TXT::new(txt_chunks(&text)))),
+        };
+        let record = Record::from_rdata(owner.clone(), ttl, rdata);
+        match sets.iter_mut().find(|s| s.rtype == rtype) {
+            Some(set) => {
+                set.records.push(record);
+                set.origins.push(objects);
+            }
+            None => sets.push(RrSet {
+                rtype,
+                records: vec![record],
+                origins: vec![objects],
+            }),
+        }
+    }
+    for set in &mut sets {
+        let ttl = set.records.iter().map(|r| r.ttl).min().unwrap_or_default();
+        for record in &mut set.records {
+            record.ttl = ttl;
+        }
+    }
+    sets
+}
+
+/// Splits a TXT value into character-strings of at most 255 bytes, on char boundaries.
+fn txt_chunks(text: &str) -> Vec<String> {
+    let mut chunks = Vec::new();
+    let mut current = String::new();
+    for ch in text.chars() {
+        if current.len() + ch.len_utf8() > TXT_CHUNK {
+            chunks.push(std::mem::take(&mut current));
+        }
+        current.push(ch);
+    }
+    chunks.push(current);
+    chunks
+}
+
+/// Inserts a node and makes every name between it and the origin exist (as an empty
+/// non-terminal when it has no records of its own), so that such names answer NODATA,
+/// not NXDOMAIN (RFC 8020).
+fn insert_with_ancestors(
+    nodes: &mut HashMap<LowerName, Node>,
+    origin: &LowerName,
+    name: LowerName,
+    rrsets: Vec<RrSet>,
+) {
+    let mut ancestor = name.base_name();
+    while origin.zone_of(&ancestor) && ancestor != *origin {
+        nodes.entry(ancestor.clone()).or_default();
+        ancestor = ancestor.base_name();
+    }
+    let node = nodes.entry(name).or_default();
+    node.rrsets = rrsets;
+}

@@ -1,0 +1,334 @@
+//! The zone: an immutable snapshot of every record we serve, and the answer to a question.
+//!
+//! A `Zone` is built once per change by [`builder`], never mutated, and swapped in whole,
+//! so a query always sees one consistent version and never waits for anything. It knows
+//! nothing of Kubernetes or sockets: it answers "which records, which response code" for
+//! a name and a type, and the DNS layer turns that into a message.
+
+mod builder;
+mod entry;
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
+
+pub use builder::{Settings, build};
+pub use entry::{Entry, EntryName, Kind, ObjectRef, RecordData, Skipped};
+
+/// Bound on CNAME links followed inside the zone, so that a loop is answered, not chased.
+const MAX_CNAME_CHAIN: usize = 8;
+
+/// Every domain we are authoritative for, with its records.
+#[derive(Debug, Clone)]
+pub struct Zone {
+    /// Most specific (most labels) first, so the first that contains a name owns it.
+    authorities: Vec<Authority>,
+    serial: u32,
+    /// Objects that claimed names but lost, or were skipped: for `/explain`, not queries.
+    claims: Claims,
+}
+
+/// One configured domain: its SOA and its names.
+#[derive(Debug, Clone)]
+pub struct Authority {
+    origin: LowerName,
+    soa: Record,
+    nodes: HashMap<LowerName, Node>,
+    /// Whether any `*` name exists: lets a miss skip the closest-encloser walk.
+    has_wildcards: bool,
+}
+
+/// The records at one name. A name with no records is an empty non-terminal.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Node {
+    rrsets: Vec<RrSet>,
+}
+
+/// The records of one type at one name, with the objects that claimed each record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RrSet {
+    pub rtype: RecordType,
+    pub records: Vec<Record>,
+    /// `origins[i]` lists the objects that claimed `records[i]` (several objects may
+    /// publish the same address). Empty for the records the zone makes itself (NS).
+    pub origins: Vec<Vec<ObjectRef>>,
+}
+
+/// Everything known about who claimed which name, kept for debugging views.
+#[derive(Debug, Clone, Default)]
+pub struct Claims {
+    /// Kinds that had records for a name but lost on precedence.
+    pub shadowed: HashMap<LowerName, Vec<(Kind, ObjectRef)>>,
+    /// Entries dropped while building (a name outside our domains, a CNAME beside
+    /// addresses...), with the reason.
+    pub dropped: Vec<Skipped>,
+}
+
+/// What the zone says about one question.
+#[derive(Debug, PartialEq)]
+pub enum Lookup<'z> {
+    /// The name is outside every configured domain: not ours to answer.
+    NotAuthoritative,
+    /// The authoritative answer.
+    Answer(Answer<'z>),
+}
+
+/// An authoritative answer: response code and the three record sections.
+#[derive(Debug, PartialEq)]
+pub struct Answer<'z> {
+    pub rcode: ResponseCode,
+    /// Borrowed from the zone for a plain hit; owned when synthesised (wildcard owner
+    /// names, CNAME chains).
+    pub answers: Cow<'z, [Record]>,
+    /// The SOA for negative answers (RFC 2308 §3), else empty.
+    pub authorities: &'z [Record],
+    /// Glue for NS answers.
+    pub additionals: Cow<'z, [Record]>,
+}
+
+impl Zone {
+    /// The serial in every SOA: changes whenever the records change, and never goes back.
+    pub fn serial(&self) -> u32 {
+        self.serial
+    }
+
+    pub fn authorities(&self) -> &[Authority] {
+        &self.authorities
+    }
+
+    pub fn claims(&self) -> &Claims {
+        &self.claims
+    }
+
+    /// For the rebuild loop, before the zone is shared: adds what the sources skipped.
+    pub fn claims_mut(&mut self) -> &mut Claims {
+        &mut self.claims
+    }
+
+    /// The domain that owns `name`: the most specific configured domain containing it.
+    pub fn authority_for(&self, name: &LowerName) -> Option<&Authority> {
+        self.authorities.iter().find(|a| a.origin.zone_of(name))
+    }
+
+    /// Answers one question. Never fails: every name has an answer or is not ours.
+    pub fn lookup(&self, name: &LowerName, rtype: RecordType) -> Lookup<'_> {
+        match self.authority_for(name) {
+            Some(authority) => Lookup::Answer(authority.lookup(name, rtype)),
+            None => Lookup::NotAuthoritative,
+        }
+    }
+
+    /// Number of names with records, over all domains (empty non-terminals excluded).
+    pub fn name_count(&self) -> usize {
+        self.authorities
+            .iter()
+            .map(|a| a.nodes.values().filter(|n| !n.rrsets.is_empty()).count())
+            .sum()
+    }
+}
+
+impl Authority {
+    pub fn origin(&self) -> &LowerName {
+        &self.origin
+    }
+
+    pub fn soa(&self) -> &Record {
+        &self.soa
+    }
+
+    /// Every name and its node, in no particular order.
+    pub fn nodes(&self) -> impl Iterator<Item = (&LowerName, &Node)> {
+        self.nodes.iter()
+    }
+
+    pub fn node(&self, name: &LowerName) -> Option<&Node> {
+        self.nodes.get(name)
+    }
+
+    fn lookup(&self, name: &LowerName, rtype: RecordType) -> Answer<'_> {
+        if let Some(node) = self.nodes.get(name) {
+            return self.answer_at(name, node, rtype, None);
+        }
+        if self.has_wildcards
+            && let Some(wildcard) = self.covering_wildcard(name)
+        {
+            // RFC 4592 §3.3: the wildcard's records, with the query name as owner.
+            return self.answer_at(name, wildcard, rtype, Some(name));
+        }
+        // RFC 2308 §3: NXDOMAIN carries the SOA in the authority section.
+        self.negative(ResponseCode::NXDomain)
+    }
+
+    /// The answer at an existing node (or a wildcard node standing in for `qname`).
+    fn answer_at<'z>(
+        &'z self,
+        qname: &LowerName,
+        node: &'z Node,
+        rtype: RecordType,
+        synthesise_owner: Option<&LowerName>,
+    ) -> Answer<'z> {
+        let is_apex = *qname == self.origin;
+        if is_apex && matches!(rtype, RecordType::SOA | RecordType::ANY) {
+            return self.positive(Cow::Borrowed(std::slice::from_ref(&self.soa)));
+        }
+        if rtype != RecordType::CNAME
+            && let Some(cname) = node.rrset(RecordType::CNAME)
+        {
+            let first = owned_as(&cname.records, synthesise_owner);
+            return self.follow_cname(first, rtype);
+        }
+        let found = match rtype {
+            // RFC 8482: a minimal answer to ANY: one RRset.
+            RecordType::ANY => node.rrsets.first(),
+            _ => node.rrset(rtype),
+        };
+        match found {
+            Some(set) => {
+                let additionals = if rtype == RecordType::NS {
+                    self.glue(&set.records)
+                } else {
+                    Cow::Borrowed(&[][..])
+                };
+                let answers = match synthesise_owner {
+                    Some(owner) => Cow::Owned(owned_as(&set.records, Some(owner))),
+                    None => Cow::Borrowed(&set.records[..]),
+                };
+                Answer {
+                    additionals,
+                    ..self.positive(answers)
+                }
+            }
+            // RFC 2308 §2.2: NODATA: NOERROR, no answer, SOA in authority.
+            None => self.negative(ResponseCode::NoError),
+        }
+    }
+
+    /// Follows a CNAME chain inside this domain, appending each target's records.
+    fn follow_cname(&self, mut answers: Vec<Record>, rtype: RecordType) -> Answer<'_> {
+        for _ in 0..MAX_CNAME_CHAIN {
+            let Some(target) = answers.last().and_then(cname_target) else {
+                break;
+            };
+            let target = LowerName::from(target);
+            if !self.origin.zone_of(&target) {
+                break; // the resolver follows names outside our domain itself
+            }
+            let node = match self.nodes.get(&target) {
+                Some(node) => node,
+                None => match self.covering_wildcard(&target) {
+                    Some(node) => node,
+                    None => break,
+                },
+            };
+            let owner = Some(&target);
+            if let Some(next) = node.rrset(RecordType::CNAME) {
+                if answers.iter().any(|r| r.name == next.records[0].name) {
+                    break; // a loop: answer what we have
+                }
+                answers.extend(owned_as(&next.records, owner));
+                continue;
+            }
+            if let Some(set) = node.rrset(rtype) {
+                answers.extend(owned_as(&set.records, owner));
+            }
+            break;
+        }
+        self.positive(Cow::Owned(answers))
+    }
+
+    /// RFC 4592 §3.3.1: the wildcard at the closest encloser, if that has one. An
+    /// existing name or empty non-terminal is its own closest encloser, so it is never
+    /// covered.
+    fn covering_wildcard(&self, name: &LowerName) -> Option<&Node> {
+        let mut encloser = name.base_name();
+        while self.origin.zone_of(&encloser) {
+            if self.nodes.contains_key(&encloser) {
+                let wildcard = LowerName::from(Name::from(&encloser).into_wildcard());
+                return self.nodes.get(&wildcard);
+            }
+            encloser = encloser.base_name();
+        }
+        None
+    }
+
+    /// The A/AAAA records of the NS targets that are in this domain.
+    fn glue(&self, ns: &[Record]) -> Cow<'_, [Record]> {
+        let mut glue = Vec::new();
+        for target in ns.iter().filter_map(ns_target) {
+            if let Some(node) = self.nodes.get(&LowerName::from(target)) {
+                for rtype in [RecordType::A, RecordType::AAAA] {
+                    if let Some(set) = node.rrset(rtype) {
+                        glue.extend_from_slice(&set.records);
+                    }
+                }
+            }
+        }
+        Cow::Owned(glue)
+    }
+
+    fn positive<'z>(&'z self, answers: Cow<'z, [Record]>) -> Answer<'z> {
+        Answer {
+            rcode: ResponseCode::NoError,
+            answers,
+            authorities: &[],
+            additionals: Cow::Borrowed(&[]),
+        }
+    }
+
+    fn negative(&self, rcode: ResponseCode) -> Answer<'_> {
+        Answer {
+            rcode,
+            answers: Cow::Borrowed(&[]),
+            authorities: std::slice::from_ref(&self.soa),
+            additionals: Cow::Borrowed(&[]),
+        }
+    }
+}
+
+impl Node {
+    pub fn rrset(&self, rtype: RecordType) -> Option<&RrSet> {
+        self.rrsets.iter().find(|s| s.rtype == rtype)
+    }
+
+    pub fn rrsets(&self) -> &[RrSet] {
+        &self.rrsets
+    }
+
+    /// An empty non-terminal: exists because a name below it does.
+    pub fn is_empty_non_terminal(&self) -> bool {
+        self.rrsets.is_empty()
+    }
+}
+
+/// Copies records, renaming them to `owner` when one is given (wildcard synthesis).
+fn owned_as(records: &[Record], owner: Option<&LowerName>) -> Vec<Record> {
+    records
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            if let Some(owner) = owner {
+                r.name = Name::from(owner);
+            }
+            r
+        })
+        .collect()
+}
+
+fn cname_target(record: &Record) -> Option<&Name> {
+    match &record.data {
+        RData::CNAME(cname) => Some(&cname.0),
+        _ => None,
+    }
+}
+
+fn ns_target(record: &Record) -> Option<&Name> {
+    match &record.data {
+        RData::NS(ns) => Some(&ns.0),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;
