@@ -29,6 +29,8 @@ pub enum Error {
     },
     #[error(transparent)]
     Manifests(#[from] manifests::Error),
+    #[error("the first load of the manifests failed: {0}")]
+    FirstLoadFailed(String),
 }
 
 /// A started server: its addresses, and the tasks to wait for.
@@ -55,30 +57,21 @@ impl Server {
         ));
 
         let mut tasks = JoinSet::new();
-        {
-            let (paths, first, zone_metrics) = (
-                config.manifests.clone(),
-                rebuilder.clone(),
-                metrics.zone.clone(),
-            );
+        // Watch first, then load: a change made during the first load is not lost.
+        let watch = manifests::ManifestWatch::new(&config.manifests)?;
+        let (paths, first, zone_metrics) = (
+            config.manifests.clone(),
+            rebuilder.clone(),
+            metrics.zone.clone(),
+        );
+        let loaded =
             tokio::task::spawn_blocking(move || manifests::reload(&paths, &first, &zone_metrics))
-                .await
-                .map_err(|e| {
-                    Error::Manifests(manifests::Error::Unreadable {
-                        path: config.manifests.first().cloned().unwrap_or_default(),
-                        source: io::Error::other(e),
-                    })
-                })?;
-            tasks.spawn(
-                manifests::watch(
-                    config.manifests.clone(),
-                    rebuilder,
-                    metrics.zone.clone(),
-                    shutdown.clone(),
-                )
-                .map_ok(),
-            );
+                .await;
+        if let Err(e) = loaded {
+            return Err(Error::FirstLoadFailed(e.to_string()));
         }
+        let (zone_metrics, stop) = (metrics.zone.clone(), shutdown.clone());
+        tasks.spawn(async move { Ok(watch.run(rebuilder, zone_metrics, stop).await?) });
 
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut dns_addresses = Vec::new();
@@ -132,16 +125,6 @@ impl Server {
 async fn ok(task: impl Future<Output = ()>) -> Result<(), Error> {
     task.await;
     Ok(())
-}
-
-trait MapOk {
-    fn map_ok(self) -> impl Future<Output = Result<(), Error>> + Send + 'static;
-}
-
-impl<F: Future<Output = Result<(), manifests::Error>> + Send + 'static> MapOk for F {
-    fn map_ok(self) -> impl Future<Output = Result<(), Error>> + Send + 'static {
-        async move { self.await.map_err(Error::from) }
-    }
 }
 
 /// Binds UDP and TCP on the same address. With port 0, the TCP socket takes the port

@@ -1,5 +1,6 @@
 //! The `k8s-gateway` binary: parse options, start the server, stop on a signal.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -40,11 +41,14 @@ fn main() -> ExitCode {
 
 /// One line on stderr saying what is wrong; clap's usage and tips are left out.
 fn usage_error(message: &str) -> ExitCode {
-    let line = message
+    // The first paragraph is the error (clap lists missing options on the next lines).
+    let first: Vec<&str> = message
         .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or(message);
-    eprintln!("k8s-gateway: {}", line.trim());
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    eprintln!("k8s-gateway: {}", first.join(" "));
     ExitCode::from(USAGE_ERROR)
 }
 
@@ -52,7 +56,8 @@ fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),

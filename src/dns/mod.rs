@@ -140,7 +140,9 @@ async fn serve_connection(
         let zone = ctx.zone.load();
         let outcome = respond(zone.as_deref(), &request, Transport::Tcp, &mut response);
         drop(zone);
-        let Some(outcome) = outcome else { continue };
+        // Nothing to answer (not a query, or no header): a stream that carries such
+        // bytes is out of step, so end it rather than guess where the next frame starts.
+        let Some(outcome) = outcome else { return };
         if response.is_empty() {
             continue;
         }

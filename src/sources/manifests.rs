@@ -336,67 +336,97 @@ pub fn reload(paths: &[PathBuf], rebuilder: &Rebuilder, metrics: &ZoneMetrics) {
     rebuilder.rebuild(&objects);
 }
 
-/// Watches `paths` and reloads the zone whenever a file under them changes, until
-/// `shutdown`. The first load is the caller's, before the DNS sockets open.
-pub async fn watch(
+/// File-change notifications for the manifest paths. Created before the first load, so
+/// that a change made while loading is not missed.
+pub struct ManifestWatch {
     paths: Vec<PathBuf>,
-    rebuilder: Arc<Rebuilder>,
-    metrics: ZoneMetrics,
-    shutdown: CancellationToken,
-) -> Result<(), Error> {
-    let (tx, mut rx) = mpsc::channel::<()>(1);
-    let watched: Vec<PathBuf> = paths
-        .iter()
-        .map(|p| p.canonicalize().unwrap_or_else(|_| p.clone()))
-        .collect();
-    let filter = watched.clone();
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        let relevant = match &event {
-            Ok(event) => event
-                .paths
-                .iter()
-                .any(|p| filter.iter().any(|w| p.starts_with(w) || w.starts_with(p))),
-            Err(_) => true,
-        };
-        if relevant {
-            let _ = tx.try_send(()); // full means a reload is already due
-        }
-    })
-    .map_err(|source| Error::WatchFailed {
-        path: paths.first().cloned().unwrap_or_default(),
-        source,
-    })?;
-    for path in &watched {
-        // A single file is watched through its folder, so that an editor's
-        // write-to-temporary-then-rename is seen too.
-        let (target, mode) = if path.is_dir() {
-            (path.clone(), RecursiveMode::Recursive)
-        } else {
-            (
-                path.parent()
-                    .map_or_else(|| path.clone(), Path::to_path_buf),
-                RecursiveMode::NonRecursive,
-            )
-        };
-        watcher
-            .watch(&target, mode)
+    events: mpsc::Receiver<()>,
+    /// Dropping the watcher stops the notifications: it lives as long as the loop.
+    _watcher: notify::RecommendedWatcher,
+}
+
+impl ManifestWatch {
+    /// Starts watching `paths` (folders recursively; a file through its folder, so that
+    /// an editor's write-to-temporary-then-rename is seen too).
+    pub fn new(paths: &[PathBuf]) -> Result<Self, Error> {
+        let (tx, events) = mpsc::channel::<()>(1);
+        let watched: Vec<PathBuf> = paths
+            .iter()
+            .map(|p| p.canonicalize().unwrap_or_else(|_| p.clone()))
+            .collect();
+        let filter = watched.clone();
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                let relevant = match &event {
+                    // NB: our own reads raise access (and atime) events; reacting to them
+                    // would reload forever.
+                    Ok(event)
+                        if matches!(
+                            event.kind,
+                            notify::EventKind::Access(_)
+                                | notify::EventKind::Modify(notify::event::ModifyKind::Metadata(_))
+                        ) =>
+                    {
+                        false
+                    }
+                    Ok(event) => event
+                        .paths
+                        .iter()
+                        .any(|p| filter.iter().any(|w| p.starts_with(w) || w.starts_with(p))),
+                    Err(_) => true,
+                };
+                if relevant {
+                    let _ = tx.try_send(()); // full means a reload is already due
+                }
+            })
             .map_err(|source| Error::WatchFailed {
-                path: target.clone(),
+                path: paths.first().cloned().unwrap_or_default(),
                 source,
             })?;
-    }
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            event = rx.recv() => if event.is_none() { return Ok(()) },
+        for path in &watched {
+            let (target, mode) = if path.is_dir() {
+                (path.clone(), RecursiveMode::Recursive)
+            } else {
+                (
+                    path.parent()
+                        .map_or_else(|| path.clone(), Path::to_path_buf),
+                    RecursiveMode::NonRecursive,
+                )
+            };
+            watcher
+                .watch(&target, mode)
+                .map_err(|source| Error::WatchFailed {
+                    path: target.clone(),
+                    source,
+                })?;
         }
-        tokio::time::sleep(SETTLE).await;
-        while rx.try_recv().is_ok() {}
-        let paths = paths.clone();
-        let rebuilder = rebuilder.clone();
-        let metrics = metrics.clone();
-        // Reading files blocks: keep it off the threads that answer queries.
-        let _ = tokio::task::spawn_blocking(move || reload(&paths, &rebuilder, &metrics)).await;
+        Ok(ManifestWatch {
+            paths: paths.to_vec(),
+            events,
+            _watcher: watcher,
+        })
+    }
+
+    /// Reloads the zone whenever a file under the paths changes, until `shutdown`.
+    pub async fn run(
+        mut self,
+        rebuilder: Arc<Rebuilder>,
+        metrics: ZoneMetrics,
+        shutdown: CancellationToken,
+    ) -> Result<(), Error> {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                event = self.events.recv() => if event.is_none() { return Ok(()) },
+            }
+            tokio::time::sleep(SETTLE).await;
+            while self.events.try_recv().is_ok() {}
+            let paths = self.paths.clone();
+            let rebuilder = rebuilder.clone();
+            let metrics = metrics.clone();
+            // Reading files blocks: keep it off the threads that answer queries.
+            let _ = tokio::task::spawn_blocking(move || reload(&paths, &rebuilder, &metrics)).await;
+        }
     }
 }
 

@@ -197,3 +197,31 @@ fn name_diff(old: &Zone, new: &Zone) -> (usize, usize) {
     let (old, new) = (names(old), names(new));
     (new.difference(&old).count(), old.difference(&new).count())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::testing::service;
+
+    #[test]
+    fn the_ignore_label_opts_an_object_out() {
+        let objects = Objects {
+            services: vec![
+                service("kept", "apps").lb_ip("10.0.0.1").build(),
+                service("hidden", "apps")
+                    .lb_ip("10.0.0.2")
+                    .label(IGNORE_LABEL, "true")
+                    .build(),
+                service("shown", "apps")
+                    .lb_ip("10.0.0.3")
+                    .label(IGNORE_LABEL, "false")
+                    .build(),
+            ],
+            ..Objects::default()
+        };
+        let (entries, skipped) = entries(&objects);
+        let names: Vec<String> = entries.iter().map(|e| e.object.name.to_string()).collect();
+        assert_eq!(names, ["kept", "shown"]);
+        assert!(skipped.is_empty());
+    }
+}

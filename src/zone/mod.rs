@@ -245,8 +245,9 @@ impl Authority {
         let mut encloser = name.base_name();
         while self.origin.zone_of(&encloser) {
             if self.nodes.contains_key(&encloser) {
-                let wildcard = LowerName::from(Name::from(&encloser).into_wildcard());
-                return self.nodes.get(&wildcard);
+                // NB: `into_wildcard` replaces the first label; the wildcard is a child.
+                let wildcard = Name::from(&encloser).prepend_label("*").ok()?;
+                return self.nodes.get(&LowerName::from(wildcard));
             }
             encloser = encloser.base_name();
         }

@@ -1,1 +1,491 @@
+//! The zone's answers, rule by rule: positive, NODATA, NXDOMAIN with SOA, empty
+//! non-terminals, apex SOA/NS and glue, precedence, CNAME, wildcards, case, serial.
 
+use std::net::IpAddr;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
+
+use super::*;
+
+fn name(text: &str) -> Name {
+    Name::from_ascii(text).unwrap()
+}
+
+fn settings(domains: &[&str]) -> Settings {
+    Settings {
+        domains: domains.iter().map(|d| name(&format!("{d}."))).collect(),
+        ttl: 60,
+        apex: name("dns1.kube-system"),
+        secondary: None,
+        precedence: Kind::DEFAULT_ORDER.to_vec(),
+    }
+}
+
+fn entry(kind: Kind, host: &str, data: RecordData) -> Entry {
+    Entry {
+        name: EntryName::Absolute(name(host)),
+        data,
+        ttl: None,
+        kind,
+        object: ObjectRef::new(
+            kind.as_str(),
+            "apps",
+            host.split('.').next().unwrap_or_default(),
+        ),
+    }
+}
+
+fn a(kind: Kind, host: &str, ip: &str) -> Entry {
+    entry(
+        kind,
+        host,
+        RecordData::Address(ip.parse::<IpAddr>().unwrap()),
+    )
+}
+
+fn cname(kind: Kind, host: &str, target: &str) -> Entry {
+    entry(kind, host, RecordData::Cname(name(target)))
+}
+
+fn zone(entries: Vec<Entry>) -> Zone {
+    build(entries, &settings(&["home.example"]), None, 1_000)
+}
+
+/// The answer as text: rcode, then each section's records as "name type data".
+fn ask(zone: &Zone, qname: &str, rtype: RecordType) -> (ResponseCode, Vec<String>, Vec<String>) {
+    match zone.lookup(&LowerName::from(name(qname)), rtype) {
+        Lookup::NotAuthoritative => (ResponseCode::Refused, vec![], vec![]),
+        Lookup::Answer(answer) => (
+            answer.rcode,
+            show(&answer.answers),
+            show(answer.authorities),
+        ),
+    }
+}
+
+fn show(records: &[Record]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| format!("{} {} {}", r.name, r.record_type(), r.data))
+        .collect()
+}
+
+#[test]
+fn positive_answer_unions_a_kind_without_duplicates() {
+    let z = zone(vec![
+        a(Kind::Service, "web.home.example", "10.0.0.2"),
+        a(Kind::Service, "web.home.example", "10.0.0.1"),
+        a(Kind::Service, "web.home.example", "10.0.0.2"),
+    ]);
+    let (rcode, answers, authority) = ask(&z, "web.home.example.", RecordType::A);
+    assert_eq!(rcode, ResponseCode::NoError);
+    assert_eq!(
+        answers,
+        [
+            "web.home.example. A 10.0.0.1",
+            "web.home.example. A 10.0.0.2"
+        ]
+    );
+    assert!(authority.is_empty());
+}
+
+#[test]
+fn other_type_is_nodata_with_soa_and_missing_name_is_nxdomain_with_soa() {
+    let z = zone(vec![a(Kind::Service, "web.home.example", "10.0.0.1")]);
+    // (query, type, expected rcode)
+    let cases = [
+        ("web.home.example.", RecordType::AAAA, ResponseCode::NoError),
+        ("web.home.example.", RecordType::TXT, ResponseCode::NoError),
+        ("nope.home.example.", RecordType::A, ResponseCode::NXDomain),
+        (
+            "deep.nope.home.example.",
+            RecordType::A,
+            ResponseCode::NXDomain,
+        ),
+    ];
+    for (q, t, rcode) in cases {
+        let (got, answers, authority) = ask(&z, q, t);
+        assert_eq!(got, rcode, "{q} {t}");
+        assert!(answers.is_empty(), "{q} {t}");
+        assert_eq!(authority.len(), 1, "{q} {t}");
+        assert!(
+            authority[0].starts_with("home.example. SOA "),
+            "{q} {t}: {authority:?}"
+        );
+    }
+}
+
+#[test]
+fn negative_ttl_is_the_soa_minimum() {
+    let z = zone(vec![]);
+    let Lookup::Answer(answer) = z.lookup(&LowerName::from(name("x.home.example.")), RecordType::A)
+    else {
+        panic!("not authoritative");
+    };
+    let RData::SOA(soa) = &answer.authorities[0].data else {
+        panic!("no SOA")
+    };
+    assert_eq!(soa.minimum, 60);
+    assert_eq!(answer.authorities[0].ttl, 60);
+}
+
+#[test]
+fn empty_non_terminal_is_nodata_not_nxdomain() {
+    let z = zone(vec![a(Kind::Service, "a.b.home.example", "10.0.0.1")]);
+    let (rcode, answers, authority) = ask(&z, "b.home.example.", RecordType::A);
+    assert_eq!(
+        (rcode, answers.len(), authority.len()),
+        (ResponseCode::NoError, 0, 1)
+    );
+}
+
+#[test]
+fn apex_has_soa_and_ns_with_glue() {
+    let mut s = settings(&["home.example"]);
+    s.secondary = Some(name("dns2.kube-system"));
+    let z = build(
+        vec![a(
+            Kind::Service,
+            "dns1.kube-system.home.example",
+            "192.168.1.53",
+        )],
+        &s,
+        None,
+        7,
+    );
+    let (rcode, answers, _) = ask(&z, "home.example.", RecordType::SOA);
+    assert_eq!(rcode, ResponseCode::NoError);
+    assert_eq!(
+        answers,
+        [
+            "home.example. SOA dns1.kube-system.home.example. hostmaster.home.example. 7 7200 1800 86400 60"
+        ]
+    );
+    let Lookup::Answer(ns) = z.lookup(&LowerName::from(name("home.example.")), RecordType::NS)
+    else {
+        panic!()
+    };
+    assert_eq!(
+        show(&ns.answers),
+        [
+            "home.example. NS dns1.kube-system.home.example.",
+            "home.example. NS dns2.kube-system.home.example."
+        ]
+    );
+    assert_eq!(
+        show(&ns.additionals),
+        ["dns1.kube-system.home.example. A 192.168.1.53"]
+    );
+}
+
+#[test]
+fn names_outside_every_domain_are_not_ours() {
+    let z = zone(vec![]);
+    assert_eq!(
+        z.lookup(&LowerName::from(name("example.com.")), RecordType::A),
+        Lookup::NotAuthoritative
+    );
+    assert_eq!(
+        z.lookup(&LowerName::from(name("example.")), RecordType::A),
+        Lookup::NotAuthoritative
+    );
+}
+
+#[test]
+fn most_specific_domain_owns_a_name() {
+    let s = settings(&["home.example", "lab.home.example"]);
+    let z = build(
+        vec![a(Kind::Service, "x.lab.home.example", "10.0.0.9")],
+        &s,
+        None,
+        1,
+    );
+    let owner = z
+        .authority_for(&LowerName::from(name("x.lab.home.example.")))
+        .unwrap();
+    assert_eq!(owner.origin().to_string(), "lab.home.example.");
+    // The parent domain does not also claim it: lab.home.example is not a name there.
+    let (rcode, answers, _) = ask(&z, "x.lab.home.example.", RecordType::A);
+    assert_eq!((rcode, answers.len()), (ResponseCode::NoError, 1));
+}
+
+#[test]
+fn service_host_names_are_relative_to_each_domain_unless_under_one() {
+    let s = settings(&["home.example", "home.lan"]);
+    let hostname = |host: &str| Entry {
+        name: EntryName::Hostname(name(host)),
+        ..a(Kind::Service, "unused.home.example", "10.0.0.1")
+    };
+    let z = build(
+        vec![hostname("web.apps"), hostname("only.home.lan")],
+        &s,
+        None,
+        1,
+    );
+    for q in [
+        "web.apps.home.example.",
+        "web.apps.home.lan.",
+        "only.home.lan.",
+    ] {
+        assert_eq!(ask(&z, q, RecordType::A).1.len(), 1, "{q}");
+    }
+    assert_eq!(
+        ask(&z, "only.home.lan.home.example.", RecordType::A).0,
+        ResponseCode::NXDomain
+    );
+}
+
+#[test]
+fn absolute_names_outside_the_domains_are_dropped_with_a_reason() {
+    let z = zone(vec![a(Kind::Ingress, "web.other.example", "10.0.0.1")]);
+    assert_eq!(z.claims().dropped.len(), 1);
+    assert_eq!(z.claims().dropped[0].reason, "outside_domains");
+}
+
+#[test]
+fn first_kind_in_precedence_wins_and_the_loser_is_remembered() {
+    let z = zone(vec![
+        a(Kind::Service, "web.home.example", "10.0.0.1"),
+        a(Kind::HttpRoute, "web.home.example", "10.0.0.2"),
+        a(Kind::Ingress, "web.home.example", "10.0.0.3"),
+    ]);
+    assert_eq!(
+        ask(&z, "web.home.example.", RecordType::A).1,
+        ["web.home.example. A 10.0.0.2"]
+    );
+    let shadowed = &z.claims().shadowed[&LowerName::from(name("web.home.example."))];
+    let kinds: Vec<Kind> = shadowed.iter().map(|(k, _)| *k).collect();
+    assert_eq!(kinds, [Kind::Ingress, Kind::Service]);
+
+    // Reversed order: the Service now wins.
+    let mut s = settings(&["home.example"]);
+    s.precedence = vec![Kind::Service, Kind::HttpRoute, Kind::Ingress];
+    let z = build(
+        vec![
+            a(Kind::Service, "web.home.example", "10.0.0.1"),
+            a(Kind::HttpRoute, "web.home.example", "10.0.0.2"),
+        ],
+        &s,
+        None,
+        1,
+    );
+    assert_eq!(
+        ask(&z, "web.home.example.", RecordType::A).1,
+        ["web.home.example. A 10.0.0.1"]
+    );
+}
+
+#[test]
+fn kinds_not_enabled_publish_nothing() {
+    let mut s = settings(&["home.example"]);
+    s.precedence = vec![Kind::Service];
+    let z = build(
+        vec![a(Kind::Ingress, "web.home.example", "10.0.0.1")],
+        &s,
+        None,
+        1,
+    );
+    assert_eq!(
+        ask(&z, "web.home.example.", RecordType::A).0,
+        ResponseCode::NXDomain
+    );
+}
+
+#[test]
+fn cname_is_alone_at_its_name_and_followed_inside_the_zone() {
+    let z = zone(vec![
+        cname(Kind::DnsEndpoint, "alias.home.example", "web.home.example"),
+        a(Kind::DnsEndpoint, "web.home.example", "10.0.0.1"),
+        cname(Kind::DnsEndpoint, "out.home.example", "lb.cloud.example"),
+    ]);
+    let (rcode, answers, _) = ask(&z, "alias.home.example.", RecordType::A);
+    assert_eq!(rcode, ResponseCode::NoError);
+    assert_eq!(
+        answers,
+        [
+            "alias.home.example. CNAME web.home.example.",
+            "web.home.example. A 10.0.0.1"
+        ]
+    );
+    // An AAAA question gets the CNAME alone: the target has no AAAA.
+    assert_eq!(
+        ask(&z, "alias.home.example.", RecordType::AAAA).1,
+        ["alias.home.example. CNAME web.home.example."]
+    );
+    // A CNAME question gets the CNAME itself.
+    assert_eq!(ask(&z, "alias.home.example.", RecordType::CNAME).1.len(), 1);
+    // A target outside the zone is left to the resolver.
+    assert_eq!(
+        ask(&z, "out.home.example.", RecordType::A).1,
+        ["out.home.example. CNAME lb.cloud.example."]
+    );
+}
+
+#[test]
+fn cname_beside_addresses_is_dropped() {
+    let z = zone(vec![
+        cname(
+            Kind::DnsEndpoint,
+            "web.home.example",
+            "elsewhere.home.example",
+        ),
+        a(Kind::DnsEndpoint, "web.home.example", "10.0.0.1"),
+    ]);
+    assert_eq!(
+        ask(&z, "web.home.example.", RecordType::A).1,
+        ["web.home.example. A 10.0.0.1"]
+    );
+    assert_eq!(z.claims().dropped[0].reason, "cname_conflict");
+}
+
+#[test]
+fn cname_loop_is_answered_not_followed_forever() {
+    let z = zone(vec![
+        cname(Kind::DnsEndpoint, "a.home.example", "b.home.example"),
+        cname(Kind::DnsEndpoint, "b.home.example", "a.home.example"),
+    ]);
+    let (rcode, answers, _) = ask(&z, "a.home.example.", RecordType::A);
+    assert_eq!(rcode, ResponseCode::NoError);
+    assert_eq!(
+        answers,
+        [
+            "a.home.example. CNAME b.home.example.",
+            "b.home.example. CNAME a.home.example."
+        ]
+    );
+}
+
+#[test]
+fn wildcard_covers_missing_names_below_it_only() {
+    let z = zone(vec![
+        a(Kind::HttpRoute, "*.apps.home.example", "10.0.0.7"),
+        a(Kind::HttpRoute, "real.apps.home.example", "10.0.0.8"),
+        a(Kind::HttpRoute, "x.ent.apps.home.example", "10.0.0.9"),
+    ]);
+    // (query, expected rcode, expected answers)
+    let cases: [(&str, ResponseCode, &[&str]); 6] = [
+        (
+            "x.apps.home.example.",
+            ResponseCode::NoError,
+            &["x.apps.home.example. A 10.0.0.7"],
+        ),
+        (
+            "y.x.apps.home.example.",
+            ResponseCode::NoError,
+            &["y.x.apps.home.example. A 10.0.0.7"],
+        ),
+        (
+            "real.apps.home.example.",
+            ResponseCode::NoError,
+            &["real.apps.home.example. A 10.0.0.8"],
+        ),
+        // The wildcard's parent is not covered by it.
+        ("apps.home.example.", ResponseCode::NoError, &[]),
+        // An empty non-terminal is its own closest encloser: not covered.
+        ("ent.apps.home.example.", ResponseCode::NoError, &[]),
+        // Below an existing name, the wildcard of that name would apply: there is none.
+        ("z.real.apps.home.example.", ResponseCode::NXDomain, &[]),
+    ];
+    for (q, rcode, expected) in cases {
+        let (got, answers, _) = ask(&z, q, RecordType::A);
+        assert_eq!(
+            (got, answers.as_slice()),
+            (
+                rcode,
+                expected
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .as_slice()
+            ),
+            "{q}"
+        );
+    }
+    // NODATA from the wildcard for another type.
+    let (rcode, answers, authority) = ask(&z, "x.apps.home.example.", RecordType::AAAA);
+    assert_eq!(
+        (rcode, answers.len(), authority.len()),
+        (ResponseCode::NoError, 0, 1)
+    );
+}
+
+#[test]
+fn names_are_case_insensitive() {
+    let z = zone(vec![a(Kind::Service, "Web.Home.Example", "10.0.0.1")]);
+    assert_eq!(
+        ask(&z, "WEB.home.EXAMPLE.", RecordType::A).1,
+        ["web.home.example. A 10.0.0.1"]
+    );
+}
+
+#[test]
+fn any_gets_a_minimal_answer() {
+    let z = zone(vec![
+        a(Kind::Service, "web.home.example", "10.0.0.1"),
+        a(Kind::Service, "web.home.example", "fd00::1"),
+    ]);
+    // RFC 8482: one RRset, not everything.
+    assert_eq!(ask(&z, "web.home.example.", RecordType::ANY).1.len(), 1);
+}
+
+#[test]
+fn record_ttl_overrides_and_an_rrset_shares_the_lowest() {
+    let mut one = a(Kind::DnsEndpoint, "web.home.example", "10.0.0.1");
+    one.ttl = Some(30);
+    let two = a(Kind::DnsEndpoint, "web.home.example", "10.0.0.2");
+    let z = zone(vec![one, two]);
+    let Lookup::Answer(answer) =
+        z.lookup(&LowerName::from(name("web.home.example.")), RecordType::A)
+    else {
+        panic!()
+    };
+    assert!(answer.answers.iter().all(|r| r.ttl == 30));
+}
+
+#[test]
+fn serial_changes_with_content_only_and_never_goes_back() {
+    let s = settings(&["home.example"]);
+    let first = build(
+        vec![a(Kind::Service, "web.home.example", "10.0.0.1")],
+        &s,
+        None,
+        500,
+    );
+    let same = build(
+        vec![a(Kind::Service, "web.home.example", "10.0.0.1")],
+        &s,
+        Some(&first),
+        900,
+    );
+    assert_eq!(same.serial(), 500);
+    let changed = build(
+        vec![a(Kind::Service, "web.home.example", "10.0.0.2")],
+        &s,
+        Some(&same),
+        900,
+    );
+    assert_eq!(changed.serial(), 900);
+    // A clock that went back still moves the serial forward.
+    let again = build(vec![], &s, Some(&changed), 10);
+    assert_eq!(again.serial(), 901);
+}
+
+#[test]
+fn long_txt_values_are_split_into_character_strings() {
+    let z = zone(vec![entry(
+        Kind::DnsEndpoint,
+        "txt.home.example",
+        RecordData::Txt("x".repeat(300)),
+    )]);
+    let Lookup::Answer(answer) =
+        z.lookup(&LowerName::from(name("txt.home.example.")), RecordType::TXT)
+    else {
+        panic!()
+    };
+    let RData::TXT(txt) = &answer.answers[0].data else {
+        panic!()
+    };
+    let lengths: Vec<usize> = txt.txt_data.iter().map(|s| s.len()).collect();
+    assert_eq!(lengths, [255, 45]);
+}

@@ -1,0 +1,137 @@
+{{/* Names, labels and the derived settings every template shares. */}}
+
+{{/* The chart name, for the app.kubernetes.io/name label. */}}
+{{- define "k8s-gateway.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The full name of every object; 63 characters at most (DNS label). */}}
+{{- define "k8s-gateway.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Labels that select our pods; never change them (Deployment selectors are immutable). */}}
+{{- define "k8s-gateway.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "k8s-gateway.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* Labels of every object. */}}
+{{- define "k8s-gateway.labels" -}}
+{{ include "k8s-gateway.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- with .Values.customLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Selector of the DNS Service alone (the metrics Service has component=metrics). */}}
+{{- define "k8s-gateway.dnsServiceSelector" -}}
+matchLabels:
+  {{- include "k8s-gateway.selectorLabels" . | nindent 2 }}
+  app.kubernetes.io/component: dns
+{{- end -}}
+
+{{- define "k8s-gateway.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "k8s-gateway.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "k8s-gateway.image" -}}
+{{- $repo := .Values.image.repository -}}
+{{- if .Values.image.registry -}}
+{{- $repo = printf "%s/%s" (trimSuffix "/" .Values.image.registry) $repo -}}
+{{- end -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" $repo .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $repo (default .Chart.AppVersion .Values.image.tag | toString) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The domains as a JSON list. `domain` may be a list or a string of domains separated by
+spaces or commas (k8s_gateway's chart put the string in the Corefile, where spaces
+separate zones). Fails when there is none: we cannot guess your domain.
+*/}}
+{{- define "k8s-gateway.domains" -}}
+{{- $domains := list -}}
+{{- $raw := .Values.domain -}}
+{{- if kindIs "string" $raw -}}
+{{- $raw = regexSplit "[\\s,]+" (trim $raw) -1 -}}
+{{- end -}}
+{{- range $raw -}}
+{{- $d := trim (toString .) -}}
+{{- if $d -}}
+{{- $domains = append $domains $d -}}
+{{- end -}}
+{{- end -}}
+{{- if not $domains -}}
+{{- fail "k8s-gateway: set `domain` to the domain(s) to answer for, e.g. --set domain=home.example" -}}
+{{- end -}}
+{{- toJson $domains -}}
+{{- end -}}
+
+{{/* The kinds watched, in precedence order, as a JSON list; empty watchedResources = all. */}}
+{{- define "k8s-gateway.kinds" -}}
+{{- $all := list "DNSEndpoint" "HTTPRoute" "GRPCRoute" "TLSRoute" "VirtualService" "Ingress" "Service" -}}
+{{- toJson (.Values.watchedResources | default $all) -}}
+{{- end -}}
+
+{{/* NS name relative to each domain; by default our own Service's "<name>.<namespace>". */}}
+{{- define "k8s-gateway.apex" -}}
+{{- default (printf "%s.%s" (include "k8s-gateway.fullname" .) .Release.Namespace) .Values.apex -}}
+{{- end -}}
+
+{{/* Every setting the binary reads, as K8S_GATEWAY_* variables (lists comma-separated). */}}
+{{- define "k8s-gateway.config" -}}
+K8S_GATEWAY_DOMAIN: {{ include "k8s-gateway.domains" . | fromJsonArray | join "," | quote }}
+K8S_GATEWAY_TTL: {{ .Values.ttl | toString | quote }}
+K8S_GATEWAY_APEX: {{ include "k8s-gateway.apex" . | quote }}
+{{- with .Values.secondary }}
+K8S_GATEWAY_SECONDARY: {{ . | quote }}
+{{- end }}
+{{- with .Values.watchedResources }}
+K8S_GATEWAY_RESOURCES: {{ join "," . | quote }}
+{{- end }}
+{{- with .Values.filters.ingressClasses }}
+K8S_GATEWAY_INGRESS_CLASS: {{ join "," . | quote }}
+{{- end }}
+{{- with .Values.filters.gatewayClasses }}
+K8S_GATEWAY_GATEWAY_CLASS: {{ join "," . | quote }}
+{{- end }}
+{{- with .Values.watchNamespaces }}
+K8S_GATEWAY_NAMESPACE: {{ join "," . | quote }}
+{{- end }}
+{{- with .Values.labelSelector }}
+K8S_GATEWAY_LABEL_SELECTOR: {{ . | quote }}
+{{- end }}
+{{- with .Values.resync }}
+K8S_GATEWAY_RESYNC: {{ . | quote }}
+{{- end }}
+{{- $addr := .Values.listenAddress }}
+{{- if contains ":" $addr }}
+{{- $addr = printf "[%s]" $addr }}
+{{- end }}
+K8S_GATEWAY_LISTEN: {{ printf "%s:%d" $addr (int .Values.containerPorts.dns) | quote }}
+K8S_GATEWAY_HTTP_LISTEN: {{ printf "%s:%d" $addr (int .Values.containerPorts.http) | quote }}
+K8S_GATEWAY_LOG_FORMAT: {{ .Values.logFormat | quote }}
+RUST_LOG: {{ .Values.logLevel | quote }}
+{{- range $name, $value := .Values.extraConfig }}
+{{ $name }}: {{ $value | toString | quote }}
+{{- end }}
+{{- end -}}

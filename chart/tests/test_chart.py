@@ -1,0 +1,473 @@
+"""The chart renders what a home cluster needs, valid for Kubernetes, for each combination of values."""
+
+from __future__ import annotations
+
+import shutil
+
+import helm_sdkpy
+import pytest
+import yaml
+
+from conftest import CHART, NAMESPACE, RELEASE, assert_valid
+
+DOMAIN = {"domain": "home.example"}
+ALL_KINDS = ["DNSEndpoint", "HTTPRoute", "GRPCRoute", "TLSRoute", "VirtualService", "Ingress", "Service"]
+
+# Value sets worth rendering; each one's objects must all be valid for their schemas.
+SCENARIOS = {
+    "defaults": DOMAIN,
+    "multi-domain": {"domain": ["home.example", "lab.example"]},
+    "two-replicas": {**DOMAIN, "replicaCount": 2},
+    "hard-anti-affinity": {**DOMAIN, "replicaCount": 3, "podAntiAffinity": "hard", "podDisruptionBudget": {"minAvailable": 2}},
+    "service-monitor": {**DOMAIN, "prometheus": {"monitor": {"enabled": True, "interval": "30s", "additionalLabels": {"release": "kps"}}}},
+    "cilium": {
+        **DOMAIN,
+        "service": {"loadBalancerIP": "192.168.1.53"},
+        "cilium": {
+            "ipPool": {"enabled": True, "blocks": [{"cidr": "192.168.1.53/32"}]},
+            "l2Announcement": {"enabled": True, "interfaces": ["^eth[0-9]+"]},
+        },
+    },
+    "cilium-v2-pool": {**DOMAIN, "cilium": {"ipPool": {"enabled": True, "apiVersion": "cilium.io/v2", "blocks": [{"start": "10.0.53.1", "stop": "10.0.53.9"}]}}},
+    "gateway-and-istio": {**DOMAIN, "watchedResources": ["HTTPRoute", "VirtualService", "Service"]},
+    "dual-stack": {**DOMAIN, "listenAddress": "::", "service": {"ipFamilyPolicy": "PreferDualStack", "ipFamilies": ["IPv4", "IPv6"], "loadBalancerIP": "192.168.1.53,fd00::53"}},
+    "node-port": {**DOMAIN, "service": {"type": "NodePort", "nodePort": 30053, "externalTrafficPolicy": "Local"}},
+    "cluster-ip": {**DOMAIN, "service": {"type": "ClusterIP", "clusterIP": "10.43.0.53"}, "prometheus": {"service": {"enabled": False}}},
+    "no-rbac-existing-sa": {**DOMAIN, "rbac": {"create": False}, "serviceAccount": {"create": False, "name": "dns"}},
+    "everything": {
+        "domain": "home.example lab.example",
+        "ttl": 300,
+        "apex": "ns1",
+        "secondary": "ns2",
+        "watchedResources": ["DNSEndpoint", "Ingress"],
+        "filters": {"ingressClasses": ["internal"], "gatewayClasses": ["cilium"]},
+        "watchNamespaces": ["apps", "media"],
+        "labelSelector": "dns/publish=true",
+        "resync": "10m",
+        "logFormat": "text",
+        "logLevel": "debug",
+        "extraConfig": {"K8S_GATEWAY_FUTURE": "yes"},
+        "extraArgs": ["--verbose"],
+        "image": {"registry": "registry.example", "repository": "home/k8s-gateway", "digest": "sha256:" + "a" * 64},
+        "imagePullSecrets": [{"name": "regcred"}],
+        "replicaCount": 2,
+        "priorityClassName": "system-cluster-critical",
+        "customLabels": {"team": "home"},
+        "podAnnotations": {"example/annotated": "yes"},
+        "podLabels": {"tier": "dns"},
+        "nodeSelector": {"kubernetes.io/os": "linux"},
+        "tolerations": [{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}],
+        "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "k8s-gateway"}}}],
+        "serviceAccount": {"annotations": {"example/sa": "yes"}},
+        "service": {"annotations": {"lbipam.cilium.io/sharing-key": "dns"}, "labels": {"lan": "yes"}, "loadBalancerClass": "io.cilium/l2-announcer", "externalTrafficPolicy": "Local"},
+        "prometheus": {"service": {"annotations": {"prometheus.io/scrape": "true"}}, "monitor": {"enabled": True, "namespace": "monitoring", "scrapeTimeout": "5s", "honorLabels": True, "relabelings": [{"action": "labeldrop", "regex": "pod"}]}},
+    },
+}
+
+
+def env(rendered) -> dict:
+    return rendered.one("ConfigMap")["data"]
+
+
+def container(rendered) -> dict:
+    return rendered.one("Deployment")["spec"]["template"]["spec"]["containers"][0]
+
+
+def rules_by_group(rendered) -> dict:
+    """ClusterRole rules as {apiGroup: sorted resources}."""
+    out: dict[str, list[str]] = {}
+    for rule in rendered.one("ClusterRole")["rules"]:
+        for group in rule["apiGroups"]:
+            out.setdefault(group, []).extend(rule["resources"])
+    return {g: sorted(r) for g, r in out.items()}
+
+
+def labels_match(selector: dict, labels: dict) -> bool:
+    return all(labels.get(k) == v for k, v in selector["matchLabels"].items())
+
+
+# --- lint -------------------------------------------------------------------------------
+
+
+def test_lint_passes(lint):
+    result = lint(CHART)
+    problems = [m for m in result["Messages"] or [] if m["Severity"] >= 2]  # 2 warning, 3 error
+    assert result["TotalChartsLinted"] == 1
+    assert not problems and not result.get("Errors"), result
+
+
+def test_lint_catches_a_broken_template(lint, tmp_path):
+    # Proves the lint above looks at the templates. NB: in lint mode Helm only logs `fail`,
+    # so the missing domain of the chart's own values is not an error there (see below).
+    chart = tmp_path / "k8s-gateway"
+    shutil.copytree(CHART, chart, ignore=shutil.ignore_patterns("tests"))
+    (chart / "templates" / "broken.yaml").write_text("kind: {{ .Values.domain\n")
+    result = lint(chart)
+    assert any(m["Severity"] == 3 for m in result["Messages"] or []), result
+
+
+# --- every object valid -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("values", SCENARIOS.values(), ids=SCENARIOS.keys())
+def test_objects_match_kubernetes_schemas(render, values):
+    rendered = render(values)
+    assert rendered.objects
+    for obj in rendered.objects:
+        assert_valid(obj)
+    names = [(o["kind"], o["metadata"]["name"]) for o in rendered.objects]
+    assert len(names) == len(set(names)), names
+
+
+# --- defaults ---------------------------------------------------------------------------
+
+
+def test_defaults_render_the_minimum(render):
+    rendered = render(DOMAIN)
+    assert rendered.kinds() == sorted(
+        ["ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "Service", "Service", "ServiceAccount"]
+    )
+    assert {o["metadata"]["name"] for o in rendered.all("Service")} == {RELEASE, f"{RELEASE}-metrics"}
+
+
+def test_dns_service_is_a_loadbalancer_on_53_udp_and_tcp(render):
+    rendered = render(DOMAIN)
+    svc = rendered.one("Service", RELEASE)
+    assert svc["spec"]["type"] == "LoadBalancer"
+    ports = {(p["protocol"], p["port"], p["targetPort"]) for p in svc["spec"]["ports"]}
+    assert ports == {("UDP", 53, "dns-udp"), ("TCP", 53, "dns-tcp")}
+    targets = {p["name"]: (p["containerPort"], p["protocol"]) for p in container(rendered)["ports"]}
+    assert targets == {"dns-udp": (1053, "UDP"), "dns-tcp": (1053, "TCP"), "http": (8080, "TCP")}
+    assert "loadBalancerIP" not in svc["spec"] and "annotations" not in svc["metadata"]
+    assert labels_match({"matchLabels": svc["spec"]["selector"]}, rendered.one("Deployment")["spec"]["template"]["metadata"]["labels"])
+
+
+def test_metrics_service_is_separate_and_cluster_internal(render):
+    svc = render(DOMAIN).one("Service", f"{RELEASE}-metrics")
+    assert svc["spec"]["type"] == "ClusterIP"
+    assert svc["spec"]["ports"] == [{"name": "metrics", "port": 8080, "targetPort": "http", "protocol": "TCP"}]
+
+
+def test_config_comes_from_the_configmap(render):
+    rendered = render(DOMAIN)
+    assert env(rendered) == {
+        "K8S_GATEWAY_DOMAIN": "home.example",
+        "K8S_GATEWAY_TTL": "60",
+        # NS name: our own Service's "<name>.<namespace>", which the Service source publishes.
+        "K8S_GATEWAY_APEX": f"{RELEASE}.{NAMESPACE}",
+        "K8S_GATEWAY_LISTEN": "0.0.0.0:1053",
+        "K8S_GATEWAY_HTTP_LISTEN": "0.0.0.0:8080",
+        "K8S_GATEWAY_LOG_FORMAT": "json",
+        "RUST_LOG": "info",
+    }
+    c = container(rendered)
+    assert c["args"] == ["serve"]
+    assert c["envFrom"] == [{"configMapRef": {"name": RELEASE}}]
+    assert "env" not in c
+
+
+def test_probes_use_healthz_and_readyz(render):
+    c = container(render(DOMAIN))
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+
+
+def test_pod_is_locked_down(render):
+    rendered = render(DOMAIN)
+    pod = rendered.one("Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    sc = container(rendered)["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert "add" not in sc["capabilities"]
+    # Only our pod gets a token; the ServiceAccount hands none to others.
+    assert pod["automountServiceAccountToken"] is True
+    assert rendered.one("ServiceAccount")["automountServiceAccountToken"] is False
+    assert pod["serviceAccountName"] == RELEASE
+
+
+def test_default_rbac_reads_every_kind_and_writes_nothing(render):
+    rendered = render(DOMAIN)
+    for rule in rendered.one("ClusterRole")["rules"]:
+        assert sorted(rule["verbs"]) == ["get", "list", "watch"], rule
+        assert "nonResourceURLs" not in rule  # discovery is granted to every authenticated user
+    assert rules_by_group(rendered) == {
+        "": ["services"],
+        "networking.k8s.io": ["ingresses"],
+        "gateway.networking.k8s.io": ["gateways", "grpcroutes", "httproutes", "tlsroutes"],
+        "networking.istio.io": ["gateways", "virtualservices"],
+        "externaldns.k8s.io": ["dnsendpoints"],
+    }
+    binding = rendered.one("ClusterRoleBinding")
+    assert binding["roleRef"]["name"] == rendered.one("ClusterRole")["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": RELEASE, "namespace": NAMESPACE}]
+
+
+def test_single_replica_has_no_pdb_and_no_anti_affinity(render):
+    rendered = render(DOMAIN)
+    assert not rendered.all("PodDisruptionBudget")
+    assert "affinity" not in rendered.one("Deployment")["spec"]["template"]["spec"]
+
+
+def test_notes_tell_how_to_find_the_ip_and_dig(render):
+    notes = render(DOMAIN).notes
+    assert f"kubectl -n {NAMESPACE} get svc {RELEASE}" in notes
+    assert ".status.loadBalancer.ingress[0].ip" in notes
+    assert "dig @$IP home.example SOA" in notes
+    assert "server=/home.example/$IP" in notes
+
+
+# --- domains ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [
+        ["home.example", "lab.example"],  # a list
+        "home.example lab.example",  # k8s_gateway's chart: one string, space-separated
+        "home.example, lab.example",  # commas work too
+    ],
+)
+def test_several_domains(render, domain):
+    rendered = render({"domain": domain})
+    assert env(rendered)["K8S_GATEWAY_DOMAIN"] == "home.example,lab.example"
+    assert "home.example, lab.example" in rendered.notes
+
+
+@pytest.mark.parametrize("values", [{}, {"domain": ""}, {"domain": "  "}], ids=["unset", "empty", "blank"])
+def test_a_domain_is_required(render, values):
+    with pytest.raises(helm_sdkpy.InstallError, match="set `domain`"):
+        render(values)
+
+
+# --- replicas ---------------------------------------------------------------------------
+
+
+def test_two_replicas_get_a_pdb_and_soft_anti_affinity(render):
+    rendered = render({**DOMAIN, "replicaCount": 2})
+    pod_labels = rendered.one("Deployment")["spec"]["template"]["metadata"]["labels"]
+    pdb = rendered.one("PodDisruptionBudget")
+    assert pdb["spec"]["maxUnavailable"] == 1 and "minAvailable" not in pdb["spec"]
+    assert labels_match(pdb["spec"]["selector"], pod_labels)
+    anti = rendered.one("Deployment")["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    [term] = anti["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert labels_match(term["podAffinityTerm"]["labelSelector"], pod_labels)
+
+
+def test_hard_anti_affinity_and_min_available(render):
+    rendered = render(SCENARIOS["hard-anti-affinity"])
+    assert rendered.one("PodDisruptionBudget")["spec"] == {
+        "selector": {"matchLabels": {"app.kubernetes.io/name": "k8s-gateway", "app.kubernetes.io/instance": RELEASE}},
+        "minAvailable": 2,
+    }
+    anti = rendered.one("Deployment")["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    assert list(anti) == ["requiredDuringSchedulingIgnoredDuringExecution"]
+
+
+def test_own_affinity_replaces_the_automatic_one(render):
+    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [{"key": "dns", "operator": "Exists"}]}]}}}
+    rendered = render({**DOMAIN, "replicaCount": 2, "affinity": affinity})
+    assert rendered.one("Deployment")["spec"]["template"]["spec"]["affinity"] == affinity
+
+
+# --- metrics ----------------------------------------------------------------------------
+
+
+def test_service_monitor_scrapes_the_metrics_service(render):
+    rendered = render(SCENARIOS["service-monitor"])
+    sm = rendered.one("ServiceMonitor")
+    assert sm["metadata"]["labels"]["release"] == "kps"
+    assert sm["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "30s"}]
+    assert sm["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+    metrics = rendered.one("Service", f"{RELEASE}-metrics")
+    assert labels_match(sm["spec"]["selector"], metrics["metadata"]["labels"])
+    assert not labels_match(sm["spec"]["selector"], rendered.one("Service", RELEASE)["metadata"]["labels"])
+
+
+def test_service_monitor_needs_the_metrics_service(render):
+    values = {**DOMAIN, "prometheus": {"service": {"enabled": False}, "monitor": {"enabled": True}}}
+    with pytest.raises(helm_sdkpy.InstallError, match="prometheus.service.enabled"):
+        render(values)
+
+
+# --- Cilium -----------------------------------------------------------------------------
+
+
+def test_cilium_pool_and_policy_serve_only_our_dns_service(render):
+    rendered = render(SCENARIOS["cilium"])
+    dns = rendered.one("Service", RELEASE)["metadata"]["labels"]
+    metrics = rendered.one("Service", f"{RELEASE}-metrics")["metadata"]["labels"]
+    pool = rendered.one("CiliumLoadBalancerIPPool")
+    assert pool["apiVersion"] == "cilium.io/v2alpha1"
+    assert pool["spec"]["blocks"] == [{"cidr": "192.168.1.53/32"}]
+    policy = rendered.one("CiliumL2AnnouncementPolicy")
+    assert policy["spec"]["interfaces"] == ["^eth[0-9]+"]
+    assert policy["spec"]["loadBalancerIPs"] is True and policy["spec"]["externalIPs"] is False
+    for obj in (pool, policy):
+        assert "namespace" not in obj["metadata"]  # cluster-scoped
+        assert labels_match(obj["spec"]["serviceSelector"], dns)
+        assert not labels_match(obj["spec"]["serviceSelector"], metrics)
+
+
+def test_cilium_objects_are_off_by_default(render):
+    rendered = render(DOMAIN)
+    assert not rendered.all("CiliumLoadBalancerIPPool") and not rendered.all("CiliumL2AnnouncementPolicy")
+
+
+def test_cilium_pool_needs_blocks(render):
+    with pytest.raises(helm_sdkpy.InstallError, match="cilium.ipPool.blocks"):
+        render({**DOMAIN, "cilium": {"ipPool": {"enabled": True}}})
+
+
+# --- watchedResources -> --resources and RBAC -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kinds, rules",
+    [
+        (["Service"], {"": ["services"]}),
+        (["Ingress"], {"networking.k8s.io": ["ingresses"]}),
+        (["DNSEndpoint"], {"externaldns.k8s.io": ["dnsendpoints"]}),
+        (["HTTPRoute"], {"gateway.networking.k8s.io": ["gateways", "httproutes"]}),
+        (["TLSRoute", "GRPCRoute"], {"gateway.networking.k8s.io": ["gateways", "grpcroutes", "tlsroutes"]}),
+        # VirtualService also reads Services, to find the Istio ingress gateway's address.
+        (["VirtualService"], {"": ["services"], "networking.istio.io": ["gateways", "virtualservices"]}),
+        (
+            ["HTTPRoute", "VirtualService", "Service"],
+            {"": ["services"], "gateway.networking.k8s.io": ["gateways", "httproutes"], "networking.istio.io": ["gateways", "virtualservices"]},
+        ),
+    ],
+)
+def test_watched_resources_limit_rbac_and_set_precedence(render, kinds, rules):
+    rendered = render({**DOMAIN, "watchedResources": kinds})
+    assert env(rendered)["K8S_GATEWAY_RESOURCES"] == ",".join(kinds)
+    assert rules_by_group(rendered) == rules
+
+
+def test_empty_watched_resources_leave_the_binary_default_order(render):
+    assert "K8S_GATEWAY_RESOURCES" not in env(render({**DOMAIN, "watchedResources": []}))
+
+
+def test_no_rbac_when_disabled(render):
+    rendered = render(SCENARIOS["no-rbac-existing-sa"])
+    assert not rendered.all("ClusterRole") and not rendered.all("ClusterRoleBinding") and not rendered.all("ServiceAccount")
+    assert rendered.one("Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "dns"
+
+
+# --- LoadBalancer IP --------------------------------------------------------------------
+
+
+def test_load_balancer_ip_shortcut_sets_annotation_and_field(render):
+    svc = render({**DOMAIN, "service": {"loadBalancerIP": "192.168.1.53"}}).one("Service", RELEASE)
+    assert svc["metadata"]["annotations"] == {"lbipam.cilium.io/ips": "192.168.1.53"}
+    assert svc["spec"]["loadBalancerIP"] == "192.168.1.53"
+
+
+def test_dual_stack_load_balancer_ips_go_only_in_the_annotation(render):
+    rendered = render(SCENARIOS["dual-stack"])
+    svc = rendered.one("Service", RELEASE)
+    assert svc["metadata"]["annotations"] == {"lbipam.cilium.io/ips": "192.168.1.53,fd00::53"}
+    assert "loadBalancerIP" not in svc["spec"]  # the field takes one address
+    assert svc["spec"]["ipFamilies"] == ["IPv4", "IPv6"]
+    assert env(rendered)["K8S_GATEWAY_LISTEN"] == "[::]:1053"
+
+
+def test_explicit_lbipam_annotation_wins_over_the_shortcut(render):
+    values = {**DOMAIN, "service": {"loadBalancerIP": "192.168.1.53", "annotations": {"lbipam.cilium.io/ips": "192.168.1.54"}}}
+    svc = render(values).one("Service", RELEASE)
+    assert svc["metadata"]["annotations"] == {"lbipam.cilium.io/ips": "192.168.1.54"}
+
+
+def test_node_port_is_shared_by_udp_and_tcp(render):
+    svc = render(SCENARIOS["node-port"]).one("Service", RELEASE)
+    assert [p["nodePort"] for p in svc["spec"]["ports"]] == [30053, 30053]
+    assert svc["spec"]["externalTrafficPolicy"] == "Local"
+
+
+# --- options ----------------------------------------------------------------------------
+
+
+def test_every_option_reaches_the_config(render):
+    rendered = render(SCENARIOS["everything"])
+    assert env(rendered) == {
+        "K8S_GATEWAY_DOMAIN": "home.example,lab.example",
+        "K8S_GATEWAY_TTL": "300",
+        "K8S_GATEWAY_APEX": "ns1",
+        "K8S_GATEWAY_SECONDARY": "ns2",
+        "K8S_GATEWAY_RESOURCES": "DNSEndpoint,Ingress",
+        "K8S_GATEWAY_INGRESS_CLASS": "internal",
+        "K8S_GATEWAY_GATEWAY_CLASS": "cilium",
+        "K8S_GATEWAY_NAMESPACE": "apps,media",
+        "K8S_GATEWAY_LABEL_SELECTOR": "dns/publish=true",
+        "K8S_GATEWAY_RESYNC": "10m",
+        "K8S_GATEWAY_LISTEN": "0.0.0.0:1053",
+        "K8S_GATEWAY_HTTP_LISTEN": "0.0.0.0:8080",
+        "K8S_GATEWAY_LOG_FORMAT": "text",
+        "RUST_LOG": "debug",
+        "K8S_GATEWAY_FUTURE": "yes",
+    }
+    c = container(rendered)
+    assert c["image"] == "registry.example/home/k8s-gateway@sha256:" + "a" * 64
+    assert c["args"] == ["serve", "--verbose"]
+    for obj in rendered.objects:
+        assert obj["metadata"]["labels"]["team"] == "home", obj["kind"]
+    assert rendered.one("ServiceMonitor")["metadata"]["namespace"] == "monitoring"
+
+
+def test_image_tag_defaults_to_app_version(render):
+    app_version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
+    assert container(render(DOMAIN))["image"] == f"k8s-gateway:{app_version}"
+    assert container(render({**DOMAIN, "image": {"tag": "v9"}}))["image"] == "k8s-gateway:v9"
+
+
+def test_pods_restart_only_when_the_config_changes(render):
+    def checksum(values):
+        return render(values).one("Deployment")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+
+    base = checksum(DOMAIN)
+    assert checksum({**DOMAIN, "replicaCount": 3}) == base
+    assert checksum({**DOMAIN, "resources": {"requests": {"cpu": "50m"}}}) == base
+    assert checksum({**DOMAIN, "service": {"loadBalancerIP": "192.168.1.53"}}) == base
+    assert checksum({**DOMAIN, "ttl": 30}) != base
+    assert checksum({**DOMAIN, "watchedResources": ["Service"]}) != base
+
+
+def test_pod_labels_carry_no_chart_version(render):
+    labels = render(DOMAIN).one("Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert "helm.sh/chart" not in labels and "app.kubernetes.io/version" not in labels
+
+
+def test_release_name_containing_the_chart_name_is_not_repeated(render):
+    rendered = render(DOMAIN, release="home-dns")
+    assert rendered.one("Deployment")["metadata"]["name"] == "home-dns-k8s-gateway"
+    assert env(rendered)["K8S_GATEWAY_APEX"] == f"home-dns-k8s-gateway.{NAMESPACE}"
+
+
+# --- the schema catches mistakes --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {**DOMAIN, "domian": "home.example"},  # typo at the top level
+        {**DOMAIN, "service": {"tpye": "NodePort"}},  # typo in a nested key
+        {**DOMAIN, "service": {"type": "LoadBalancr"}},
+        {**DOMAIN, "ttl": "60"},  # wrong type
+        {**DOMAIN, "ttl": 7200},  # out of range
+        {**DOMAIN, "watchedResources": ["Ingresses"]},  # not a kind we know
+        {**DOMAIN, "watchedResources": ["Service", "Service"]},
+        {**DOMAIN, "logFormat": "yaml"},
+        {**DOMAIN, "filters": {"ingressClass": ["nginx"]}},
+        {**DOMAIN, "prometheus": {"monitor": {"enable": True}}},
+        {**DOMAIN, "cilium": {"ipPool": {"enabled": True, "blocks": [{"cdir": "192.168.1.53/32"}]}}},
+        {**DOMAIN, "service": {"loadBalancerIP": "lb.home.example"}},
+        {"domain": ["home.example", "bad domain"]},
+    ],
+    ids=lambda v: yaml.safe_dump({k: v for k, v in v.items() if k != "domain"} or v, default_flow_style=True).strip(),
+)
+def test_schema_rejects_typos_and_wrong_types(render, values):
+    with pytest.raises(helm_sdkpy.InstallError, match="schema"):
+        render(values)

@@ -1,0 +1,8 @@
+//! Integration tests: the real server on 127.0.0.1:0, queried with real DNS over UDP and
+//! TCP. One test binary, one module per behaviour.
+
+mod answers;
+mod cli;
+mod packets;
+mod reload;
+mod support;

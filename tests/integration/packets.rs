@@ -1,0 +1,201 @@
+//! What arrives on the wire: EDNS sizes and truncation, odd and malformed packets.
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{Name, RecordType};
+
+use crate::support::{TestServer, Transport, addresses, exchange, lb_service, query, rcode};
+
+/// One name with 120 addresses: 12 + 36 + 120 * 16 bytes, too big for any UDP answer.
+fn big_name() -> String {
+    (0..120)
+        .map(|i| {
+            lb_service(
+                &format!("s{i}"),
+                "apps",
+                Some("big.home.example"),
+                &[&format!("10.1.{}.{}", i / 200, i % 200 + 1)],
+            )
+        })
+        .collect()
+}
+
+async fn send(server: &TestServer, message: &Message, transport: Transport) -> Message {
+    let bytes = exchange(server.addr, &message.to_vec().unwrap(), transport)
+        .await
+        .expect("an answer");
+    Message::from_vec(&bytes).unwrap()
+}
+
+#[tokio::test]
+async fn large_answers_truncate_over_udp_and_come_whole_over_tcp() {
+    let server = TestServer::start(&big_name(), &[]).await;
+    // (EDNS payload offered, or none)
+    for offered in [None, Some(512u16), Some(4096)] {
+        let mut message = query("big.home.example", RecordType::A);
+        message.edns = offered.map(|size| {
+            let mut edns = Edns::new();
+            edns.set_max_payload(size);
+            edns
+        });
+        let raw = exchange(server.addr, &message.to_vec().unwrap(), Transport::Udp)
+            .await
+            .unwrap();
+        let limit = offered.map_or(512, |s| s.min(1232));
+        assert!(
+            raw.len() <= usize::from(limit),
+            "{offered:?}: {} bytes",
+            raw.len()
+        );
+        let answer = Message::from_vec(&raw).unwrap();
+        assert!(answer.metadata.truncation, "{offered:?}: TC");
+        assert!(answer.answers.is_empty(), "{offered:?}: no partial answer");
+        assert_eq!(
+            answer.edns.is_some(),
+            offered.is_some(),
+            "{offered:?}: OPT echoed when sent"
+        );
+    }
+    let whole = send(
+        &server,
+        &query("big.home.example", RecordType::A),
+        Transport::Tcp,
+    )
+    .await;
+    assert!(!whole.metadata.truncation);
+    assert_eq!(addresses(&whole).len(), 120);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn edns_is_echoed_with_our_payload_size() {
+    let server = TestServer::start(
+        &lb_service("web", "apps", Some("web.home.example"), &["10.0.0.1"]),
+        &[],
+    )
+    .await;
+    let answer = send(
+        &server,
+        &query("web.home.example", RecordType::A),
+        Transport::Udp,
+    )
+    .await;
+    assert_eq!(answer.edns.as_ref().map(|e| e.max_payload()), Some(1232));
+
+    let mut v1 = query("web.home.example", RecordType::A);
+    v1.edns.as_mut().unwrap().set_version(1);
+    let answer = send(&server, &v1, Transport::Udp).await;
+    // NB: extended code 16 decodes as BADSIG too (the same number): compare numbers.
+    assert_eq!(
+        u16::from(rcode(&answer)),
+        16,
+        "RFC 6891: BADVERS for EDNS version 1"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn odd_requests_get_the_right_error() {
+    let server = TestServer::start(
+        &lb_service("web", "apps", Some("web.home.example"), &["10.0.0.1"]),
+        &[],
+    )
+    .await;
+    let mut two_questions = query("web.home.example", RecordType::A);
+    two_questions.add_query(Query::query(
+        Name::from_ascii("web.home.example").unwrap(),
+        RecordType::AAAA,
+    ));
+    let mut notify = query("home.example", RecordType::SOA);
+    notify.metadata.op_code = OpCode::Notify;
+    let mut chaos = query("version.bind", RecordType::TXT);
+    chaos.queries[0].set_query_class(hickory_proto::rr::DNSClass::CH);
+    // (request, expected rcode, what it is)
+    let cases = [
+        (two_questions, ResponseCode::FormErr, "two questions"),
+        (notify, ResponseCode::NotImp, "NOTIFY opcode"),
+        (
+            query("home.example", RecordType::AXFR),
+            ResponseCode::Refused,
+            "zone transfer over UDP",
+        ),
+        (chaos, ResponseCode::Refused, "CHAOS class"),
+    ];
+    for (request, expected, what) in cases {
+        let answer = send(&server, &request, Transport::Udp).await;
+        assert_eq!(rcode(&answer), expected, "{what}");
+        assert_eq!(answer.metadata.id, request.metadata.id, "{what}: same ID");
+    }
+    // Zone transfers over TCP are refused too: none is configured.
+    let axfr = send(
+        &server,
+        &query("home.example", RecordType::AXFR),
+        Transport::Tcp,
+    )
+    .await;
+    assert_eq!(rcode(&axfr), ResponseCode::Refused);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_packets_never_stop_the_server() {
+    let server = TestServer::start(
+        &lb_service("web", "apps", Some("web.home.example"), &["10.0.0.1"]),
+        &[],
+    )
+    .await;
+    let good = query("web.home.example", RecordType::A).to_vec().unwrap();
+    let mut response = good.clone();
+    response[2] |= 0x80; // QR: a response, which we must not answer
+    let mut bad_label = good.clone();
+    bad_label[12] = 0xc0; // a compression pointer in the question pointing at itself
+    bad_label[13] = 12;
+    // (bytes, expects an answer at all, what it is)
+    let cases: Vec<(Vec<u8>, bool, &str)> = vec![
+        (vec![], false, "empty"),
+        (vec![0x12], false, "one byte"),
+        (good[..11].to_vec(), false, "short header"),
+        (good[..20].to_vec(), true, "cut in the question"),
+        (response, false, "a response"),
+        (bad_label, true, "pointer loop"),
+        (
+            (0..512).map(|i| (i * 7 % 251) as u8).collect(),
+            true,
+            "noise",
+        ),
+    ];
+    for transport in [Transport::Udp, Transport::Tcp] {
+        for (bytes, answered, what) in &cases {
+            if bytes.is_empty() && transport == Transport::Tcp {
+                continue; // a zero-length TCP frame is only a wait
+            }
+            let reply = exchange(server.addr, bytes, transport).await;
+            assert_eq!(reply.is_some(), *answered, "{transport:?} {what}");
+            if let Some(reply) = reply {
+                let message = Message::from_vec(&reply).unwrap();
+                assert_eq!(
+                    message.metadata.message_type,
+                    MessageType::Response,
+                    "{what}"
+                );
+                assert_eq!(
+                    message.metadata.response_code,
+                    ResponseCode::FormErr,
+                    "{transport:?} {what}"
+                );
+            }
+            // And the server still answers properly.
+            let after = send(
+                &server,
+                &query("web.home.example", RecordType::A),
+                transport,
+            )
+            .await;
+            assert_eq!(
+                addresses(&after),
+                ["10.0.0.1"],
+                "{transport:?} after {what}"
+            );
+        }
+    }
+    server.stop().await;
+}

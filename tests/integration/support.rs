@@ -1,0 +1,213 @@
+//! Shared by the integration tests: start the real server on 127.0.0.1:0 from manifests
+//! in a temporary folder, and talk real DNS to it over UDP and TCP.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{Name, RData, RecordType};
+use k8s_gateway::app::Server;
+use k8s_gateway::config::{Cli, Command, Config};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio_util::sync::CancellationToken;
+
+/// How long a test waits for something that should happen (a reload, an answer).
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// A running server and the folder its manifests are read from.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub server: Option<Server>,
+    shutdown: CancellationToken,
+}
+
+impl TestServer {
+    /// Starts the server on `manifests` (written to `objects.yaml` in a fresh folder),
+    /// with `--domain home.example` unless `args` gives domains.
+    pub async fn start(manifests: &str, args: &[&str]) -> TestServer {
+        // Logs show with `RUST_LOG=debug cargo test -- --nocapture`.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let dir = tempfile::tempdir().expect("temporary folder");
+        std::fs::write(dir.path().join("objects.yaml"), manifests).expect("write manifests");
+        let dir_arg = dir.path().to_string_lossy().to_string();
+        let mut argv = vec![
+            "k8s-gateway",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--manifests",
+            dir_arg.as_str(),
+        ];
+        if !args.contains(&"--domain") {
+            argv.extend(["--domain", "home.example"]);
+        }
+        argv.extend_from_slice(args);
+        let Command::Serve(serve) = Cli::try_parse_from(argv).expect("valid arguments").command;
+        let config = Config::from_args(serve).expect("valid config");
+        let shutdown = CancellationToken::new();
+        let server = Server::start(config, shutdown.clone())
+            .await
+            .expect("server starts");
+        TestServer {
+            addr: server.dns_addresses[0],
+            dir,
+            server: Some(server),
+            shutdown,
+        }
+    }
+
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.dir.path().join(file)
+    }
+
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            server.wait().await.expect("clean stop");
+        }
+    }
+
+    /// Asks over UDP with EDNS, as a resolver would.
+    pub async fn ask(&self, name: &str, rtype: RecordType) -> Message {
+        ask(self.addr, name, rtype, Transport::Udp).await
+    }
+
+    /// Polls until `check` holds for the answer to `name`, or the deadline passes.
+    pub async fn wait_for(
+        &self,
+        name: &str,
+        rtype: RecordType,
+        check: impl Fn(&Message) -> bool,
+    ) -> Message {
+        let start = Instant::now();
+        loop {
+            let answer = self.ask(name, rtype).await;
+            if check(&answer) {
+                return answer;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "no such answer for {name} {rtype} in time; last: {answer:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+/// A query as resolvers send it: RD set, EDNS(0) with a 1232-byte payload.
+pub fn query(name: &str, rtype: RecordType) -> Message {
+    let mut message = Message::new(0x4b1d, MessageType::Query, OpCode::Query);
+    message.metadata.recursion_desired = true;
+    message.add_query(Query::query(Name::from_ascii(name).expect("name"), rtype));
+    let mut edns = Edns::new();
+    edns.set_max_payload(1232);
+    message.set_edns(edns);
+    message
+}
+
+pub async fn ask(addr: SocketAddr, name: &str, rtype: RecordType, transport: Transport) -> Message {
+    let bytes = exchange(
+        addr,
+        &query(name, rtype).to_vec().expect("encode"),
+        transport,
+    )
+    .await
+    .expect("an answer");
+    Message::from_vec(&bytes).expect("a well-formed answer")
+}
+
+/// Sends raw bytes and returns the raw answer, or `None` if none came within a second
+/// (UDP) or the connection closed (TCP).
+pub async fn exchange(addr: SocketAddr, request: &[u8], transport: Transport) -> Option<Vec<u8>> {
+    match transport {
+        Transport::Udp => {
+            let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+            socket.send_to(request, addr).await.expect("send");
+            let mut buf = vec![0u8; 65535];
+            match tokio::time::timeout(Duration::from_secs(1), socket.recv_from(&mut buf)).await {
+                Ok(Ok((len, _))) => Some(buf[..len].to_vec()),
+                _ => None,
+            }
+        }
+        Transport::Tcp => {
+            let mut stream = TcpStream::connect(addr).await.expect("connect");
+            let len = u16::try_from(request.len()).expect("short request");
+            stream.write_all(&len.to_be_bytes()).await.expect("write");
+            stream.write_all(request).await.expect("write");
+            let mut len = [0u8; 2];
+            tokio::time::timeout(DEADLINE, stream.read_exact(&mut len))
+                .await
+                .ok()?
+                .ok()?;
+            let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+            stream.read_exact(&mut buf).await.ok()?;
+            Some(buf)
+        }
+    }
+}
+
+/// The answer section as "name type data" lines.
+pub fn answers(message: &Message) -> Vec<String> {
+    message
+        .answers
+        .iter()
+        .map(|r| format!("{} {} {}", r.name, r.record_type(), r.data))
+        .collect()
+}
+
+/// The addresses in the answer section, sorted.
+pub fn addresses(message: &Message) -> Vec<String> {
+    let mut list: Vec<String> = message
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(a.to_string()),
+            RData::AAAA(a) => Some(a.to_string()),
+            _ => None,
+        })
+        .collect();
+    list.sort();
+    list
+}
+
+pub fn rcode(message: &Message) -> ResponseCode {
+    message.metadata.response_code
+}
+
+/// A LoadBalancer Service manifest with the given host-name annotation and addresses.
+pub fn lb_service(name: &str, namespace: &str, hostname: Option<&str>, ips: &[&str]) -> String {
+    let annotation = hostname.map_or(String::new(), |h| {
+        format!("  annotations:\n    coredns.io/hostname: \"{h}\"\n")
+    });
+    let ingress: String = ips
+        .iter()
+        .map(|ip| format!("    - ip: \"{ip}\"\n"))
+        .collect();
+    format!(
+        "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: {namespace}\n{annotation}spec:\n  type: LoadBalancer\n  ports:\n  - {{name: http, port: 80, protocol: TCP}}\nstatus:\n  loadBalancer:\n    ingress:\n{ingress}"
+    )
+}
+
+/// The repository's own folder, for tests that run bundled examples.
+pub fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
