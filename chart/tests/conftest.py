@@ -81,7 +81,17 @@ def api():
 def render(api):
     """`render(values, release=..., namespace=...)` -> Rendered; raises helm_sdkpy.InstallError."""
 
+    seen: dict[str, Rendered] = {}
+
     def _render(values: dict | None = None, *, release: str = RELEASE, namespace: str = NAMESPACE) -> Rendered:
+        # Each install takes about a second (client-go's rate limit on discovery): render
+        # each distinct input once. Tests only read what they get.
+        key = json.dumps([values, release, namespace], sort_keys=True)
+        if key not in seen:
+            seen[key] = _install(values, release, namespace)
+        return seen[key]
+
+    def _install(values: dict | None, release: str, namespace: str) -> Rendered:
         config = helm_sdkpy.Configuration(namespace=namespace, kubeconfig=str(api))
         result = asyncio.run(helm_sdkpy.Install(config).run(release, str(CHART), values=values or {}, wait=False))
         objects = [o for o in yaml.safe_load_all(result["manifest"]) if o]
@@ -109,9 +119,11 @@ def assert_valid(obj: dict) -> None:
         jsonschema.Draft7Validator(schema).validate(obj)
         return
     for version in KUBE_VERSIONS:
+        error = None
         try:
             # strict: unknown fields fail too, so a misspelt field in a template is caught.
             kubernetes_validate.validate(obj, version, strict=True)
         except kubernetes_validate.ValidationError as e:
-            where = ".".join(str(p) for p in e.path)
-            pytest.fail(f"{kind}/{obj['metadata']['name']} invalid for Kubernetes {version} at {where}: {e.message}")
+            error = f"at {'.'.join(str(p) for p in e.path)}: {e.message}"
+        if error:
+            pytest.fail(f"{kind}/{obj['metadata']['name']} invalid for Kubernetes {version} {error}")

@@ -75,6 +75,13 @@ pub enum Lookup<'z> {
     Answer(Answer<'z>),
 }
 
+impl Lookup<'_> {
+    /// Whether the name was ours to answer.
+    pub fn is_answer(&self) -> bool {
+        matches!(self, Lookup::Answer(_))
+    }
+}
+
 /// An authoritative answer: response code and the three record sections.
 #[derive(Debug, PartialEq)]
 pub struct Answer<'z> {

@@ -4,5 +4,6 @@
 mod answers;
 mod cli;
 mod packets;
+mod peers;
 mod reload;
 mod support;

@@ -211,3 +211,11 @@ pub fn lb_service(name: &str, namespace: &str, hostname: Option<&str>, ips: &[&s
 pub fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
+
+/// The server's metrics in the text exposition format, as `/metrics` serves them.
+pub fn scrape(server: &TestServer) -> String {
+    let mut text = String::new();
+    let registry = &server.server.as_ref().expect("running").registry;
+    prometheus_client::encoding::text::encode(&mut text, registry).expect("encode metrics");
+    text
+}
