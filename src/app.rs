@@ -29,6 +29,12 @@ pub enum Error {
     },
     #[error(transparent)]
     Manifests(#[from] manifests::Error),
+    #[error("HTTP endpoint on {address} failed: {source}")]
+    HttpFailed {
+        address: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
     #[error("the first load of the manifests failed: {0}")]
     FirstLoadFailed(String),
 }
@@ -37,6 +43,8 @@ pub enum Error {
 pub struct Server {
     /// The bound DNS addresses (UDP and TCP share each), in `--listen` order.
     pub dns_addresses: Vec<SocketAddr>,
+    /// The bound HTTP address, when the endpoint is on.
+    pub http_address: Option<SocketAddr>,
     pub zone: SharedZone,
     pub metrics: Arc<Metrics>,
     pub registry: Arc<Registry>,
@@ -49,6 +57,7 @@ impl Server {
     pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Server, Error> {
         let mut registry = Registry::default();
         let metrics = Metrics::new(&config.settings.domains, &mut registry);
+        let registry = Arc::new(registry);
         let zone: SharedZone = Arc::new(ArcSwapOption::empty());
         let rebuilder = Arc::new(Rebuilder::new(
             config.settings.clone(),
@@ -98,11 +107,33 @@ impl Server {
             dns_addresses.push(bound);
         }
 
+        let mut http_address = None;
+        if let Some(address) = config.http_listen {
+            let listener = TcpListener::bind(address)
+                .await
+                .map_err(|source| Error::BindFailed { address, source })?;
+            let bound = listener
+                .local_addr()
+                .map_err(|source| Error::BindFailed { address, source })?;
+            tracing::info!(address = %bound, "serving HTTP (/metrics /healthz /readyz /zone /explain)");
+            let (zone, registry, stop) = (zone.clone(), registry.clone(), shutdown.clone());
+            tasks.spawn(async move {
+                crate::http::serve(listener, zone, registry, stop)
+                    .await
+                    .map_err(|source| Error::HttpFailed {
+                        address: bound,
+                        source,
+                    })
+            });
+            http_address = Some(bound);
+        }
+
         Ok(Server {
             dns_addresses,
+            http_address,
             zone,
             metrics,
-            registry: Arc::new(registry),
+            registry,
             tasks,
         })
     }
@@ -144,4 +175,17 @@ async fn bind_pair(address: SocketAddr) -> Result<(UdpSocket, TcpListener), Erro
     Err(failed(last.unwrap_or_else(|| {
         io::Error::from(io::ErrorKind::AddrInUse)
     })))
+}
+
+/// Loads the objects once and returns the zone, for `render`.
+pub fn render_once(config: &Config) -> crate::zone::Zone {
+    let mut registry = Registry::default();
+    let metrics = Metrics::new(&config.settings.domains, &mut registry);
+    let zone: SharedZone = Arc::new(ArcSwapOption::empty());
+    let rebuilder = Rebuilder::new(config.settings.clone(), zone, metrics.zone.clone());
+    let (objects, errors) = manifests::load(&config.manifests);
+    for error in &errors {
+        tracing::warn!("{error}");
+    }
+    Arc::unwrap_or_clone(rebuilder.rebuild(&objects))
 }

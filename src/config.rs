@@ -27,6 +27,17 @@ pub struct Cli {
 pub enum Command {
     /// Serve DNS for the configured domains.
     Serve(ServeArgs),
+    /// Print the zone as RFC 1035 zone files (one per domain) and exit.
+    Render(RenderArgs),
+}
+
+/// Options of `render`: the same zone and source options as `serve`.
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub zone: ZoneArgs,
+    #[command(flatten)]
+    pub source: SourceArgs,
 }
 
 /// Options of `serve`.
@@ -46,6 +57,15 @@ pub struct ServeArgs {
         default_value = "0.0.0.0:1053"
     )]
     pub listen: Vec<SocketAddr>,
+
+    /// Address of the HTTP endpoint (/metrics, /healthz, /readyz, /zone, /explain).
+    #[arg(
+        long,
+        env = "K8S_GATEWAY_HTTP_LISTEN",
+        value_name = "ADDR:PORT",
+        default_value = "0.0.0.0:8080"
+    )]
+    pub http_listen: SocketAddr,
 
     /// Log format.
     #[arg(long, env = "K8S_GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -114,33 +134,48 @@ pub struct Config {
     pub settings: Settings,
     pub manifests: Vec<PathBuf>,
     pub listen: Vec<SocketAddr>,
+    pub http_listen: Option<SocketAddr>,
     pub log_format: LogFormat,
 }
 
 impl Config {
     /// Validates what clap could not: duplicates, and that the paths can be read.
     pub fn from_args(args: ServeArgs) -> Result<Self, Error> {
+        let mut config = Config::from_sources(args.zone, args.source)?;
+        let mut listen = args.listen;
+        listen.dedup();
+        config.listen = listen;
+        config.http_listen = Some(args.http_listen);
+        config.log_format = args.log_format;
+        Ok(config)
+    }
+
+    /// The configuration of `render`: no sockets.
+    pub fn from_render_args(args: RenderArgs) -> Result<Self, Error> {
+        Config::from_sources(args.zone, args.source)
+    }
+
+    fn from_sources(zone: ZoneArgs, source: SourceArgs) -> Result<Self, Error> {
         let mut precedence = Vec::new();
-        for kind in args.zone.resources {
+        for kind in zone.resources {
             if precedence.contains(&kind) {
                 return Err(Error::Invalid(format!("--resources lists {kind} twice")));
             }
             precedence.push(kind);
         }
-        crate::sources::manifests::check_paths(&args.source.manifests)?;
-        let mut listen = args.listen;
-        listen.dedup();
+        crate::sources::manifests::check_paths(&source.manifests)?;
         Ok(Config {
             settings: Settings {
-                domains: args.zone.domains,
-                ttl: args.zone.ttl,
-                apex: args.zone.apex,
-                secondary: args.zone.secondary,
+                domains: zone.domains,
+                ttl: zone.ttl,
+                apex: zone.apex,
+                secondary: zone.secondary,
                 precedence,
             },
-            manifests: args.source.manifests,
-            listen,
-            log_format: args.log_format,
+            manifests: source.manifests,
+            listen: Vec::new(),
+            http_listen: None,
+            log_format: LogFormat::Text,
         })
     }
 }
@@ -177,16 +212,20 @@ fn parse_kind(text: &str) -> Result<Kind, String> {
 mod tests {
     use super::*;
 
+    fn serve_args(args: &[&str]) -> ServeArgs {
+        match parse(args).unwrap().command {
+            Command::Serve(args) => args,
+            Command::Render(_) => panic!("not serve"),
+        }
+    }
+
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("k8s-gateway").chain(args.iter().copied()))
     }
 
     #[test]
     fn defaults_match_the_documented_ones() {
-        let Command::Serve(args) =
-            parse(&["serve", "--domain", "Home.Example", "--manifests", "."])
-                .unwrap()
-                .command;
+        let args = serve_args(&["serve", "--domain", "Home.Example", "--manifests", "."]);
         assert_eq!(args.zone.domains[0].to_string(), "home.example.");
         assert_eq!(args.zone.ttl, 60);
         assert_eq!(args.zone.apex.to_string(), "dns1.kube-system");
@@ -251,7 +290,7 @@ mod tests {
 
     #[test]
     fn duplicate_kinds_and_missing_paths_are_config_errors() {
-        let Command::Serve(args) = parse(&[
+        let args = serve_args(&[
             "serve",
             "--domain",
             "home.example",
@@ -259,24 +298,20 @@ mod tests {
             ".",
             "--resources",
             "Service,service",
-        ])
-        .unwrap()
-        .command;
+        ]);
         assert!(
             Config::from_args(args)
                 .unwrap_err()
                 .to_string()
                 .contains("twice")
         );
-        let Command::Serve(args) = parse(&[
+        let args = serve_args(&[
             "serve",
             "--domain",
             "home.example",
             "--manifests",
             "/nonexistent/k8s",
-        ])
-        .unwrap()
-        .command;
+        ]);
         assert!(
             Config::from_args(args)
                 .unwrap_err()

@@ -10,13 +10,15 @@
 //! **DNS** ([`dns`]) answers UDP and TCP queries from the current snapshot, loaded with
 //! one atomic read: queries never lock and never wait for the API.
 //!
-//! [`metrics`] holds every metric family; [`config`] parses the options; [`app`] wires
+//! [`http`] serves `/metrics`, the health probes and the debug views. [`metrics`] holds
+//! every metric family; [`config`] parses the options; [`app`] wires
 //! the parts together for `main` and the integration tests.
 #![forbid(unsafe_code)]
 
 pub mod app;
 pub mod config;
 pub mod dns;
+pub mod http;
 pub mod metrics;
 pub mod sources;
 pub mod zone;

@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use k8s_gateway::app::Server;
+use k8s_gateway::app::{Server, render_once};
 use k8s_gateway::config::{Cli, Command, Config, LogFormat};
+use k8s_gateway::zone::render::zone_files;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -23,7 +24,18 @@ fn main() -> ExitCode {
         }
         Err(e) => return usage_error(&e.to_string()),
     };
-    let Command::Serve(args) = cli.command;
+    let args = match cli.command {
+        Command::Serve(args) => args,
+        Command::Render(args) => {
+            let config = match Config::from_render_args(args) {
+                Ok(config) => config,
+                Err(e) => return usage_error(&format!("error: {e}")),
+            };
+            init_logging(LogFormat::Text);
+            print!("{}", zone_files(&render_once(&config)));
+            return ExitCode::SUCCESS;
+        }
+    };
     let log_format = args.log_format;
     let config = match Config::from_args(args) {
         Ok(config) => config,

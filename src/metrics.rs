@@ -16,7 +16,6 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 use crate::dns::handler::{Outcome, Transport};
@@ -175,73 +174,78 @@ impl Metrics {
         let dns = registry.sub_registry_with_prefix("coredns_dns");
         dns.register(
             "requests",
-            "Counter of DNS requests made per zone, protocol and family.",
+            "Counter of DNS requests made per zone, protocol and family",
             metrics.requests.clone(),
         );
         dns.register(
             "responses",
-            "Counter of response status codes.",
+            "Counter of response status codes",
             metrics.responses.clone(),
         );
         dns.register(
             "request_duration_seconds",
-            "Histogram of the time (in seconds) each request took.",
+            "Histogram of the time (in seconds) each request took",
             metrics.durations.clone(),
         );
         dns.register(
             "response_size_bytes",
-            "Size of the returned response in bytes.",
+            "Size of the returned response in bytes",
             metrics.sizes.clone(),
         );
-        let build = Info::new(BuildLabels {
-            version: env!("CARGO_PKG_VERSION"),
-            revision: option_env!("K8S_GATEWAY_REVISION").unwrap_or("unknown"),
-            goversion: "none (Rust)",
-        });
+        // A gauge fixed at 1, as CoreDNS exposes it (the Prometheus text format has no
+        // info type).
+        let build = Family::<BuildLabels, Gauge>::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+                revision: option_env!("K8S_GATEWAY_REVISION").unwrap_or("unknown"),
+                goversion: "none (Rust)",
+            })
+            .set(1);
         registry
             .sub_registry_with_prefix("coredns")
-            .register("build", "A metric with a constant '1' value labeled by version, revision, and goversion from which CoreDNS was built.", build);
+            .register("build_info", "A metric with a constant '1' value labeled by version, revision, and goversion from which CoreDNS was built", build);
 
         let own = registry.sub_registry_with_prefix("k8s_gateway");
         let z = &metrics.zone;
         own.register(
             "zone_builds",
-            "Zones built from the sources (a build that changes nothing still counts).",
+            "Zones built from the sources (a build that changes nothing still counts)",
             z.builds.clone(),
         );
         own.register(
             "zone_build_duration_seconds",
-            "Time to turn every object into a new zone.",
+            "Time to turn every object into a new zone",
             z.build_seconds.clone(),
         );
         own.register(
             "zone_last_change_timestamp_seconds",
-            "Unix time when the served records last changed.",
+            "Unix time when the served records last changed",
             z.last_change.clone(),
         );
         own.register(
             "zone_serial",
-            "The SOA serial of the zone being served.",
+            "The SOA serial of the zone being served",
             z.serial.clone(),
         );
         own.register(
             "zone_records",
-            "Records in the zone, per domain and kind of the object they came from.",
+            "Records in the zone, per domain and kind of the object they came from",
             z.records.clone(),
         );
         own.register(
             "zone_names",
-            "Names with records, per domain.",
+            "Names with records, per domain",
             z.names.clone(),
         );
         own.register(
             "skipped_objects",
-            "Objects or records left out of the zone in the last build, per kind and reason.",
+            "Objects or records left out of the zone in the last build, per kind and reason",
             z.skipped.clone(),
         );
         own.register(
             "manifest_reload_errors",
-            "Manifest files or documents that could not be read.",
+            "Manifest files or documents that could not be read",
             z.reload_errors.clone(),
         );
         Arc::new(metrics)

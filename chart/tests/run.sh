@@ -33,7 +33,7 @@ find_python() {
         fi
     done
     for root in "${roots[@]}"; do
-        for c in $(ls -d "$root"/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -V -r); do
+        for c in $(ls -d "$root"/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -V); do
             is_312 "$c" && { echo "$c"; return; }
         done
     done
@@ -57,5 +57,6 @@ if [[ ! -x "$venv/bin/python" || "$(cat "$venv/.stamp" 2>/dev/null)" != "$stamp"
 fi
 
 cd "$here"
+export PYTHONDONTWRITEBYTECODE=1
 # -p no:cacheprovider: leave no .pytest_cache in the work tree.
 exec "$venv/bin/python" -m pytest -p no:cacheprovider -q -rfE "$@"

@@ -73,6 +73,7 @@ pub async fn serve_udp(socket: Arc<UdpSocket>, ctx: DnsContext, shutdown: Cancel
         let _ = socket.send_to(&response, peer).await;
         ctx.metrics
             .observe(timer, Transport::Udp, peer, &outcome, response.len());
+        log_query(Transport::Udp, peer, &outcome);
     }
 }
 
@@ -151,6 +152,7 @@ async fn serve_connection(
         }
         ctx.metrics
             .observe(timer, Transport::Tcp, peer, &outcome, response.len());
+        log_query(Transport::Tcp, peer, &outcome);
     }
 }
 
@@ -162,4 +164,12 @@ async fn write_framed(stream: &mut TcpStream, message: &[u8]) -> io::Result<()> 
     tokio::time::timeout(TCP_IDLE_TIMEOUT, stream.write_all(&framed))
         .await
         .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))?
+}
+
+/// The opt-in query log: `RUST_LOG=k8s_gateway::query=debug`. Off by default, and then it
+/// costs one cached check per query.
+fn log_query(transport: Transport, peer: SocketAddr, outcome: &handler::Outcome) {
+    if let Some((name, rtype)) = &outcome.question {
+        tracing::debug!(target: "k8s_gateway::query", %peer, proto = transport.as_str(), %name, %rtype, rcode = %outcome.rcode, "query");
+    }
 }

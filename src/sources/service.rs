@@ -52,6 +52,18 @@ pub fn service_entries(service: &Service) -> Result<Vec<Entry>, Skipped> {
         }
     };
 
+    // From here on a problem names what the object would have published, so that
+    // `/explain` of that name finds it.
+    let claimed = names
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let invalid = |field: String, detail: String| Skipped {
+        object: object.clone(),
+        reason: "invalid_field",
+        detail: format!("{field}: {detail} (would publish {claimed})"),
+    };
     let mut targets = Vec::new();
     let external_ips = spec
         .and_then(|s| s.external_ips.as_deref())
@@ -86,7 +98,9 @@ pub fn service_entries(service: &Service) -> Result<Vec<Entry>, Skipped> {
         return Err(Skipped {
             object,
             reason: "no_address",
-            detail: "no load-balancer address yet (status.loadBalancer.ingress is empty)".into(),
+            detail: format!(
+                "no load-balancer address yet (status.loadBalancer.ingress is empty) for {claimed}"
+            ),
         });
     }
 

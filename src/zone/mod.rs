@@ -7,6 +7,8 @@
 
 mod builder;
 mod entry;
+mod explain;
+pub mod render;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -16,6 +18,7 @@ use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
 pub use builder::{Settings, build};
 pub use entry::{Entry, EntryName, Kind, ObjectRef, RecordData, Skipped};
+pub use explain::Explanation;
 
 /// Bound on CNAME links followed inside the zone, so that a loop is answered, not chased.
 const MAX_CNAME_CHAIN: usize = 8;

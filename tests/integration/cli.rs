@@ -127,7 +127,7 @@ fn start(args: &[&str]) -> Running {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(addr) = line.split("address=").nth(1) {
+            if let Some(addr) = line.split("serving DNS over UDP and TCP address=").nth(1) {
                 let _ = tx.send(addr.trim().to_string());
             }
         }
@@ -150,6 +150,8 @@ async fn readme_command_serves_the_examples_and_sigterm_stops_cleanly() {
         "--manifests",
         &examples,
         "--listen",
+        "127.0.0.1:0",
+        "--http-listen",
         "127.0.0.1:0",
     ]);
     for transport in [Transport::Udp, Transport::Tcp] {
@@ -179,4 +181,30 @@ async fn readme_command_serves_the_examples_and_sigterm_stops_cleanly() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(code, Some(0));
+}
+
+#[test]
+fn render_prints_the_zone_files() {
+    let examples = repo_path("examples").to_string_lossy().to_string();
+    let out = run(&[
+        "render",
+        "--domain",
+        "home.example",
+        "--manifests",
+        &examples,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("$ORIGIN home.example.\n"), "{text}");
+    assert!(
+        text.contains(
+            "home-assistant.home.example.\t60\tIN\tA\t192.168.10.21\t; Service home/home-assistant"
+        ),
+        "{text}"
+    );
 }

@@ -3,6 +3,7 @@
 
 mod answers;
 mod cli;
+mod http;
 mod packets;
 mod peers;
 mod reload;

@@ -42,6 +42,8 @@ impl TestServer {
             "serve",
             "--listen",
             "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
             "--manifests",
             dir_arg.as_str(),
         ];
@@ -49,7 +51,10 @@ impl TestServer {
             argv.extend(["--domain", "home.example"]);
         }
         argv.extend_from_slice(args);
-        let Command::Serve(serve) = Cli::try_parse_from(argv).expect("valid arguments").command;
+        let Command::Serve(serve) = Cli::try_parse_from(argv).expect("valid arguments").command
+        else {
+            panic!("not serve");
+        };
         let config = Config::from_args(serve).expect("valid config");
         let shutdown = CancellationToken::new();
         let server = Server::start(config, shutdown.clone())
@@ -218,4 +223,48 @@ pub fn scrape(server: &TestServer) -> String {
     let registry = &server.server.as_ref().expect("running").registry;
     prometheus_client::encoding::text::encode(&mut text, registry).expect("encode metrics");
     text
+}
+
+/// A plain HTTP/1.1 GET: status code and body.
+pub async fn http_get(server: &TestServer, path: &str) -> (u16, String) {
+    let addr = server
+        .server
+        .as_ref()
+        .and_then(|s| s.http_address)
+        .expect("HTTP endpoint on");
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    tokio::time::timeout(DEADLINE, stream.read_to_end(&mut raw))
+        .await
+        .expect("in time")
+        .expect("read");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status line");
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The value of the sample of `family` whose labels include every `labels` pair
+/// (`0` when there is no such sample).
+pub fn sample(metrics: &str, family: &str, labels: &[(&str, &str)]) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(&format!("{family}{{")) || l.starts_with(&format!("{family} ")))
+        .filter(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }

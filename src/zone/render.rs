@@ -1,0 +1,96 @@
+//! The zone as RFC 1035 zone files, for people and for Knot or BIND to load.
+
+use std::fmt::Write;
+
+use hickory_proto::rr::{LowerName, Record};
+
+use super::{Authority, Zone};
+
+/// One zone file per domain, in domain order, each record with a comment naming the
+/// objects it came from (`; Service apps/web`).
+pub fn zone_files(zone: &Zone) -> String {
+    let mut text = String::new();
+    for authority in zone.authorities() {
+        authority_file(authority, &mut text);
+        text.push('\n');
+    }
+    text
+}
+
+fn authority_file(authority: &Authority, out: &mut String) {
+    let _ = writeln!(out, "$ORIGIN {}", authority.origin());
+    line(out, authority.soa(), "zone apex");
+    let mut names: Vec<(&LowerName, _)> = authority.nodes().collect();
+    // Apex first, then by name, so a diff of two renders reads well.
+    names.sort_by(|(a, _), (b, _)| {
+        (**a != *authority.origin())
+            .cmp(&(**b != *authority.origin()))
+            .then_with(|| a.to_string().cmp(&b.to_string()))
+    });
+    for (_, node) in names {
+        for set in node.rrsets() {
+            for (record, origins) in set.records.iter().zip(&set.origins) {
+                let from = if origins.is_empty() {
+                    "zone apex".to_string()
+                } else {
+                    origins
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                line(out, record, &from);
+            }
+        }
+    }
+}
+
+fn line(out: &mut String, record: &Record, from: &str) {
+    let _ = writeln!(
+        out,
+        "{}\t{}\tIN\t{}\t{}\t; {}",
+        record.name,
+        record.ttl,
+        record.record_type(),
+        record.data,
+        from
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use hickory_proto::rr::Name;
+
+    use super::*;
+    use crate::zone::{Entry, EntryName, Kind, ObjectRef, RecordData, Settings, build};
+
+    #[test]
+    fn renders_every_record_with_its_origin() {
+        let settings = Settings {
+            domains: vec![Name::from_ascii("home.example.").unwrap()],
+            ttl: 60,
+            apex: Name::from_ascii("dns1.kube-system").unwrap(),
+            secondary: None,
+            precedence: Kind::DEFAULT_ORDER.to_vec(),
+        };
+        let entry = Entry {
+            name: EntryName::Absolute(Name::from_ascii("web.home.example").unwrap()),
+            data: RecordData::Address("192.168.1.10".parse().unwrap()),
+            ttl: None,
+            kind: Kind::Service,
+            object: ObjectRef::new("Service", "apps", "web"),
+        };
+        let text = zone_files(&build(vec![entry], &settings, None, 42));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "$ORIGIN home.example.");
+        assert!(lines[1].starts_with("home.example.\t60\tIN\tSOA\tdns1.kube-system.home.example. hostmaster.home.example. 42 "));
+        assert_eq!(
+            lines[2],
+            "home.example.\t60\tIN\tNS\tdns1.kube-system.home.example.\t; zone apex"
+        );
+        assert_eq!(
+            lines[3],
+            "web.home.example.\t60\tIN\tA\t192.168.1.10\t; Service apps/web"
+        );
+    }
+}

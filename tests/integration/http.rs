@@ -1,0 +1,239 @@
+//! The HTTP endpoint: health, readiness, metrics that move with real queries, the zone
+//! file and `/explain`.
+
+use std::process::{Command, Stdio};
+
+use hickory_proto::rr::RecordType;
+
+use crate::support::{TestServer, Transport, ask, http_get, lb_service, sample};
+
+/// A metric family, label pairs its sample must have, and how much it must have grown.
+type Expectation<'a> = (&'a str, Vec<(&'a str, &'a str)>, f64);
+
+fn cluster() -> String {
+    [
+        lb_service("web", "apps", Some("web.home.example"), &["192.168.1.10"]),
+        lb_service("web-v6", "apps", Some("web.home.example"), &["fd00::10"]),
+        lb_service("broken", "apps", Some("bad.home.example"), &["999.1.1.1"]),
+    ]
+    .concat()
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let server = TestServer::start(&cluster(), &[]).await;
+    assert_eq!(http_get(&server, "/healthz").await.0, 200);
+    let (status, body) = http_get(&server, "/readyz").await;
+    assert_eq!(status, 200);
+    assert!(body.starts_with("ready: serial "), "{body}");
+    assert_eq!(http_get(&server, "/nope").await.0, 404);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn request_metrics_count_real_queries() {
+    let server = TestServer::start(&cluster(), &[]).await;
+    let before = http_get(&server, "/metrics").await.1;
+    // (name, type, transport, times)
+    let queries = [
+        ("web.home.example", RecordType::A, Transport::Udp, 3),
+        ("web.home.example", RecordType::AAAA, Transport::Tcp, 2),
+        ("missing.home.example", RecordType::A, Transport::Udp, 1),
+        ("example.com", RecordType::A, Transport::Udp, 1),
+    ];
+    for (name, rtype, transport, times) in queries {
+        for _ in 0..times {
+            ask(server.addr, name, rtype, transport).await;
+        }
+    }
+    let (status, after) = http_get(&server, "/metrics").await;
+    assert_eq!(status, 200);
+    let moved = |family: &str, labels: &[(&str, &str)]| {
+        sample(&after, family, labels) - sample(&before, family, labels)
+    };
+    let zone = ("zone", "home.example.");
+    // (family, labels, expected increase)
+    let expected: &[Expectation] = &[
+        (
+            "coredns_dns_requests_total",
+            vec![zone, ("proto", "udp"), ("type", "A"), ("family", "1")],
+            4.0,
+        ),
+        (
+            "coredns_dns_requests_total",
+            vec![zone, ("proto", "tcp"), ("type", "AAAA")],
+            2.0,
+        ),
+        (
+            "coredns_dns_requests_total",
+            vec![("zone", "."), ("type", "A")],
+            1.0,
+        ),
+        (
+            "coredns_dns_responses_total",
+            vec![zone, ("rcode", "NOERROR")],
+            5.0,
+        ),
+        (
+            "coredns_dns_responses_total",
+            vec![zone, ("rcode", "NXDOMAIN")],
+            1.0,
+        ),
+        (
+            "coredns_dns_responses_total",
+            vec![("zone", "."), ("rcode", "REFUSED")],
+            1.0,
+        ),
+        (
+            "coredns_dns_request_duration_seconds_count",
+            vec![zone, ("type", "A")],
+            4.0,
+        ),
+        (
+            "coredns_dns_response_size_bytes_count",
+            vec![zone, ("proto", "tcp")],
+            2.0,
+        ),
+    ];
+    for (family, labels, increase) in expected {
+        assert_eq!(
+            moved(family, labels),
+            *increase,
+            "{family} {labels:?}\n{after}"
+        );
+    }
+    assert_eq!(sample(&after, "coredns_build_info", &[]), 1.0, "{after}");
+    assert_eq!(
+        sample(&after, "k8s_gateway_zone_names", &[zone]),
+        2.0,
+        "web and the apex: {after}"
+    );
+    assert_eq!(
+        sample(
+            &after,
+            "k8s_gateway_zone_records",
+            &[zone, ("kind", "Service")]
+        ),
+        2.0,
+        "{after}"
+    );
+    assert_eq!(
+        sample(
+            &after,
+            "k8s_gateway_skipped_objects",
+            &[("kind", "Service"), ("reason", "invalid_field")]
+        ),
+        1.0
+    );
+    assert!(
+        sample(&after, "k8s_gateway_zone_builds_total", &[]) >= 1.0,
+        "{after}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_pass_promtool() {
+    let found = Command::new("sh")
+        .args(["-c", "command -v promtool"])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "promtool is missing on CI: .ci/run installs it"
+        );
+        eprintln!("SKIPPED: promtool is not installed");
+        return;
+    }
+    let server = TestServer::start(&cluster(), &[]).await;
+    ask(
+        server.addr,
+        "web.home.example",
+        RecordType::A,
+        Transport::Udp,
+    )
+    .await;
+    let text = http_get(&server, "/metrics").await.1;
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "promtool: {report}\n{text}");
+    assert!(report.trim().is_empty(), "promtool lint: {report}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn zone_and_explain_show_what_the_server_believes() {
+    let server = TestServer::start(&cluster(), &[]).await;
+    let (status, zone) = http_get(&server, "/zone").await;
+    assert_eq!(status, 200);
+    assert!(
+        zone.contains("web.home.example.\t60\tIN\tA\t192.168.1.10\t; Service apps/web\n"),
+        "{zone}"
+    );
+    assert!(
+        zone.contains("web.home.example.\t60\tIN\tAAAA\tfd00::10\t; Service apps/web-v6\n"),
+        "{zone}"
+    );
+
+    let (status, body) = http_get(&server, "/explain?name=WEB.home.example").await;
+    assert_eq!(status, 200);
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["status"], "NOERROR");
+    assert_eq!(json["domain"], "home.example.");
+    assert_eq!(json["winner"], "Service");
+    let records: Vec<String> = json["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r["type"].as_str().unwrap(),
+                r["data"].as_str().unwrap(),
+                r["objects"][0].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        records,
+        [
+            "A 192.168.1.10 Service apps/web",
+            "AAAA fd00::10 Service apps/web-v6"
+        ]
+    );
+
+    let json: serde_json::Value =
+        serde_json::from_str(&http_get(&server, "/explain?name=bad.home.example").await.1).unwrap();
+    assert_eq!(json["status"], "NXDOMAIN");
+    assert_eq!(
+        json["skipped"][0]["object"], "Service apps/broken",
+        "{json}"
+    );
+    assert_eq!(json["skipped"][0]["reason"], "invalid_field");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&http_get(&server, "/explain?name=example.com").await.1).unwrap();
+    assert_eq!(json["status"], "REFUSED");
+    assert_eq!(http_get(&server, "/explain").await.0, 400);
+    server.stop().await;
+}
