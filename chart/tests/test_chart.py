@@ -164,6 +164,8 @@ def test_config_comes_from_the_configmap(render):
     assert c["args"] == ["serve"]
     assert c["envFrom"] == [{"configMapRef": {"name": RELEASE}}]
     assert "env" not in c
+    # Service links would add K8S_GATEWAY_PORT etc. for our own Service: our option prefix.
+    assert rendered.one("Deployment")["spec"]["template"]["spec"]["enableServiceLinks"] is False
 
 
 def test_probes_use_healthz_and_readyz(render):

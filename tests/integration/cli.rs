@@ -208,3 +208,37 @@ fn render_prints_the_zone_files() {
         "{text}"
     );
 }
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let examples = repo_path("examples").to_string_lossy().to_string();
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--domain",
+            "home.example",
+            "--manifests",
+            &examples,
+        ])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+        ])
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().expect("a log line").unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let json: serde_json::Value =
+        serde_json::from_str(&first).unwrap_or_else(|e| panic!("{first}: {e}"));
+    assert_eq!(json["level"], "INFO", "{first}");
+    assert_eq!(json["fields"]["message"], "zone changed", "{first}");
+    assert!(json["fields"]["names"].as_u64().unwrap() > 0, "{first}");
+}

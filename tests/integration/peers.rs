@@ -49,8 +49,9 @@ impl Drop for Peer {
     }
 }
 
-/// Waits until `addr` answers an SOA query for home.example.
-async fn wait_answering(addr: SocketAddr) {
+/// Waits until the peer answers an SOA query for home.example on `addr`; fails with
+/// its log if it exits or never answers.
+async fn wait_answering(peer: &mut Peer, addr: SocketAddr, log: &Path) {
     let start = Instant::now();
     loop {
         let request = crate::support::query("home.example", RecordType::SOA)
@@ -62,8 +63,23 @@ async fn wait_answering(addr: SocketAddr) {
         {
             return;
         }
-        assert!(start.elapsed() < DEADLINE, "{addr} never answered");
+        let log = || std::fs::read_to_string(log).unwrap_or_default();
+        if let Ok(Some(status)) = peer.0.try_wait() {
+            panic!("the peer on {addr} exited ({status}): {}", log());
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "{addr} never answered: {}",
+            log()
+        );
     }
+}
+
+/// Where a peer's output goes, for the failure message.
+fn log_file(dir: &Path) -> (std::path::PathBuf, Stdio) {
+    let path = dir.join("peer.log");
+    let file = std::fs::File::create(&path).unwrap();
+    (path, Stdio::from(file))
 }
 
 /// The cluster of the comparison: plain names, IPv6, a wildcard, an empty non-terminal.
@@ -102,12 +118,12 @@ fn cluster_zone_file(serial: u32) -> String {
     )
 }
 
-fn start_knot(dir: &Path, port: u16, zone: &str) -> Peer {
+fn start_knot(dir: &Path, port: u16, zone: &str, log: Stdio) -> Peer {
     std::fs::write(dir.join("home.example.zone"), zone).unwrap();
     std::fs::create_dir_all(dir.join("db")).unwrap();
     let conf = format!(
         "server:\n  rundir: \"{d}\"\n  listen: 127.0.0.1@{port}\n  udp-workers: 1\n  tcp-workers: 1\n  background-workers: 1\n\
-         database:\n  storage: \"{d}/db\"\nlog:\n  - target: stderr\n    any: error\n\
+         database:\n  storage: \"{d}/db\"\nlog:\n  - target: stderr\n    any: warning\n\
          zone:\n  - domain: home.example.\n    storage: \"{d}\"\n    file: \"{d}/home.example.zone\"\n",
         d = dir.display()
     );
@@ -116,7 +132,7 @@ fn start_knot(dir: &Path, port: u16, zone: &str) -> Peer {
         Command::new("knotd")
             .args(["-c", &dir.join("knot.conf").to_string_lossy()])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("start knotd"),
     )
@@ -164,9 +180,10 @@ async fn answers_match_knot_on_the_same_zone() {
     };
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let _knot = start_knot(dir.path(), port, &cluster_zone_file(serial));
+    let (log, sink) = log_file(dir.path());
+    let mut peer = start_knot(dir.path(), port, &cluster_zone_file(serial), sink);
     let knot: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    wait_answering(knot).await;
+    wait_answering(&mut peer, knot, &log).await;
 
     // (name, type): positive, NODATA, NXDOMAIN, ENT, wildcard and its edges, apex.
     let questions = [
@@ -264,19 +281,20 @@ async fn dnsmasq_forwards_our_domain_to_us_and_nothing_else() {
         server.addr.port()
     );
     std::fs::write(dir.path().join("dnsmasq.conf"), conf).unwrap();
-    let _dnsmasq = Peer(
+    let (log, sink) = log_file(dir.path());
+    let mut peer = Peer(
         Command::new("dnsmasq")
             .args([
                 "-k",
                 &format!("--conf-file={}", dir.path().join("dnsmasq.conf").display()),
             ])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(sink)
             .spawn()
             .expect("start dnsmasq"),
     );
     let pihole: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    wait_answering(pihole).await;
+    wait_answering(&mut peer, pihole, &log).await;
 
     let answer = ask(pihole, "web.home.example", RecordType::A, Transport::Udp).await;
     assert_eq!(
