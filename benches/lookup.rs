@@ -11,13 +11,7 @@ use k8s_gateway::dns::handler::{Transport, respond};
 use k8s_gateway::zone::{Entry, EntryName, Kind, ObjectRef, RecordData, Settings, Zone, build};
 
 fn zone(names: u32) -> Zone {
-    let settings = Settings {
-        domains: vec![Name::from_ascii("home.example.").unwrap()],
-        ttl: 60,
-        apex: Name::from_ascii("dns1.kube-system").unwrap(),
-        secondary: None,
-        precedence: Kind::DEFAULT_ORDER.to_vec(),
-    };
+    let settings = Settings::with_defaults(vec![Name::from_ascii("home.example.").unwrap()]);
     let entries = (0..names).map(|i| Entry {
         name: EntryName::Absolute(Name::from_ascii(format!("app{i}.home.example.")).unwrap()),
         data: RecordData::Address(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i))),

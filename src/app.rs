@@ -95,13 +95,22 @@ impl Server {
                 zone: zone.clone(),
                 metrics: Arc::new(metrics.dns_server(bound)),
             };
-            let udp = Arc::new(udp);
+            let udp = udp
+                .into_std()
+                .and_then(|socket| socket.set_nonblocking(false).map(|()| Arc::new(socket)))
+                .map_err(|source| Error::BindFailed {
+                    address: bound,
+                    source,
+                })?;
             for _ in 0..workers {
-                tasks.spawn(ok(dns::serve_udp(
-                    udp.clone(),
-                    ctx.clone(),
-                    shutdown.clone(),
-                )));
+                let (udp, ctx, stop) = (udp.clone(), ctx.clone(), shutdown.clone());
+                tasks.spawn(async move {
+                    // NB: a join error only means the thread panicked, which the answer
+                    // path is built and tested never to do.
+                    let _ =
+                        tokio::task::spawn_blocking(move || dns::serve_udp(udp, ctx, stop)).await;
+                    Ok(())
+                });
             }
             tasks.spawn(ok(dns::serve_tcp(tcp, ctx, shutdown.clone())));
             dns_addresses.push(bound);

@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use hickory_proto::rr::Name;
 
 use crate::sources::names::parse_hostname;
-use crate::zone::{Kind, Settings};
+use crate::zone::{DEFAULT_APEX, DEFAULT_TTL, Kind, Settings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -80,11 +80,11 @@ pub struct ZoneArgs {
     pub domains: Vec<Name>,
 
     /// TTL of the answers, in seconds (also the negative-answer TTL).
-    #[arg(long, env = "K8S_GATEWAY_TTL", value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(0..=3600))]
+    #[arg(long, env = "K8S_GATEWAY_TTL", value_name = "SECONDS", default_value_t = DEFAULT_TTL, value_parser = clap::value_parser!(u32).range(0..=3600))]
     pub ttl: u32,
 
     /// Name of the zone's primary name server, relative to each domain (NS and SOA).
-    #[arg(long, env = "K8S_GATEWAY_APEX", value_name = "NAME", default_value = "dns1.kube-system", value_parser = parse_relative)]
+    #[arg(long, env = "K8S_GATEWAY_APEX", value_name = "NAME", default_value = DEFAULT_APEX, value_parser = parse_relative)]
     pub apex: Name,
 
     /// Name of a second name server, relative to each domain.

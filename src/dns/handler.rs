@@ -210,13 +210,7 @@ mod tests {
     use crate::zone::{Entry, EntryName, Kind, ObjectRef, RecordData, Settings, build};
 
     fn zone() -> Zone {
-        let settings = Settings {
-            domains: vec![Name::from_ascii("home.example.").unwrap()],
-            ttl: 60,
-            apex: Name::from_ascii("dns1.kube-system").unwrap(),
-            secondary: None,
-            precedence: Kind::DEFAULT_ORDER.to_vec(),
-        };
+        let settings = Settings::with_defaults(vec![Name::from_ascii("home.example.").unwrap()]);
         let entries = (0..50u32).map(|i| Entry {
             name: EntryName::Absolute(
                 Name::from_ascii(format!("app{}.home.example.", i % 10)).unwrap(),

@@ -38,6 +38,25 @@ pub struct Settings {
     pub precedence: Vec<Kind>,
 }
 
+/// The `--ttl` default: a minute, short enough that a moved app is found again quickly.
+pub const DEFAULT_TTL: u32 = 60;
+/// The `--apex` default, as k8s_gateway names its own server.
+pub const DEFAULT_APEX: &str = "dns1.kube-system";
+
+impl Settings {
+    /// The documented defaults for `domains`: TTL 60, apex `dns1.kube-system`, no
+    /// secondary, every kind in the default precedence order.
+    pub fn with_defaults(domains: Vec<Name>) -> Self {
+        Settings {
+            domains,
+            ttl: DEFAULT_TTL,
+            apex: Name::from_ascii(DEFAULT_APEX).unwrap_or_default(),
+            secondary: None,
+            precedence: Kind::DEFAULT_ORDER.to_vec(),
+        }
+    }
+}
+
 /// One name's claims before precedence: the kind that made them and what they say.
 struct Claim {
     kind: Kind,

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
-pub use builder::{Settings, build};
+pub use builder::{DEFAULT_APEX, DEFAULT_TTL, Settings, build};
 pub use entry::{Entry, EntryName, Kind, ObjectRef, RecordData, Skipped};
 pub use explain::Explanation;
 

@@ -66,13 +66,7 @@ mod tests {
 
     #[test]
     fn renders_every_record_with_its_origin() {
-        let settings = Settings {
-            domains: vec![Name::from_ascii("home.example.").unwrap()],
-            ttl: 60,
-            apex: Name::from_ascii("dns1.kube-system").unwrap(),
-            secondary: None,
-            precedence: Kind::DEFAULT_ORDER.to_vec(),
-        };
+        let settings = Settings::with_defaults(vec![Name::from_ascii("home.example.").unwrap()]);
         let entry = Entry {
             name: EntryName::Absolute(Name::from_ascii("web.home.example").unwrap()),
             data: RecordData::Address("192.168.1.10".parse().unwrap()),

@@ -13,13 +13,7 @@ fn name(text: &str) -> Name {
 }
 
 fn settings(domains: &[&str]) -> Settings {
-    Settings {
-        domains: domains.iter().map(|d| name(&format!("{d}."))).collect(),
-        ttl: 60,
-        apex: name("dns1.kube-system"),
-        secondary: None,
-        precedence: Kind::DEFAULT_ORDER.to_vec(),
-    }
+    Settings::with_defaults(domains.iter().map(|d| name(&format!("{d}."))).collect())
 }
 
 fn entry(kind: Kind, host: &str, data: RecordData) -> Entry {

@@ -10,25 +10,7 @@ use std::time::Instant;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 
-use crate::support::{DEADLINE, TestServer, Transport, ask, lb_service};
-
-/// Whether `tool` is installed. Missing under CI is a failure (CI installs every peer);
-/// elsewhere the test says it is skipped.
-fn have(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{tool} is missing on CI: .ci/run installs it"
-        );
-        eprintln!("SKIPPED: {tool} is not installed");
-    }
-    found
-}
+use crate::support::{DEADLINE, TestServer, Transport, ask, have, lb_service};
 
 /// A free UDP port on 127.0.0.1 (also free for TCP in practice) for a peer to bind.
 fn free_port() -> u16 {

@@ -268,3 +268,21 @@ pub fn sample(metrics: &str, family: &str, labels: &[(&str, &str)]) -> f64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+/// Whether `tool` is installed. Missing under CI is a failure (`.ci/run` installs every
+/// peer); elsewhere the test says it is skipped.
+pub fn have(tool: &str) -> bool {
+    let found = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{tool} is missing on CI: .ci/run installs it"
+        );
+        eprintln!("SKIPPED: {tool} is not installed");
+    }
+    found
+}
