@@ -303,3 +303,32 @@ async fn dnsmasq_forwards_our_domain_to_us_and_nothing_else() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn knot_loads_the_rendered_zone_and_serves_it_alike() {
+    if !have("knotd") {
+        return;
+    }
+    let server = TestServer::start(&cluster(), &[]).await;
+    let (status, zone) = crate::support::http_get(&server, "/zone").await;
+    assert_eq!(status, 200);
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (log, sink) = log_file(dir.path());
+    let mut peer = start_knot(dir.path(), port, &zone, sink);
+    let knot: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    wait_answering(&mut peer, knot, &log).await;
+    for (name, rtype) in [
+        ("web.home.example", RecordType::A),
+        ("home.example", RecordType::SOA),
+        ("x.apps.home.example", RecordType::A),
+    ] {
+        let ours = summary(&ask(server.addr, name, rtype, Transport::Udp).await);
+        let reference = summary(&ask(knot, name, rtype, Transport::Udp).await);
+        assert_eq!(
+            ours, reference,
+            "{name} {rtype}: ours vs Knot serving our /zone"
+        );
+    }
+    server.stop().await;
+}
