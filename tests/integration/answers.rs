@@ -214,3 +214,22 @@ async fn the_ttl_option_sets_answer_and_negative_ttls() {
     assert_eq!(negative.authorities[0].ttl, 300);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn several_listen_addresses_serve_ipv4_and_ipv6() {
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("SKIPPED: no IPv6 loopback on this machine");
+        return;
+    }
+    let server = TestServer::start(&cluster(), &["--listen", "[::1]:0"]).await;
+    let addresses_bound = server.server.as_ref().unwrap().dns_addresses.clone();
+    assert_eq!(addresses_bound.len(), 2, "{addresses_bound:?}");
+    assert!(addresses_bound[1].is_ipv6());
+    for addr in addresses_bound {
+        for transport in [Transport::Udp, Transport::Tcp] {
+            let answer = ask(addr, "v6.home.example", RecordType::AAAA, transport).await;
+            assert_eq!(addresses(&answer), ["fd00::10"], "{addr} {transport:?}");
+        }
+    }
+    server.stop().await;
+}

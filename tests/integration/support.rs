@@ -145,7 +145,12 @@ pub async fn ask(addr: SocketAddr, name: &str, rtype: RecordType, transport: Tra
 pub async fn exchange(addr: SocketAddr, request: &[u8], transport: Transport) -> Option<Vec<u8>> {
     match transport {
         Transport::Udp => {
-            let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+            let local = if addr.is_ipv6() {
+                "[::1]:0"
+            } else {
+                "127.0.0.1:0"
+            };
+            let socket = UdpSocket::bind(local).await.expect("bind");
             socket.send_to(request, addr).await.expect("send");
             let mut buf = vec![0u8; 65535];
             match tokio::time::timeout(Duration::from_secs(1), socket.recv_from(&mut buf)).await {
