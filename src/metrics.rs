@@ -290,7 +290,7 @@ impl DnsMetrics {
     /// Counts one answered request.
     pub fn observe(
         &self,
-        timer: RequestTimer,
+        timer: &RequestTimer,
         transport: Transport,
         peer: SocketAddr,
         outcome: &Outcome,

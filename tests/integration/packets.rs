@@ -199,3 +199,59 @@ async fn malformed_packets_never_stop_the_server() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_burst_of_queries_gets_every_answer_to_its_asker() {
+    let manifests: String = (0..40)
+        .map(|i| {
+            lb_service(
+                &format!("s{i}"),
+                "apps",
+                Some(&format!("s{i}.home.example")),
+                &[&format!("10.2.0.{}", i + 1)],
+            )
+        })
+        .collect();
+    let server = TestServer::start(&manifests, &[]).await;
+    // Two clients, each firing 100 queries without waiting: the server reads them in
+    // batches and must send each answer to its own asker, matching its question.
+    let mut clients = Vec::new();
+    for _ in 0..2 {
+        clients.push(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    }
+    for (c, client) in clients.iter().enumerate() {
+        for i in 0..100u16 {
+            let mut message = query(&format!("s{}.home.example", i % 40), RecordType::A);
+            message.metadata.id = i + 1000 * c as u16;
+            client
+                .send_to(&message.to_vec().unwrap(), server.addr)
+                .await
+                .unwrap();
+        }
+    }
+    for (c, client) in clients.iter().enumerate() {
+        let mut seen = std::collections::HashSet::new();
+        let mut buf = vec![0u8; 2048];
+        while seen.len() < 100 {
+            let (len, _) =
+                tokio::time::timeout(crate::support::DEADLINE, client.recv_from(&mut buf))
+                    .await
+                    .expect("every answer arrives")
+                    .unwrap();
+            let answer = Message::from_vec(&buf[..len]).unwrap();
+            let i = answer.metadata.id - 1000 * c as u16;
+            assert!(
+                i < 100,
+                "client {c} got an answer meant for another: id {}",
+                answer.metadata.id
+            );
+            assert_eq!(
+                addresses(&answer),
+                [format!("10.2.0.{}", i % 40 + 1)],
+                "id {i}"
+            );
+            seen.insert(i);
+        }
+    }
+    server.stop().await;
+}
