@@ -61,6 +61,7 @@ impl Server {
         let zone: SharedZone = Arc::new(ArcSwapOption::empty());
         let rebuilder = Arc::new(Rebuilder::new(
             config.settings.clone(),
+            config.filters.clone(),
             zone.clone(),
             metrics.zone.clone(),
         ));
@@ -191,7 +192,12 @@ pub fn render_once(config: &Config) -> crate::zone::Zone {
     let mut registry = Registry::default();
     let metrics = Metrics::new(&config.settings.domains, &mut registry);
     let zone: SharedZone = Arc::new(ArcSwapOption::empty());
-    let rebuilder = Rebuilder::new(config.settings.clone(), zone, metrics.zone.clone());
+    let rebuilder = Rebuilder::new(
+        config.settings.clone(),
+        config.filters.clone(),
+        zone,
+        metrics.zone.clone(),
+    );
     let (objects, errors) = manifests::load(&config.manifests);
     for error in &errors {
         tracing::warn!("{error}");

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use hickory_proto::rr::Name;
 
+use crate::sources::Filters;
 use crate::sources::names::parse_hostname;
 use crate::zone::{DEFAULT_APEX, DEFAULT_TTL, Kind, Settings};
 
@@ -111,6 +112,25 @@ pub struct SourceArgs {
         required = true
     )]
     pub manifests: Vec<PathBuf>,
+
+    /// Only Ingresses of this class publish (`spec.ingressClassName` or the legacy
+    /// annotation); repeat for more. Unset: every Ingress.
+    #[arg(
+        long = "ingress-class",
+        env = "K8S_GATEWAY_INGRESS_CLASS",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    pub ingress_classes: Vec<String>,
+
+    /// Only routes attached to Gateways of this class publish; repeat for more.
+    #[arg(
+        long = "gateway-class",
+        env = "K8S_GATEWAY_GATEWAY_CLASS",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    pub gateway_classes: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -132,6 +152,7 @@ pub enum Error {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub settings: Settings,
+    pub filters: Filters,
     pub manifests: Vec<PathBuf>,
     pub listen: Vec<SocketAddr>,
     pub http_listen: Option<SocketAddr>,
@@ -171,6 +192,10 @@ impl Config {
                 apex: zone.apex,
                 secondary: zone.secondary,
                 precedence,
+            },
+            filters: Filters {
+                ingress_classes: source.ingress_classes,
+                gateway_classes: source.gateway_classes,
             },
             manifests: source.manifests,
             listen: Vec::new(),

@@ -14,8 +14,13 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::Ingress;
+
+use super::dnsendpoint::DnsEndpoint;
 use super::{Objects, Rebuilder, object_ref};
 use crate::metrics::ZoneMetrics;
+use crate::zone::ObjectRef;
 
 /// How long to wait for more file events before reloading: an editor or `kubectl` writes
 /// several files, a ConfigMap update swaps a symlink; one reload covers them all.
@@ -124,11 +129,19 @@ fn is_manifest(path: &Path) -> bool {
     )
 }
 
+/// One decoded object of a kind that publishes names.
+#[derive(Debug)]
+enum Decoded {
+    Service(Service),
+    Ingress(Ingress),
+    DnsEndpoint(DnsEndpoint),
+}
+
 /// Accumulates objects by identity, so that a later definition replaces an earlier one.
 #[derive(Default)]
 struct Loader {
-    services: HashMap<(String, String), (usize, k8s_openapi::api::core::v1::Service)>,
-    locations: HashMap<crate::zone::ObjectRef, Arc<str>>,
+    objects: HashMap<ObjectRef, (usize, Decoded)>,
+    locations: HashMap<ObjectRef, Arc<str>>,
     errors: Vec<LoadError>,
     order: usize,
 }
@@ -209,31 +222,43 @@ impl Loader {
             return;
         }
         let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        // Every served version of a kind reads into the same tolerant type.
         match (group, kind.as_str()) {
-            ("", "Service") => {
-                if let Some(service) =
-                    self.decode::<k8s_openapi::api::core::v1::Service>(file, index, &kind, document)
-                {
-                    let key = (
-                        service
-                            .metadata
-                            .namespace
-                            .clone()
-                            .unwrap_or_else(|| "default".into()),
-                        service.metadata.name.clone().unwrap_or_default(),
-                    );
-                    let mut service = service;
-                    service.metadata.namespace = Some(key.0.clone());
-                    strip(&mut service.metadata);
-                    self.locate(file, object_ref("Service", &service.metadata));
-                    self.order += 1;
-                    self.services.insert(key, (self.order, service));
-                }
+            ("", "Service") => self.add(file, index, "Service", document, Decoded::Service),
+            ("networking.k8s.io", "Ingress") => {
+                self.add(file, index, "Ingress", document, Decoded::Ingress)
+            }
+            ("externaldns.k8s.io", "DNSEndpoint") => {
+                self.add(file, index, "DNSEndpoint", document, Decoded::DnsEndpoint)
             }
             _ => {
                 tracing::debug!(file = %file.display(), kind, "ignored: not a kind that publishes names")
             }
         }
+    }
+
+    /// Decodes and keeps one object of a known kind.
+    fn add<T>(
+        &mut self,
+        file: &Path,
+        index: usize,
+        kind: &'static str,
+        document: Value,
+        wrap: fn(T) -> Decoded,
+    ) where
+        T: serde::de::DeserializeOwned + kube::Resource,
+    {
+        let Some(mut object) = self.decode::<T>(file, index, kind, document) else {
+            return;
+        };
+        let meta = object.meta_mut();
+        meta.namespace.get_or_insert_with(|| "default".into());
+        strip(meta);
+        let key = object_ref(kind, object.meta());
+        self.locations
+            .insert(key.clone(), format!("file {}", file.display()).into());
+        self.order += 1;
+        self.objects.insert(key, (self.order, wrap(object)));
     }
 
     /// Decodes one object, naming the field when its shape is wrong.
@@ -277,11 +302,6 @@ impl Loader {
         }
     }
 
-    fn locate(&mut self, file: &Path, object: crate::zone::ObjectRef) {
-        self.locations
-            .insert(object, format!("file {}", file.display()).into());
-    }
-
     fn error(&mut self, file: &Path, message: String) {
         self.errors.push(LoadError {
             file: file.to_path_buf(),
@@ -290,12 +310,20 @@ impl Loader {
     }
 
     fn finish(self) -> Objects {
-        let mut services: Vec<_> = self.services.into_values().collect();
-        services.sort_by_key(|(order, _)| *order);
-        Objects {
-            services: services.into_iter().map(|(_, s)| s).collect(),
+        let mut decoded: Vec<(usize, Decoded)> = self.objects.into_values().collect();
+        decoded.sort_by_key(|(order, _)| *order);
+        let mut objects = Objects {
             locations: self.locations,
+            ..Objects::default()
+        };
+        for (_, object) in decoded {
+            match object {
+                Decoded::Service(o) => objects.services.push(o),
+                Decoded::Ingress(o) => objects.ingresses.push(o),
+                Decoded::DnsEndpoint(o) => objects.dns_endpoints.push(o),
+            }
         }
+        objects
     }
 }
 

@@ -5,6 +5,8 @@
 //! [`Objects`] snapshot, and [`Rebuilder::rebuild`] is the only place that stores a new
 //! zone.
 
+pub mod dnsendpoint;
+pub mod ingress;
 pub mod manifests;
 pub mod names;
 pub mod service;
@@ -17,6 +19,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
 use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::Ingress;
+
+use dnsendpoint::DnsEndpoint;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::metrics::{SkipLabels, ZoneKindLabels, ZoneLabels, ZoneMetrics};
@@ -33,6 +38,8 @@ pub const IGNORE_LABEL: &str = "k8s-gateway.dns/ignore";
 #[derive(Clone, Debug, Default)]
 pub struct Objects {
     pub services: Vec<Service>,
+    pub ingresses: Vec<Ingress>,
+    pub dns_endpoints: Vec<DnsEndpoint>,
     /// Where each object was read from ("file examples/apps.yaml"), for warnings.
     pub locations: HashMap<ObjectRef, Arc<str>>,
 }
@@ -53,15 +60,37 @@ fn ignored(meta: &ObjectMeta) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
+/// Which objects may publish, beyond their kind being enabled.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filters {
+    /// `--ingress-class`: when set, only Ingresses of these classes.
+    pub ingress_classes: Vec<String>,
+    /// `--gateway-class`: when set, only routes through Gateways of these classes.
+    pub gateway_classes: Vec<String>,
+}
+
 /// Turns every object into entries; objects that cannot be turned are listed with why.
-pub fn entries(objects: &Objects) -> (Vec<Entry>, Vec<Skipped>) {
+pub fn entries(objects: &Objects, filters: &Filters) -> (Vec<Entry>, Vec<Skipped>) {
     let mut entries = Vec::new();
     let mut skipped = Vec::new();
+    let mut keep = |result: Result<Vec<Entry>, Skipped>| match result {
+        Ok(found) => entries.extend(found),
+        Err(skip) => skipped.push(skip),
+    };
     for service in objects.services.iter().filter(|s| !ignored(&s.metadata)) {
-        match service::service_entries(service) {
-            Ok(found) => entries.extend(found),
-            Err(skip) => skipped.push(skip),
-        }
+        keep(service::service_entries(service));
+    }
+    for ingress in objects.ingresses.iter().filter(|i| !ignored(&i.metadata)) {
+        keep(ingress::ingress_entries(ingress, &filters.ingress_classes));
+    }
+    for endpoint in objects
+        .dns_endpoints
+        .iter()
+        .filter(|e| !ignored(&e.metadata))
+    {
+        let (found, skips) = dnsendpoint::dns_endpoint_entries(endpoint);
+        entries.extend(found);
+        skipped.extend(skips);
     }
     (entries, skipped)
 }
@@ -69,6 +98,7 @@ pub fn entries(objects: &Objects) -> (Vec<Entry>, Vec<Skipped>) {
 /// Rebuilds and swaps in the zone whenever the objects change. Cheap to share by `Arc`.
 pub struct Rebuilder {
     settings: Settings,
+    filters: Filters,
     zone: SharedZone,
     metrics: ZoneMetrics,
     /// Skips already warned about, so a reload does not repeat every warning.
@@ -76,9 +106,15 @@ pub struct Rebuilder {
 }
 
 impl Rebuilder {
-    pub fn new(settings: Settings, zone: SharedZone, metrics: ZoneMetrics) -> Self {
+    pub fn new(
+        settings: Settings,
+        filters: Filters,
+        zone: SharedZone,
+        metrics: ZoneMetrics,
+    ) -> Self {
         Rebuilder {
             settings,
+            filters,
             zone,
             metrics,
             warned: Mutex::default(),
@@ -93,7 +129,7 @@ impl Rebuilder {
     /// records change, and a warning for each newly skipped object.
     pub fn rebuild(&self, objects: &Objects) -> Arc<Zone> {
         let started = Instant::now();
-        let (entries, mut skipped) = entries(objects);
+        let (entries, mut skipped) = entries(objects, &self.filters);
         let previous = self.zone.load_full();
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -170,7 +206,7 @@ impl Rebuilder {
             let key = (skip.object.clone(), skip.detail.clone());
             if !warned.contains(&key) {
                 let location = objects.locations.get(&skip.object).map_or("", |l| l);
-                if skip.reason == "invalid_field" {
+                if matches!(skip.reason, "invalid_field" | "unknown_record_type") {
                     tracing::warn!(object = %skip.object, location, "skipped: {}", skip.detail);
                 } else {
                     tracing::debug!(object = %skip.object, location, reason = skip.reason, "not published: {}", skip.detail);
@@ -219,7 +255,7 @@ mod tests {
             ],
             ..Objects::default()
         };
-        let (entries, skipped) = entries(&objects);
+        let (entries, skipped) = entries(&objects, &Filters::default());
         let names: Vec<String> = entries.iter().map(|e| e.object.name.to_string()).collect();
         assert_eq!(names, ["kept", "shown"]);
         assert!(skipped.is_empty());

@@ -1,0 +1,224 @@
+//! external-dns `DNSEndpoint` records (externaldns.k8s.io/v1alpha1): explicit records,
+//! the way to publish what no Service or route describes.
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::names::{parse_hostname, parse_ip};
+use super::object_ref;
+use crate::zone::{Entry, EntryName, Kind, RecordData, Skipped};
+
+/// The spec of a DNSEndpoint. Only the fields we read; unknown ones are ignored, and a
+/// record type we do not serve skips that endpoint, not the object.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, JsonSchema)]
+#[kube(
+    group = "externaldns.k8s.io",
+    version = "v1alpha1",
+    kind = "DNSEndpoint",
+    root = "DnsEndpoint",
+    namespaced
+)]
+#[serde(rename_all = "camelCase")]
+pub struct DnsEndpointSpec {
+    #[serde(default)]
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// One record set: a name, a type and its targets.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Endpoint {
+    #[serde(default)]
+    pub dns_name: Option<String>,
+    #[serde(default)]
+    pub record_type: Option<String>,
+    #[serde(default)]
+    pub targets: Vec<String>,
+    /// Overrides `--ttl` for these records.
+    #[serde(default, rename = "recordTTL")]
+    pub record_ttl: Option<i64>,
+}
+
+/// The records a DNSEndpoint publishes. Each endpoint contributes to its own `dnsName`
+/// only (the maintained k8s_gateway fork answered every name of the object with every
+/// endpoint's targets). An endpoint with an unknown record type or a malformed target is
+/// skipped with the reason; the other endpoints still publish.
+pub fn dns_endpoint_entries(endpoint: &DnsEndpoint) -> (Vec<Entry>, Vec<Skipped>) {
+    let object = object_ref("DNSEndpoint", &endpoint.metadata);
+    let mut entries = Vec::new();
+    let mut skipped = Vec::new();
+    for (i, record) in endpoint.spec.endpoints.iter().enumerate() {
+        match endpoint_entries(record, i, &object) {
+            Ok(found) => entries.extend(found),
+            Err((reason, detail)) => skipped.push(Skipped {
+                object: object.clone(),
+                reason,
+                detail,
+            }),
+        }
+    }
+    (entries, skipped)
+}
+
+fn endpoint_entries(
+    record: &Endpoint,
+    i: usize,
+    object: &crate::zone::ObjectRef,
+) -> Result<Vec<Entry>, (&'static str, String)> {
+    let field = |name: &str| format!("spec.endpoints[{i}].{name}");
+    let dns_name = record.dns_name.as_deref().unwrap_or_default();
+    let mut name = parse_hostname(dns_name, true)
+        .map_err(|e| ("invalid_field", format!("{}: {e}", field("dnsName"))))?;
+    name.set_fqdn(true);
+    let record_type = record
+        .record_type
+        .as_deref()
+        .unwrap_or("A")
+        .to_ascii_uppercase();
+    let ttl = match record.record_ttl {
+        Some(ttl) if ttl > 0 => Some(u32::try_from(ttl).unwrap_or(u32::MAX)),
+        _ => None,
+    };
+    let invalid = |j: usize, e: String| {
+        (
+            "invalid_field",
+            format!("{}: {e} (for {dns_name})", field(&format!("targets[{j}]"))),
+        )
+    };
+    let mut data = Vec::new();
+    for (j, target) in record.targets.iter().enumerate() {
+        data.push(match record_type.as_str() {
+            "A" | "AAAA" => {
+                let ip = parse_ip(target).map_err(|e| invalid(j, e))?;
+                if ip.is_ipv4() != (record_type == "A") {
+                    return Err(invalid(j, format!("{target} is not an address for a {record_type} record")));
+                }
+                RecordData::Address(ip)
+            }
+            "CNAME" => {
+                let mut target = parse_hostname(target, false).map_err(|e| invalid(j, e))?;
+                target.set_fqdn(true);
+                RecordData::Cname(target)
+            }
+            "TXT" => RecordData::Txt(target.clone()),
+            other => {
+                return Err((
+                    "unknown_record_type",
+                    format!("{}: {other} records are not served (A, AAAA, CNAME, TXT are), for {dns_name}", field("recordType")),
+                ));
+            }
+        });
+    }
+    Ok(data
+        .into_iter()
+        .map(|data| Entry {
+            name: EntryName::Absolute(name.clone()),
+            data,
+            ttl,
+            kind: Kind::DnsEndpoint,
+            object: object.clone(),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A DNSEndpoint as external-dns users write them.
+    const RECORDS: &str = r#"
+apiVersion: externaldns.k8s.io/v1alpha1
+kind: DNSEndpoint
+metadata:
+  name: records
+  namespace: network
+spec:
+  endpoints:
+  - dnsName: nas.home.example
+    recordTTL: 300
+    recordType: A
+    targets: [192.168.10.5, 192.168.10.6]
+  - dnsName: nas.home.example
+    recordType: AAAA
+    targets: ["fd00:10::5"]
+  - dnsName: _acme-challenge.home.example
+    recordType: TXT
+    targets: ["token-123", "v=spf1 -all"]
+  - dnsName: photos.home.example
+    recordType: CNAME
+    targets: [nas.home.example]
+  - dnsName: mail.home.example
+    recordType: MX
+    targets: ["10 mail.home.example"]
+  - dnsName: bad.home.example
+    recordType: A
+    targets: [fd00::1]
+"#;
+
+    fn endpoint(yaml: &str) -> DnsEndpoint {
+        serde_saphyr::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn each_endpoint_publishes_its_own_name_only() {
+        let (entries, _) = dns_endpoint_entries(&endpoint(RECORDS));
+        let published: Vec<String> = entries
+            .iter()
+            .map(|e| {
+                let EntryName::Absolute(name) = &e.name else {
+                    panic!("absolute names")
+                };
+                let data = match &e.data {
+                    RecordData::Address(ip) => ip.to_string(),
+                    RecordData::Cname(t) => format!("CNAME {t}"),
+                    RecordData::Txt(t) => format!("TXT {t}"),
+                };
+                format!("{name} {data} ttl={:?}", e.ttl)
+            })
+            .collect();
+        assert_eq!(
+            published,
+            [
+                "nas.home.example. 192.168.10.5 ttl=Some(300)",
+                "nas.home.example. 192.168.10.6 ttl=Some(300)",
+                "nas.home.example. fd00:10::5 ttl=None",
+                "_acme-challenge.home.example. TXT token-123 ttl=None",
+                "_acme-challenge.home.example. TXT v=spf1 -all ttl=None",
+                "photos.home.example. CNAME nas.home.example. ttl=None",
+            ]
+        );
+        assert!(entries.iter().all(|e| e.kind == Kind::DnsEndpoint));
+    }
+
+    #[test]
+    fn unknown_types_and_bad_targets_skip_only_their_endpoint() {
+        let (_, skipped) = dns_endpoint_entries(&endpoint(RECORDS));
+        let reasons: Vec<(&str, &str)> = skipped
+            .iter()
+            .map(|s| (s.reason, s.detail.split(':').next().unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                ("unknown_record_type", "spec.endpoints[4].recordType"),
+                ("invalid_field", "spec.endpoints[5].targets[0]")
+            ]
+        );
+        assert!(
+            skipped[0].detail.contains("mail.home.example"),
+            "{}",
+            skipped[0].detail
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_tolerated() {
+        let yaml = RECORDS.replace("  endpoints:", "  someFutureField: {x: 1}\n  endpoints:").replace(
+            "    recordTTL: 300",
+            "    recordTTL: 300\n    providerSpecific: [{name: alias, value: 'true'}]\n    setIdentifier: a",
+        );
+        let (entries, _) = dns_endpoint_entries(&endpoint(&yaml));
+        assert_eq!(entries.len(), 6);
+    }
+}
