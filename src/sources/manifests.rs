@@ -132,9 +132,9 @@ fn is_manifest(path: &Path) -> bool {
 /// One decoded object of a kind that publishes names.
 #[derive(Debug)]
 enum Decoded {
-    Service(Service),
-    Ingress(Ingress),
-    DnsEndpoint(DnsEndpoint),
+    Service(Box<Service>),
+    Ingress(Box<Ingress>),
+    DnsEndpoint(Box<DnsEndpoint>),
 }
 
 /// Accumulates objects by identity, so that a later definition replaces an earlier one.
@@ -224,12 +224,16 @@ impl Loader {
         let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
         // Every served version of a kind reads into the same tolerant type.
         match (group, kind.as_str()) {
-            ("", "Service") => self.add(file, index, "Service", document, Decoded::Service),
-            ("networking.k8s.io", "Ingress") => {
-                self.add(file, index, "Ingress", document, Decoded::Ingress)
-            }
+            ("", "Service") => self.add(file, index, "Service", document, |o| {
+                Decoded::Service(Box::new(o))
+            }),
+            ("networking.k8s.io", "Ingress") => self.add(file, index, "Ingress", document, |o| {
+                Decoded::Ingress(Box::new(o))
+            }),
             ("externaldns.k8s.io", "DNSEndpoint") => {
-                self.add(file, index, "DNSEndpoint", document, Decoded::DnsEndpoint)
+                self.add(file, index, "DNSEndpoint", document, |o| {
+                    Decoded::DnsEndpoint(Box::new(o))
+                })
             }
             _ => {
                 tracing::debug!(file = %file.display(), kind, "ignored: not a kind that publishes names")
@@ -318,9 +322,9 @@ impl Loader {
         };
         for (_, object) in decoded {
             match object {
-                Decoded::Service(o) => objects.services.push(o),
-                Decoded::Ingress(o) => objects.ingresses.push(o),
-                Decoded::DnsEndpoint(o) => objects.dns_endpoints.push(o),
+                Decoded::Service(o) => objects.services.push(*o),
+                Decoded::Ingress(o) => objects.ingresses.push(*o),
+                Decoded::DnsEndpoint(o) => objects.dns_endpoints.push(*o),
             }
         }
         objects
