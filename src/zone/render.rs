@@ -2,7 +2,8 @@
 
 use std::fmt::Write;
 
-use hickory_proto::rr::{LowerName, Record};
+use hickory_proto::rr::rdata::TXT;
+use hickory_proto::rr::{LowerName, RData, Record};
 
 use super::{Authority, Zone};
 
@@ -46,15 +47,43 @@ fn authority_file(authority: &Authority, out: &mut String) {
 }
 
 fn line(out: &mut String, record: &Record, from: &str) {
+    let data = match &record.data {
+        RData::TXT(txt) => quoted(txt),
+        other => other.to_string(),
+    };
     let _ = writeln!(
         out,
         "{}\t{}\tIN\t{}\t{}\t; {}",
         record.name,
         record.ttl,
         record.record_type(),
-        record.data,
+        data,
         from
     );
+}
+
+/// TXT data as RFC 1035 §5.1 quoted character-strings, so spaces and quotes survive.
+fn quoted(txt: &TXT) -> String {
+    let strings: Vec<String> = txt
+        .txt_data
+        .iter()
+        .map(|bytes| {
+            let mut text = String::from("\"");
+            for &b in bytes.iter() {
+                match b {
+                    b'"' | b'\\' => {
+                        text.push('\\');
+                        text.push(char::from(b));
+                    }
+                    0x20..=0x7e => text.push(char::from(b)),
+                    _ => text.push_str(&format!("\\{b:03}")),
+                }
+            }
+            text.push('"');
+            text
+        })
+        .collect();
+    strings.join(" ")
 }
 
 #[cfg(test)]
@@ -86,5 +115,15 @@ mod tests {
             lines[3],
             "web.home.example.\t60\tIN\tA\t192.168.1.10\t; Service apps/web"
         );
+    }
+
+    #[test]
+    fn txt_strings_are_quoted_and_escaped() {
+        let txt = TXT::new(vec![
+            "v=spf1 -all".into(),
+            "say \"hi\"\\".into(),
+            "é".into(),
+        ]);
+        assert_eq!(quoted(&txt), r#""v=spf1 -all" "say \"hi\"\\" "\195\169""#);
     }
 }

@@ -4,6 +4,7 @@
 mod answers;
 mod cli;
 mod http;
+mod kinds;
 mod packets;
 mod peers;
 mod reload;
