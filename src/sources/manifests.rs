@@ -18,6 +18,8 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 
 use super::dnsendpoint::DnsEndpoint;
+use super::gateway_api::{Gateway, GrpcRoute, HttpRoute, TlsRoute};
+use super::istio::{GATEWAY_KIND, IstioGateway, VirtualService};
 use super::{Objects, Rebuilder, object_ref};
 use crate::metrics::ZoneMetrics;
 use crate::zone::ObjectRef;
@@ -135,6 +137,12 @@ enum Decoded {
     Service(Box<Service>),
     Ingress(Box<Ingress>),
     DnsEndpoint(Box<DnsEndpoint>),
+    Gateway(Box<Gateway>),
+    HttpRoute(Box<HttpRoute>),
+    GrpcRoute(Box<GrpcRoute>),
+    TlsRoute(Box<TlsRoute>),
+    IstioGateway(Box<IstioGateway>),
+    VirtualService(Box<VirtualService>),
 }
 
 /// Accumulates objects by identity, so that a later definition replaces an earlier one.
@@ -235,6 +243,36 @@ impl Loader {
                     Decoded::DnsEndpoint(Box::new(o))
                 })
             }
+            ("gateway.networking.k8s.io", "Gateway") => {
+                self.add(file, index, "Gateway", document, |o| {
+                    Decoded::Gateway(Box::new(o))
+                })
+            }
+            ("gateway.networking.k8s.io", "HTTPRoute") => {
+                self.add(file, index, "HTTPRoute", document, |o| {
+                    Decoded::HttpRoute(Box::new(o))
+                })
+            }
+            ("gateway.networking.k8s.io", "GRPCRoute") => {
+                self.add(file, index, "GRPCRoute", document, |o| {
+                    Decoded::GrpcRoute(Box::new(o))
+                })
+            }
+            ("gateway.networking.k8s.io", "TLSRoute") => {
+                self.add(file, index, "TLSRoute", document, |o| {
+                    Decoded::TlsRoute(Box::new(o))
+                })
+            }
+            ("networking.istio.io", "Gateway") => {
+                self.add(file, index, GATEWAY_KIND, document, |o| {
+                    Decoded::IstioGateway(Box::new(o))
+                })
+            }
+            ("networking.istio.io", "VirtualService") => {
+                self.add(file, index, "VirtualService", document, |o| {
+                    Decoded::VirtualService(Box::new(o))
+                })
+            }
             _ => {
                 tracing::debug!(file = %file.display(), kind, "ignored: not a kind that publishes names")
             }
@@ -325,6 +363,12 @@ impl Loader {
                 Decoded::Service(o) => objects.services.push(*o),
                 Decoded::Ingress(o) => objects.ingresses.push(*o),
                 Decoded::DnsEndpoint(o) => objects.dns_endpoints.push(*o),
+                Decoded::Gateway(o) => objects.gateways.push(*o),
+                Decoded::HttpRoute(o) => objects.http_routes.push(*o),
+                Decoded::GrpcRoute(o) => objects.grpc_routes.push(*o),
+                Decoded::TlsRoute(o) => objects.tls_routes.push(*o),
+                Decoded::IstioGateway(o) => objects.istio_gateways.push(*o),
+                Decoded::VirtualService(o) => objects.virtual_services.push(*o),
             }
         }
         objects

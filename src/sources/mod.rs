@@ -6,7 +6,9 @@
 //! zone.
 
 pub mod dnsendpoint;
+pub mod gateway_api;
 pub mod ingress;
+pub mod istio;
 pub mod manifests;
 pub mod names;
 pub mod service;
@@ -22,6 +24,8 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 
 use dnsendpoint::DnsEndpoint;
+use gateway_api::{Gateway, GrpcRoute, HttpRoute, RouteView, TlsRoute};
+use istio::{IstioGateway, VirtualService};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::metrics::{SkipLabels, ZoneKindLabels, ZoneLabels, ZoneMetrics};
@@ -40,6 +44,13 @@ pub struct Objects {
     pub services: Vec<Service>,
     pub ingresses: Vec<Ingress>,
     pub dns_endpoints: Vec<DnsEndpoint>,
+    /// Gateway API Gateways: not published themselves, the parents routes attach to.
+    pub gateways: Vec<Gateway>,
+    pub http_routes: Vec<HttpRoute>,
+    pub grpc_routes: Vec<GrpcRoute>,
+    pub tls_routes: Vec<TlsRoute>,
+    pub istio_gateways: Vec<IstioGateway>,
+    pub virtual_services: Vec<VirtualService>,
     /// Where each object was read from ("file examples/apps.yaml"), for warnings.
     pub locations: HashMap<ObjectRef, Arc<str>>,
 }
@@ -89,6 +100,47 @@ pub fn entries(objects: &Objects, filters: &Filters) -> (Vec<Entry>, Vec<Skipped
         .filter(|e| !ignored(&e.metadata))
     {
         let (found, skips) = dnsendpoint::dns_endpoint_entries(endpoint);
+        entries.extend(found);
+        skipped.extend(skips);
+    }
+
+    // An ignored Gateway publishes no route through it: the label opts out the entry
+    // point, not only its own object.
+    let gateways: Vec<Gateway> = objects
+        .gateways
+        .iter()
+        .filter(|g| !ignored(&g.metadata))
+        .cloned()
+        .collect();
+    let gateway_index = gateway_api::index_gateways(&gateways);
+    let routes = (objects.http_routes.iter().map(RouteView::from))
+        .chain(objects.grpc_routes.iter().map(RouteView::from))
+        .chain(objects.tls_routes.iter().map(RouteView::from));
+    for route in routes.filter(|r| !ignored(r.metadata)) {
+        let (found, skips) =
+            gateway_api::route_entries(route, &gateway_index, &filters.gateway_classes);
+        entries.extend(found);
+        skipped.extend(skips);
+    }
+
+    let istio_gateways: Vec<IstioGateway> = objects
+        .istio_gateways
+        .iter()
+        .filter(|g| !ignored(&g.metadata))
+        .cloned()
+        .collect();
+    let istio_index = istio::index_gateways(&istio_gateways, &objects.services);
+    for gateway in istio_index.values() {
+        let (found, skips) = istio::gateway_entries(gateway);
+        entries.extend(found);
+        skipped.extend(skips);
+    }
+    for service in objects
+        .virtual_services
+        .iter()
+        .filter(|v| !ignored(&v.metadata))
+    {
+        let (found, skips) = istio::virtual_service_entries(service, &istio_index);
         entries.extend(found);
         skipped.extend(skips);
     }
@@ -259,5 +311,28 @@ mod tests {
         let names: Vec<String> = entries.iter().map(|e| e.object.name.to_string()).collect();
         assert_eq!(names, ["kept", "shown"]);
         assert!(skipped.is_empty());
+    }
+
+    #[test]
+    fn the_ignore_label_on_a_gateway_hides_its_routes() {
+        let gateway: gateway_api::Gateway = serde_saphyr::from_str(
+            "metadata: {name: gw, namespace: gateway, labels: {k8s-gateway.dns/ignore: \"true\"}}\nspec:\n  listeners: [{name: web, port: 80}]\nstatus:\n  addresses: [{value: 10.0.0.50}]\n",
+        )
+        .unwrap();
+        let route: gateway_api::HttpRoute = serde_saphyr::from_str(
+            "metadata: {name: app, namespace: apps}\nspec:\n  parentRefs: [{name: gw, namespace: gateway}]\n  hostnames: [app.home.example]\nstatus:\n  parents: [{parentRef: {name: gw, namespace: gateway}, conditions: [{type: Accepted, status: \"True\"}]}]\n",
+        )
+        .unwrap();
+        let mut objects = Objects {
+            gateways: vec![gateway],
+            http_routes: vec![route],
+            ..Objects::default()
+        };
+        let (found, skipped) = entries(&objects, &Filters::default());
+        assert!(found.is_empty());
+        assert_eq!(skipped[0].reason, "gateway_not_found");
+        objects.gateways[0].metadata.labels = None;
+        let (found, _) = entries(&objects, &Filters::default());
+        assert_eq!(found.len(), 1);
     }
 }

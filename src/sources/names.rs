@@ -68,6 +68,37 @@ pub fn is_ip(text: &str) -> bool {
     text.parse::<IpAddr>().is_ok()
 }
 
+/// The hostnames a route hostname and a listener hostname have in common, as the more
+/// specific of the two, or `None`. `*.example.com` matches one or more labels before
+/// `example.com` (Gateway API), never `example.com` itself.
+pub fn intersect(route: &Name, listener: &Name) -> Option<Name> {
+    if route.eq_ignore_root(listener) {
+        return Some(route.clone());
+    }
+    if covers(listener, route) {
+        return Some(route.clone());
+    }
+    if covers(route, listener) {
+        return Some(listener.clone());
+    }
+    None
+}
+
+/// Whether the wildcard `pattern` (`*.suffix`) covers `name`: `name` is strictly below
+/// `suffix`. A wildcard `name` is covered when its own suffix is below.
+fn covers(pattern: &Name, name: &Name) -> bool {
+    if !pattern.is_wildcard() {
+        return false;
+    }
+    let suffix = pattern.base_name();
+    let name = if name.is_wildcard() {
+        name.base_name()
+    } else {
+        name.clone()
+    };
+    name.num_labels() > suffix.num_labels() && suffix.zone_of(&name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

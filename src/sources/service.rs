@@ -64,36 +64,7 @@ pub fn service_entries(service: &Service) -> Result<Vec<Entry>, Skipped> {
         reason: "invalid_field",
         detail: format!("{field}: {detail} (would publish {claimed})"),
     };
-    let mut targets = Vec::new();
-    let external_ips = spec
-        .and_then(|s| s.external_ips.as_deref())
-        .unwrap_or_default();
-    if external_ips.is_empty() {
-        let ingress = service
-            .status
-            .as_ref()
-            .and_then(|s| s.load_balancer.as_ref())
-            .and_then(|lb| lb.ingress.as_deref())
-            .unwrap_or_default();
-        for (i, point) in ingress.iter().enumerate() {
-            if let Some(ip) = &point.ip {
-                let ip = parse_ip(ip)
-                    .map_err(|e| invalid(format!("status.loadBalancer.ingress[{i}].ip"), e))?;
-                targets.push(RecordData::Address(ip));
-            } else if let Some(host) = &point.hostname {
-                let mut host = parse_hostname(host, false).map_err(|e| {
-                    invalid(format!("status.loadBalancer.ingress[{i}].hostname"), e)
-                })?;
-                host.set_fqdn(true);
-                targets.push(RecordData::Cname(host));
-            }
-        }
-    } else {
-        for (i, ip) in external_ips.iter().enumerate() {
-            let ip = parse_ip(ip).map_err(|e| invalid(format!("spec.externalIPs[{i}]"), e))?;
-            targets.push(RecordData::Address(ip));
-        }
-    }
+    let targets = service_addresses(service).map_err(|(field, e)| invalid(field, e))?;
     if targets.is_empty() {
         return Err(Skipped {
             object,
@@ -116,6 +87,44 @@ pub fn service_entries(service: &Service) -> Result<Vec<Entry>, Skipped> {
             })
         })
         .collect())
+}
+
+/// The addresses a Service of type LoadBalancer is reached at: `spec.externalIPs` if
+/// set, else `status.loadBalancer.ingress` (an `ip`, or a `hostname` that becomes a
+/// CNAME). An error names the field and what is wrong with it.
+pub fn service_addresses(service: &Service) -> Result<Vec<RecordData>, (String, String)> {
+    let mut targets = Vec::new();
+    let external_ips = service
+        .spec
+        .as_ref()
+        .and_then(|s| s.external_ips.as_deref())
+        .unwrap_or_default();
+    if external_ips.is_empty() {
+        let ingress = service
+            .status
+            .as_ref()
+            .and_then(|s| s.load_balancer.as_ref())
+            .and_then(|lb| lb.ingress.as_deref())
+            .unwrap_or_default();
+        for (i, point) in ingress.iter().enumerate() {
+            if let Some(ip) = &point.ip {
+                let ip = parse_ip(ip)
+                    .map_err(|e| (format!("status.loadBalancer.ingress[{i}].ip"), e))?;
+                targets.push(RecordData::Address(ip));
+            } else if let Some(host) = &point.hostname {
+                let mut host = parse_hostname(host, false)
+                    .map_err(|e| (format!("status.loadBalancer.ingress[{i}].hostname"), e))?;
+                host.set_fqdn(true);
+                targets.push(RecordData::Cname(host));
+            }
+        }
+    } else {
+        for (i, ip) in external_ips.iter().enumerate() {
+            let ip = parse_ip(ip).map_err(|e| (format!("spec.externalIPs[{i}]"), e))?;
+            targets.push(RecordData::Address(ip));
+        }
+    }
+    Ok(targets)
 }
 
 #[cfg(test)]

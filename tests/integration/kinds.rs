@@ -4,7 +4,7 @@
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
-use crate::support::{TestServer, addresses, answers, lb_service, rcode, repo_path};
+use crate::support::{TestServer, addresses, answers, http_get, lb_service, rcode, repo_path};
 
 /// The bundled example cluster, as one manifest stream.
 fn home_cluster() -> String {
@@ -116,6 +116,106 @@ async fn precedence_opt_out_and_class_filters() {
     assert_eq!(
         addresses(&server.ask("other.home.example", RecordType::A).await),
         ["192.168.10.30"]
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn gateway_api_routes_answer_where_accepted() {
+    let server = TestServer::start(&home_cluster(), &[]).await;
+    for name in [
+        "immich.home.example",
+        "unifi.home.example",
+        "pr-42.apps.home.example",
+        "a.b.apps.home.example",
+    ] {
+        assert_eq!(
+            addresses(&server.ask(name, RecordType::A).await),
+            ["192.168.10.50"],
+            "{name}"
+        );
+    }
+    // The wildcard answers with the query name as owner, and covers neither its own
+    // apex nor a name that is not below it.
+    let wildcard = server.ask("pr-42.apps.home.example", RecordType::A).await;
+    assert_eq!(
+        answers(&wildcard),
+        ["pr-42.apps.home.example. A 192.168.10.50"]
+    );
+    let apex = server.ask("apps.home.example", RecordType::A).await;
+    assert_eq!(rcode(&apex), ResponseCode::NoError);
+    assert!(apex.answers.is_empty());
+    // The route its Gateway did not accept is not published, and /explain says why.
+    assert_eq!(
+        rcode(&server.ask("rejected.home.example", RecordType::A).await),
+        ResponseCode::NXDomain
+    );
+    let (status, body) = http_get(&server, "/explain?name=rejected.home.example").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("not_accepted"), "{body}");
+    assert!(body.contains("NotAllowedByListeners"), "{body}");
+    // The DNSEndpoint's CNAME to a route's name is followed within the zone.
+    assert_eq!(
+        answers(&server.ask("photos.home.example", RecordType::A).await),
+        [
+            "photos.home.example. CNAME immich.home.example.",
+            "immich.home.example. A 192.168.10.50"
+        ]
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn istio_virtual_services_answer_at_the_ingress_gateway() {
+    let server = TestServer::start(&home_cluster(), &[]).await;
+    for name in ["jellyfin.home.example", "paperless.home.example"] {
+        let answer = server.ask(name, RecordType::A).await;
+        assert_eq!(addresses(&answer), ["192.168.10.40"], "{name}");
+        assert!(answer.authoritative);
+    }
+    // The mesh-only VirtualService publishes nothing.
+    assert_eq!(
+        rcode(&server.ask("backend.home.example", RecordType::A).await),
+        ResponseCode::NXDomain
+    );
+    let (_, body) = http_get(&server, "/explain?name=jellyfin.home.example").await;
+    assert!(body.contains("VirtualService"), "{body}");
+    assert!(body.contains("media"), "{body}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_istio_binding_follows_its_gateway_and_service_through_reloads() {
+    // Start with the VirtualService exported only to its own namespace: the ingress
+    // Gateway cannot see it.
+    let istio = std::fs::read_to_string(repo_path("examples/home-cluster/istio.yaml")).unwrap();
+    let hidden = istio.replace(
+        "  hosts: [jellyfin.home.example]\n",
+        "  hosts: [jellyfin.home.example]\n  exportTo: [\".\"]\n",
+    );
+    let server = TestServer::start(&hidden, &[]).await;
+    assert_eq!(
+        rcode(&server.ask("jellyfin.home.example", RecordType::A).await),
+        ResponseCode::NXDomain
+    );
+    assert_eq!(
+        addresses(&server.ask("paperless.home.example", RecordType::A).await),
+        ["192.168.10.40"]
+    );
+    // Exported, and the ingress Service moved to a new address: both show.
+    std::fs::write(
+        server.path("objects.yaml"),
+        istio.replace("192.168.10.40", "192.168.10.41"),
+    )
+    .unwrap();
+    server
+        .wait_for("jellyfin.home.example", RecordType::A, |m| {
+            addresses(m) == ["192.168.10.41"]
+        })
+        .await;
+    assert_eq!(
+        addresses(&server.ask("paperless.home.example", RecordType::A).await),
+        ["192.168.10.41"]
     );
     server.stop().await;
 }

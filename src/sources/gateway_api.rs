@@ -1,0 +1,896 @@
+//! Gateway API (gateway.networking.k8s.io): HTTPRoutes, GRPCRoutes and TLSRoutes, at the
+//! addresses of the Gateways that accepted them.
+//!
+//! Attachment follows the specification the way ExternalDNS reads it: a route is
+//! published through a parent only where the route's own `status.parents[]` says that
+//! parent `Accepted` it, and only under the hostnames the route and the listeners it
+//! attached to have in common. k8s_gateway took every parentRef at its word and every
+//! listener's hostname, so a route the Gateway rejected still resolved.
+//!
+//! The types are our own and read only what the zone needs: every served version
+//! (v1, v1beta1, TLSRoute's v1alpha2/v1alpha3) decodes into them, and fields or enum
+//! values a newer Gateway API adds are ignored instead of failing the object.
+
+use std::collections::HashMap;
+
+use hickory_proto::rr::Name;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::names::{intersect, parse_hostname, parse_ip};
+use super::object_ref;
+use crate::zone::{Entry, EntryName, Kind, RecordData, Skipped};
+
+pub const GROUP: &str = "gateway.networking.k8s.io";
+
+/// A Gateway: its listeners (which hostnames it serves) and the addresses it got.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "gateway.networking.k8s.io",
+    version = "v1",
+    kind = "Gateway",
+    root = "Gateway",
+    status = "GatewayStatus",
+    namespaced
+)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewaySpec {
+    #[serde(default)]
+    pub gateway_class_name: Option<String>,
+    #[serde(default)]
+    pub listeners: Vec<Listener>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Listener {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// No hostname: the listener takes every hostname.
+    #[serde(default)]
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub port: Option<i64>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayStatus {
+    #[serde(default)]
+    pub addresses: Vec<GatewayAddress>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct GatewayAddress {
+    /// `IPAddress` (the default), `Hostname`, or an implementation-specific type.
+    #[serde(default, rename = "type")]
+    pub type_: Option<String>,
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+/// What HTTPRoute, GRPCRoute and TLSRoute share and the zone reads: where they attach
+/// and under which names.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteSpec {
+    #[serde(default)]
+    pub parent_refs: Vec<ParentRef>,
+    #[serde(default)]
+    pub hostnames: Vec<String>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ParentRef {
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub section_name: Option<String>,
+    #[serde(default)]
+    pub port: Option<i64>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteStatus {
+    #[serde(default)]
+    pub parents: Vec<RouteParentStatus>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteParentStatus {
+    #[serde(default)]
+    pub parent_ref: ParentRef,
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct Condition {
+    #[serde(default, rename = "type")]
+    pub type_: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "gateway.networking.k8s.io",
+    version = "v1",
+    kind = "HTTPRoute",
+    root = "HttpRoute",
+    status = "RouteStatus",
+    namespaced
+)]
+pub struct HttpRouteSpec {
+    #[serde(flatten)]
+    pub route: RouteSpec,
+}
+
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "gateway.networking.k8s.io",
+    version = "v1",
+    kind = "GRPCRoute",
+    root = "GrpcRoute",
+    status = "RouteStatus",
+    namespaced
+)]
+pub struct GrpcRouteSpec {
+    #[serde(flatten)]
+    pub route: RouteSpec,
+}
+
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "gateway.networking.k8s.io",
+    version = "v1",
+    kind = "TLSRoute",
+    root = "TlsRoute",
+    status = "RouteStatus",
+    namespaced
+)]
+pub struct TlsRouteSpec {
+    #[serde(flatten)]
+    pub route: RouteSpec,
+}
+
+/// A route of any of the three kinds, as the zone sees it.
+pub struct RouteView<'a> {
+    pub kind: Kind,
+    pub metadata: &'a ObjectMeta,
+    pub spec: &'a RouteSpec,
+    pub status: Option<&'a RouteStatus>,
+}
+
+impl<'a> From<&'a HttpRoute> for RouteView<'a> {
+    fn from(r: &'a HttpRoute) -> Self {
+        RouteView {
+            kind: Kind::HttpRoute,
+            metadata: &r.metadata,
+            spec: &r.spec.route,
+            status: r.status.as_ref(),
+        }
+    }
+}
+
+impl<'a> From<&'a GrpcRoute> for RouteView<'a> {
+    fn from(r: &'a GrpcRoute) -> Self {
+        RouteView {
+            kind: Kind::GrpcRoute,
+            metadata: &r.metadata,
+            spec: &r.spec.route,
+            status: r.status.as_ref(),
+        }
+    }
+}
+
+impl<'a> From<&'a TlsRoute> for RouteView<'a> {
+    fn from(r: &'a TlsRoute) -> Self {
+        RouteView {
+            kind: Kind::TlsRoute,
+            metadata: &r.metadata,
+            spec: &r.spec.route,
+            status: r.status.as_ref(),
+        }
+    }
+}
+
+/// Gateways by namespace and name, for routes to find their parents.
+pub type GatewayIndex<'a> = HashMap<(&'a str, &'a str), &'a Gateway>;
+
+pub fn index_gateways(gateways: &[Gateway]) -> GatewayIndex<'_> {
+    gateways
+        .iter()
+        .map(|g| {
+            (
+                (
+                    g.metadata.namespace.as_deref().unwrap_or("default"),
+                    g.metadata.name.as_deref().unwrap_or_default(),
+                ),
+                g,
+            )
+        })
+        .collect()
+}
+
+/// A parentRef with its defaults filled in, so that the spec's and the status's
+/// spellings of one parent compare equal.
+#[derive(PartialEq, Eq)]
+struct Parent<'a> {
+    group: &'a str,
+    kind: &'a str,
+    namespace: &'a str,
+    name: &'a str,
+    section_name: Option<&'a str>,
+    port: Option<i64>,
+}
+
+impl<'a> Parent<'a> {
+    fn of(r: &'a ParentRef, route_namespace: &'a str) -> Self {
+        Parent {
+            group: r.group.as_deref().unwrap_or(GROUP),
+            kind: r.kind.as_deref().unwrap_or("Gateway"),
+            namespace: r.namespace.as_deref().unwrap_or(route_namespace),
+            name: &r.name,
+            section_name: r.section_name.as_deref().filter(|s| !s.is_empty()),
+            port: r.port,
+        }
+    }
+
+    fn describe(&self) -> String {
+        let mut text = format!("Gateway {}/{}", self.namespace, self.name);
+        if let Some(section) = self.section_name {
+            text.push_str(&format!(" sectionName {section}"));
+        }
+        if let Some(port) = self.port {
+            text.push_str(&format!(" port {port}"));
+        }
+        text
+    }
+}
+
+/// The records a route publishes, and for each parent it does not publish through,
+/// why. `gateway_classes` is `--gateway-class`: when set, only Gateways of those
+/// classes publish routes.
+pub fn route_entries(
+    route: RouteView<'_>,
+    gateways: &GatewayIndex<'_>,
+    gateway_classes: &[String],
+) -> (Vec<Entry>, Vec<Skipped>) {
+    let object = object_ref(route.kind.as_str(), route.metadata);
+    let namespace = route.metadata.namespace.as_deref().unwrap_or("default");
+    let mut entries = Vec::new();
+    let mut skipped = Vec::new();
+    let mut skip = |reason, detail: String| {
+        skipped.push(Skipped {
+            object: object.clone(),
+            reason,
+            detail,
+        })
+    };
+
+    let mut hostnames = Vec::new();
+    for (i, host) in route.spec.hostnames.iter().enumerate() {
+        match parse_hostname(host, true) {
+            Ok(mut name) => {
+                name.set_fqdn(true);
+                hostnames.push(name);
+            }
+            Err(e) => {
+                skip("invalid_field", format!("spec.hostnames[{i}]: {e}"));
+                return (entries, skipped);
+            }
+        }
+    }
+    let claimed = if hostnames.is_empty() {
+        "the listeners' hostnames".to_string()
+    } else {
+        hostnames
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+
+    let statuses = route.status.map_or(&[][..], |s| &s.parents[..]);
+    for parent_ref in &route.spec.parent_refs {
+        let parent = Parent::of(parent_ref, namespace);
+        if parent.group != GROUP || parent.kind != "Gateway" {
+            // A Service parent (GAMMA, mesh traffic) publishes nothing on the LAN.
+            continue;
+        }
+        let accepted = statuses.iter().any(|s| {
+            Parent::of(&s.parent_ref, namespace) == parent
+                && s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Accepted" && c.status == "True")
+        });
+        if !accepted {
+            let why = statuses
+                .iter()
+                .filter(|s| Parent::of(&s.parent_ref, namespace) == parent)
+                .flat_map(|s| &s.conditions)
+                .find(|c| c.type_ == "Accepted")
+                .map_or_else(
+                    || "no status.parents entry says Accepted".to_string(),
+                    |c| {
+                        format!(
+                            "Accepted is {} ({})",
+                            c.status,
+                            c.reason.as_deref().unwrap_or("no reason")
+                        )
+                    },
+                );
+            skip(
+                "not_accepted",
+                format!(
+                    "not accepted by {}: {why} (would publish {claimed})",
+                    parent.describe()
+                ),
+            );
+            continue;
+        }
+        let Some(gateway) = gateways.get(&(parent.namespace, parent.name)) else {
+            skip(
+                "gateway_not_found",
+                format!(
+                    "{} does not exist or carries the ignore label (would publish {claimed})",
+                    parent.describe()
+                ),
+            );
+            continue;
+        };
+        let class = gateway
+            .spec
+            .gateway_class_name
+            .as_deref()
+            .unwrap_or_default();
+        if !gateway_classes.is_empty() && !gateway_classes.iter().any(|c| c == class) {
+            skip(
+                "class_filtered",
+                format!(
+                    "{} has class {class}, not one of --gateway-class {} (would publish {claimed})",
+                    parent.describe(),
+                    gateway_classes.join(",")
+                ),
+            );
+            continue;
+        }
+        let listeners: Vec<&Listener> = gateway
+            .spec
+            .listeners
+            .iter()
+            .filter(|l| {
+                parent
+                    .section_name
+                    .is_none_or(|s| l.name.as_deref() == Some(s))
+            })
+            .filter(|l| parent.port.is_none_or(|p| l.port == Some(p)))
+            .collect();
+        if listeners.is_empty() {
+            skip(
+                "no_listener",
+                format!(
+                    "{} has no such listener (would publish {claimed})",
+                    parent.describe()
+                ),
+            );
+            continue;
+        }
+        let addresses = match gateway_addresses(gateway) {
+            Ok(a) if a.is_empty() => {
+                skip(
+                    "no_address",
+                    format!(
+                        "{} has no address yet (status.addresses is empty) (would publish {claimed})",
+                        parent.describe()
+                    ),
+                );
+                continue;
+            }
+            Ok(a) => a,
+            Err(detail) => {
+                skip(
+                    "invalid_field",
+                    format!("{}: {detail} (would publish {claimed})", parent.describe()),
+                );
+                continue;
+            }
+        };
+
+        let mut names: Vec<Name> = Vec::new();
+        for listener in listeners {
+            let listener_host = match listener.hostname.as_deref().filter(|h| !h.is_empty()) {
+                None => None,
+                Some(h) => match parse_hostname(h, true) {
+                    Ok(mut n) => {
+                        n.set_fqdn(true);
+                        Some(n)
+                    }
+                    // A listener the Gateway itself would reject publishes nothing.
+                    Err(_) => continue,
+                },
+            };
+            let found: Vec<Name> = match (&listener_host, hostnames.is_empty()) {
+                (None, true) => Vec::new(),
+                (Some(l), true) => vec![l.clone()],
+                (None, false) => hostnames.clone(),
+                (Some(l), false) => hostnames.iter().filter_map(|h| intersect(h, l)).collect(),
+            };
+            for name in found {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        if names.is_empty() {
+            skip(
+                "no_hostname",
+                format!(
+                    "no hostname in common with the listeners of {} (would publish {claimed})",
+                    parent.describe()
+                ),
+            );
+            continue;
+        }
+        for name in names {
+            for data in &addresses {
+                let entry = Entry {
+                    name: EntryName::Absolute(name.clone()),
+                    data: data.clone(),
+                    ttl: None,
+                    kind: route.kind,
+                    object: object.clone(),
+                };
+                if !entries.contains(&entry) {
+                    entries.push(entry);
+                }
+            }
+        }
+    }
+    (entries, skipped)
+}
+
+/// The addresses in a Gateway's `status.addresses`: `IPAddress` (or no type) gives
+/// A/AAAA, `Hostname` a CNAME; implementation-specific types are not addresses the
+/// LAN can use and are ignored.
+fn gateway_addresses(gateway: &Gateway) -> Result<Vec<RecordData>, String> {
+    let mut found = Vec::new();
+    let addresses = gateway
+        .status
+        .as_ref()
+        .map_or(&[][..], |s| &s.addresses[..]);
+    for (i, address) in addresses.iter().enumerate() {
+        let value = address.value.as_deref().unwrap_or_default();
+        let data = match address.type_.as_deref() {
+            None | Some("IPAddress") => RecordData::Address(
+                parse_ip(value).map_err(|e| format!("status.addresses[{i}].value: {e}"))?,
+            ),
+            Some("Hostname") => {
+                let mut host = parse_hostname(value, false)
+                    .map_err(|e| format!("status.addresses[{i}].value: {e}"))?;
+                host.set_fqdn(true);
+                RecordData::Cname(host)
+            }
+            Some(_) => continue,
+        };
+        if !found.contains(&data) {
+            found.push(data);
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yaml<T: serde::de::DeserializeOwned>(text: &str) -> T {
+        serde_saphyr::from_str(text).unwrap()
+    }
+
+    fn name(s: &str) -> Name {
+        let mut n = Name::from_ascii(s).unwrap();
+        n.set_fqdn(true);
+        n
+    }
+
+    /// A Gateway shaped like what Cilium or Envoy Gateway writes back.
+    const GATEWAY: &str = r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: internal, namespace: gateway}
+spec:
+  gatewayClassName: cilium
+  listeners:
+  - {name: https, hostname: "*.home.example", port: 443, protocol: HTTPS,
+     allowedRoutes: {namespaces: {from: All}},
+     tls: {mode: Terminate, certificateRefs: [{kind: Secret, name: wildcard}]}}
+  - {name: previews, hostname: "*.apps.home.example", port: 8443, protocol: HTTPS}
+  - {name: plain, port: 80, protocol: HTTP}
+  - {name: future, hostname: "x.home.example", port: 9000, protocol: SomethingNew}
+status:
+  addresses:
+  - {type: IPAddress, value: 192.168.10.50}
+  - {value: "fd00::50"}
+  - {type: example.com/vip, value: vip-1}
+  conditions:
+  - {type: Accepted, status: "True", reason: Accepted, lastTransitionTime: "2026-01-01T00:00:00Z", message: ok, observedGeneration: 1}
+  listeners:
+  - {name: https, attachedRoutes: 2, supportedKinds: [{kind: HTTPRoute}], conditions: []}
+"#;
+
+    fn route(spec_and_status: &str) -> HttpRoute {
+        yaml(&format!(
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: app, namespace: apps}}\n{spec_and_status}"
+        ))
+    }
+
+    fn accepted(parent: &str) -> String {
+        format!(
+            "  - parentRef: {parent}\n    controllerName: io.cilium/gateway-controller\n    conditions:\n    - {{type: Accepted, status: \"True\", reason: Accepted}}\n    - {{type: ResolvedRefs, status: \"True\", reason: ResolvedRefs}}\n"
+        )
+    }
+
+    fn publish(
+        route: &HttpRoute,
+        gateways: &[Gateway],
+        classes: &[&str],
+    ) -> (Vec<String>, Vec<Skipped>) {
+        let index = index_gateways(gateways);
+        let classes: Vec<String> = classes.iter().map(|s| s.to_string()).collect();
+        let (entries, skipped) = route_entries(route.into(), &index, &classes);
+        let mut found: Vec<String> = entries
+            .iter()
+            .map(|e| {
+                let EntryName::Absolute(n) = &e.name else {
+                    panic!("absolute")
+                };
+                let data = match &e.data {
+                    RecordData::Address(ip) => ip.to_string(),
+                    RecordData::Cname(c) => format!("CNAME {c}"),
+                    RecordData::Txt(t) => t.clone(),
+                };
+                assert_eq!(e.kind, Kind::HttpRoute);
+                format!("{n} {data}")
+            })
+            .collect();
+        found.sort();
+        (found, skipped)
+    }
+
+    #[test]
+    fn an_accepted_route_publishes_its_hostnames_at_the_gateway_addresses() {
+        let gateway: Gateway = yaml(GATEWAY);
+        let route = route(&format!(
+            "spec:\n  parentRefs: [{{name: internal, namespace: gateway, sectionName: https}}]\n  hostnames: [immich.home.example]\nstatus:\n  parents:\n{}",
+            accepted(
+                "{group: gateway.networking.k8s.io, kind: Gateway, name: internal, namespace: gateway, sectionName: https}"
+            )
+        ));
+        let (found, skipped) = publish(&route, &[gateway], &[]);
+        assert_eq!(
+            found,
+            [
+                "immich.home.example. 192.168.10.50",
+                "immich.home.example. fd00::50"
+            ]
+        );
+        assert!(skipped.is_empty(), "{skipped:?}");
+    }
+
+    #[test]
+    fn a_route_not_accepted_by_its_parent_publishes_nothing_and_says_why() {
+        let gateway: Gateway = yaml(GATEWAY);
+        let route = route(
+            "spec:\n  parentRefs: [{name: internal, namespace: gateway}]\n  hostnames: [app.home.example]\nstatus:\n  parents:\n  - parentRef: {name: internal, namespace: gateway}\n    controllerName: x\n    conditions:\n    - {type: Accepted, status: \"False\", reason: NotAllowedByListeners}\n",
+        );
+        let (found, skipped) = publish(&route, std::slice::from_ref(&gateway), &[]);
+        assert!(found.is_empty());
+        assert_eq!(skipped[0].reason, "not_accepted");
+        assert!(
+            skipped[0].detail.contains("NotAllowedByListeners"),
+            "{}",
+            skipped[0].detail
+        );
+        assert!(skipped[0].detail.contains("app.home.example"));
+
+        // No status at all (the controller has not seen it yet): not accepted either.
+        let route = route_without_status(
+            "[{name: internal, namespace: gateway}]",
+            "[app.home.example]",
+        );
+        let (found, skipped) = publish(&route, &[gateway], &[]);
+        assert!(found.is_empty());
+        assert_eq!(skipped[0].reason, "not_accepted");
+    }
+
+    fn route_without_status(parents: &str, hostnames: &str) -> HttpRoute {
+        route(&format!(
+            "spec:\n  parentRefs: {parents}\n  hostnames: {hostnames}\n"
+        ))
+    }
+
+    #[test]
+    fn acceptance_is_per_parent_and_section() {
+        // Accepted on the https listener only; the parentRef to the previews listener was
+        // not accepted and must not publish under *.apps.
+        let gateway: Gateway = yaml(GATEWAY);
+        let route = route(&format!(
+            "spec:\n  parentRefs:\n  - {{name: internal, namespace: gateway, sectionName: https}}\n  - {{name: internal, namespace: gateway, sectionName: previews}}\n  hostnames: [a.apps.home.example]\nstatus:\n  parents:\n{}",
+            accepted("{name: internal, namespace: gateway, sectionName: https}")
+        ));
+        let (found, skipped) = publish(&route, &[gateway], &[]);
+        assert_eq!(
+            found,
+            [
+                "a.apps.home.example. 192.168.10.50",
+                "a.apps.home.example. fd00::50"
+            ]
+        );
+        assert_eq!(skipped.len(), 1);
+        assert!(skipped[0].detail.contains("sectionName previews"));
+    }
+
+    #[test]
+    fn the_parent_namespace_defaults_to_the_routes() {
+        let mut gateway: Gateway = yaml(GATEWAY);
+        gateway.metadata.namespace = Some("apps".into());
+        let route = route(&format!(
+            "spec:\n  parentRefs: [{{name: internal}}]\n  hostnames: [app.home.example]\nstatus:\n  parents:\n{}",
+            accepted("{name: internal}")
+        ));
+        let (found, _) = publish(&route, std::slice::from_ref(&gateway), &[]);
+        assert_eq!(found.len(), 2);
+        // The same route against a Gateway in another namespace finds no parent.
+        gateway.metadata.namespace = Some("gateway".into());
+        let (found, skipped) = publish(&route, &[gateway], &[]);
+        assert!(found.is_empty());
+        assert_eq!(skipped[0].reason, "gateway_not_found");
+    }
+
+    #[test]
+    fn a_cross_namespace_parent_is_found_in_its_namespace() {
+        let gateway: Gateway = yaml(GATEWAY);
+        let route = route(&format!(
+            "spec:\n  parentRefs: [{{name: internal, namespace: gateway, port: 8443}}]\n  hostnames: [x.apps.home.example, y.home.example]\nstatus:\n  parents:\n{}",
+            accepted("{name: internal, namespace: gateway, port: 8443}")
+        ));
+        // port 8443 selects the previews listener: only the *.apps name intersects.
+        let (found, skipped) = publish(&route, &[gateway], &[]);
+        assert_eq!(
+            found,
+            [
+                "x.apps.home.example. 192.168.10.50",
+                "x.apps.home.example. fd00::50"
+            ]
+        );
+        assert!(skipped.is_empty());
+    }
+
+    #[test]
+    fn hostnames_intersect_with_the_listeners() {
+        let cases = [
+            // (route, listener, expected)
+            (
+                "app.home.example",
+                "*.home.example",
+                Some("app.home.example"),
+            ),
+            (
+                "a.b.home.example",
+                "*.home.example",
+                Some("a.b.home.example"),
+            ),
+            ("home.example", "*.home.example", None),
+            (
+                "*.home.example",
+                "app.home.example",
+                Some("app.home.example"),
+            ),
+            (
+                "*.apps.home.example",
+                "*.home.example",
+                Some("*.apps.home.example"),
+            ),
+            (
+                "*.home.example",
+                "*.apps.home.example",
+                Some("*.apps.home.example"),
+            ),
+            ("*.home.example", "*.home.example", Some("*.home.example")),
+            ("app.home.example", "other.home.example", None),
+            (
+                "APP.home.example",
+                "app.home.example",
+                Some("APP.home.example"),
+            ),
+            ("*.other.example", "*.home.example", None),
+        ];
+        for (route, listener, expected) in cases {
+            let got = intersect(&name(route), &name(listener));
+            assert_eq!(
+                got.map(|n| n.to_string()),
+                expected.map(|e| format!("{e}.")),
+                "{route} with {listener}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_route_without_hostnames_takes_the_listeners_and_a_wildcard_survives() {
+        let gateway: Gateway = yaml(GATEWAY);
+        let route = route(&format!(
+            "spec:\n  parentRefs: [{{name: internal, namespace: gateway, sectionName: previews}}]\nstatus:\n  parents:\n{}",
+            accepted("{name: internal, namespace: gateway, sectionName: previews}")
+        ));
+        let (found, _) = publish(&route, &[gateway], &[]);
+        assert_eq!(
+            found,
+            [
+                "*.apps.home.example. 192.168.10.50",
+                "*.apps.home.example. fd00::50"
+            ]
+        );
+    }
+
+    #[test]
+    fn no_hostname_anywhere_publishes_nothing() {
+        let gateway: Gateway = yaml(GATEWAY);
+        let route = route(&format!(
+            "spec:\n  parentRefs: [{{name: internal, namespace: gateway, sectionName: plain}}]\nstatus:\n  parents:\n{}",
+            accepted("{name: internal, namespace: gateway, sectionName: plain}")
+        ));
+        let (found, skipped) = publish(&route, &[gateway], &[]);
+        assert!(found.is_empty());
+        assert_eq!(skipped[0].reason, "no_hostname");
+    }
+
+    #[test]
+    fn the_gateway_class_filter_applies_to_the_parent() {
+        let gateway: Gateway = yaml(GATEWAY);
+        let route = route(&format!(
+            "spec:\n  parentRefs: [{{name: internal, namespace: gateway}}]\n  hostnames: [app.home.example]\nstatus:\n  parents:\n{}",
+            accepted("{name: internal, namespace: gateway}")
+        ));
+        let (found, _) = publish(&route, std::slice::from_ref(&gateway), &["cilium"]);
+        assert_eq!(found.len(), 2);
+        let (found, skipped) = publish(&route, &[gateway], &["envoy"]);
+        assert!(found.is_empty());
+        assert_eq!(skipped[0].reason, "class_filtered");
+    }
+
+    #[test]
+    fn a_hostname_address_becomes_a_cname_and_no_address_is_reported() {
+        let mut gateway: Gateway = yaml(GATEWAY);
+        gateway.status = Some(GatewayStatus {
+            addresses: vec![GatewayAddress {
+                type_: Some("Hostname".into()),
+                value: Some("lb.example.net".into()),
+            }],
+        });
+        let route = route(&format!(
+            "spec:\n  parentRefs: [{{name: internal, namespace: gateway}}]\n  hostnames: [app.home.example]\nstatus:\n  parents:\n{}",
+            accepted("{name: internal, namespace: gateway}")
+        ));
+        let (found, _) = publish(&route, std::slice::from_ref(&gateway), &[]);
+        assert_eq!(found, ["app.home.example. CNAME lb.example.net."]);
+        gateway.status = None;
+        let (found, skipped) = publish(&route, &[gateway], &[]);
+        assert!(found.is_empty());
+        assert_eq!(skipped[0].reason, "no_address");
+    }
+
+    #[test]
+    fn service_parents_are_not_ingress_and_publish_nothing() {
+        let gateway: Gateway = yaml(GATEWAY);
+        let route = route(
+            "spec:\n  parentRefs: [{group: \"\", kind: Service, name: backend}]\n  hostnames: [app.home.example]\nstatus:\n  parents:\n  - parentRef: {group: \"\", kind: Service, name: backend}\n    conditions: [{type: Accepted, status: \"True\"}]\n",
+        );
+        let (found, skipped) = publish(&route, &[gateway], &[]);
+        assert!(found.is_empty());
+        assert!(skipped.is_empty());
+    }
+
+    #[test]
+    fn every_route_kind_and_version_reads_into_the_same_shape() {
+        let tls: TlsRoute = yaml(
+            "apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: TLSRoute\nmetadata: {name: t, namespace: apps}\nspec:\n  parentRefs: [{name: internal, namespace: gateway}]\n  hostnames: [t.home.example]\n  rules: [{backendRefs: [{name: t, port: 443}]}]\n  someFutureField: {x: 1}\n",
+        );
+        assert_eq!(tls.spec.route.hostnames, ["t.home.example"]);
+        let grpc: GrpcRoute = yaml(
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\nmetadata: {name: g, namespace: apps}\nspec:\n  parentRefs: [{name: internal, namespace: gateway, sectionName: https}]\n",
+        );
+        let view = RouteView::from(&grpc);
+        assert_eq!(view.kind, Kind::GrpcRoute);
+        assert_eq!(
+            view.spec.parent_refs[0].section_name.as_deref(),
+            Some("https")
+        );
+    }
+
+    /// The Gateway API project's own examples (tests/data/upstream/gateway-api), as
+    /// users copy them: every object decodes, and what publishes follows the rules.
+    #[test]
+    fn upstream_examples_decode_and_attach_once_accepted() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/upstream/gateway-api");
+        let (mut objects, errors) = crate::sources::manifests::load(&[dir]);
+        assert!(errors.is_empty(), "{errors:?}");
+        // Three examples define `example-gateway` in `default`: the later file wins.
+        assert_eq!(objects.gateways.len(), 3);
+        assert!(objects.http_routes.len() >= 4);
+        assert!(!objects.grpc_routes.is_empty());
+        // v1alpha2 and v1alpha3 define the same TLSRoute: the later file wins.
+        assert_eq!(objects.tls_routes.len(), 1);
+        assert_eq!(objects.tls_routes[0].spec.route.hostnames, ["example.com"]);
+
+        // As applied, no controller has accepted anything yet: nothing publishes.
+        let index = index_gateways(&objects.gateways);
+        for route in &objects.http_routes {
+            let (entries, skipped) = route_entries(route.into(), &index, &[]);
+            assert!(entries.is_empty());
+            assert!(
+                skipped.iter().all(|s| s.reason == "not_accepted"),
+                "{skipped:?}"
+            );
+        }
+
+        // What a controller writes back: every parent Accepted, every Gateway an address.
+        for route in &mut objects.http_routes {
+            let parents = route
+                .spec
+                .route
+                .parent_refs
+                .iter()
+                .map(|p| RouteParentStatus {
+                    parent_ref: p.clone(),
+                    conditions: vec![Condition {
+                        type_: "Accepted".into(),
+                        status: "True".into(),
+                        reason: Some("Accepted".into()),
+                    }],
+                })
+                .collect();
+            route.status = Some(RouteStatus { parents });
+        }
+        for gateway in &mut objects.gateways {
+            gateway.status = Some(GatewayStatus {
+                addresses: vec![GatewayAddress {
+                    type_: Some("IPAddress".into()),
+                    value: Some("192.0.2.10".into()),
+                }],
+            });
+        }
+        let index = index_gateways(&objects.gateways);
+        let store = objects
+            .http_routes
+            .iter()
+            .find(|r| r.metadata.name.as_deref() == Some("store"))
+            .expect("the cross-namespace store route");
+        // No hostnames of its own: it takes the shared Gateway's listener hostname,
+        // across namespaces (store-ns to infra-ns).
+        let (found, skipped) = publish(store, &objects.gateways, &[]);
+        assert_eq!(found, ["foo.example.com. 192.0.2.10"]);
+        assert!(skipped.is_empty());
+        let published: usize = objects
+            .http_routes
+            .iter()
+            .map(|r| route_entries(r.into(), &index, &[]).0.len())
+            .sum();
+        assert!(published >= 3, "{published}");
+    }
+}
