@@ -13,10 +13,10 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{Config, Source};
 use crate::dns::{self, DnsContext};
 use crate::metrics::Metrics;
-use crate::sources::{Rebuilder, SharedZone, manifests};
+use crate::sources::{Rebuilder, SharedZone, cluster, manifests};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +29,10 @@ pub enum Error {
     },
     #[error(transparent)]
     Manifests(#[from] manifests::Error),
+    #[error(transparent)]
+    Cluster(#[from] cluster::Error),
+    #[error("the cluster was not listed within {0:?}")]
+    SyncTimeout(std::time::Duration),
     #[error("HTTP endpoint on {address} failed: {source}")]
     HttpFailed {
         address: SocketAddr,
@@ -67,21 +71,36 @@ impl Server {
         ));
 
         let mut tasks = JoinSet::new();
-        // Watch first, then load: a change made during the first load is not lost.
-        let watch = manifests::ManifestWatch::new(&config.manifests)?;
-        let (paths, first, zone_metrics) = (
-            config.manifests.clone(),
-            rebuilder.clone(),
-            metrics.zone.clone(),
-        );
-        let loaded =
-            tokio::task::spawn_blocking(move || manifests::reload(&paths, &first, &zone_metrics))
+        match &config.source {
+            Source::Manifests(paths) => {
+                // Watch first, then load: a change made during the first load is not lost.
+                let watch = manifests::ManifestWatch::new(paths)?;
+                let (paths, first, zone_metrics) =
+                    (paths.clone(), rebuilder.clone(), metrics.zone.clone());
+                let loaded = tokio::task::spawn_blocking(move || {
+                    manifests::reload(&paths, &first, &zone_metrics)
+                })
                 .await;
-        if let Err(e) = loaded {
-            return Err(Error::FirstLoadFailed(e.to_string()));
+                if let Err(e) = loaded {
+                    return Err(Error::FirstLoadFailed(e.to_string()));
+                }
+                let (zone_metrics, stop) = (metrics.zone.clone(), shutdown.clone());
+                tasks.spawn(async move { Ok(watch.run(rebuilder, zone_metrics, stop).await?) });
+            }
+            Source::Cluster(options) => {
+                // The sockets open at once: until every kind is listed, queries get
+                // SERVFAIL and /readyz says not ready.
+                let client = cluster::connect(options).await?;
+                let source = cluster::ClusterSource::new(
+                    client,
+                    options.clone(),
+                    &config.settings.precedence,
+                    rebuilder,
+                    metrics.sources.clone(),
+                );
+                tasks.spawn(ok(source.run(shutdown.clone())));
+            }
         }
-        let (zone_metrics, stop) = (metrics.zone.clone(), shutdown.clone());
-        tasks.spawn(async move { Ok(watch.run(rebuilder, zone_metrics, stop).await?) });
 
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut dns_addresses = Vec::new();
@@ -187,20 +206,55 @@ async fn bind_pair(address: SocketAddr) -> Result<(UdpSocket, TcpListener), Erro
     })))
 }
 
-/// Loads the objects once and returns the zone, for `render`.
-pub fn render_once(config: &Config) -> crate::zone::Zone {
+/// Loads the objects once and returns the zone, for `render`: from the manifests, or
+/// from the cluster once every kind is listed (at most `timeout`).
+pub async fn render_once(
+    config: &Config,
+    timeout: std::time::Duration,
+) -> Result<crate::zone::Zone, Error> {
     let mut registry = Registry::default();
     let metrics = Metrics::new(&config.settings.domains, &mut registry);
     let zone: SharedZone = Arc::new(ArcSwapOption::empty());
-    let rebuilder = Rebuilder::new(
+    let rebuilder = Arc::new(Rebuilder::new(
         config.settings.clone(),
         config.filters.clone(),
-        zone,
+        zone.clone(),
         metrics.zone.clone(),
-    );
-    let (objects, errors) = manifests::load(&config.manifests);
-    for error in &errors {
-        tracing::warn!("{error}");
+    ));
+    match &config.source {
+        Source::Manifests(paths) => {
+            let (objects, errors) = manifests::load(paths);
+            for error in &errors {
+                tracing::warn!("{error}");
+            }
+            Ok(Arc::unwrap_or_clone(rebuilder.rebuild(&objects)))
+        }
+        Source::Cluster(options) => {
+            let client = cluster::connect(options).await?;
+            let source = cluster::ClusterSource::new(
+                client,
+                options.clone(),
+                &config.settings.precedence,
+                rebuilder,
+                metrics.sources.clone(),
+            );
+            let stop = CancellationToken::new();
+            let task = tokio::spawn(source.run(stop.clone()));
+            let started = tokio::time::Instant::now();
+            let built = loop {
+                if let Some(zone) = zone.load_full() {
+                    break Some(zone);
+                }
+                if started.elapsed() > timeout {
+                    break None;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            };
+            stop.cancel();
+            let _ = task.await;
+            built
+                .map(Arc::unwrap_or_clone)
+                .ok_or(Error::SyncTimeout(timeout))
+        }
     }
-    Arc::unwrap_or_clone(rebuilder.rebuild(&objects))
 }

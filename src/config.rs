@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use hickory_proto::rr::Name;
@@ -103,15 +104,51 @@ pub struct ZoneArgs {
 #[derive(Debug, Args)]
 pub struct SourceArgs {
     /// A manifest file or folder (recursive, *.yaml|*.yml|*.json), watched for changes;
-    /// repeat for more.
+    /// repeat for more. Without it, the cluster's API is watched.
     #[arg(
         long,
         env = "K8S_GATEWAY_MANIFESTS",
         value_name = "PATH",
-        value_delimiter = ',',
-        required = true
+        value_delimiter = ','
     )]
     pub manifests: Vec<PathBuf>,
+
+    /// Kubeconfig file for the cluster (default: the pod's service account, else
+    /// KUBECONFIG or ~/.kube/config).
+    #[arg(
+        long,
+        env = "K8S_GATEWAY_KUBECONFIG",
+        value_name = "PATH",
+        conflicts_with = "manifests"
+    )]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Kubeconfig context to use (default: the current context).
+    #[arg(
+        long,
+        env = "K8S_GATEWAY_CONTEXT",
+        value_name = "NAME",
+        conflicts_with = "manifests"
+    )]
+    pub context: Option<String>,
+
+    /// Watch only this namespace; repeat for more (default: all namespaces).
+    #[arg(
+        long = "namespace",
+        env = "K8S_GATEWAY_NAMESPACE",
+        value_name = "NS",
+        value_delimiter = ','
+    )]
+    pub namespaces: Vec<String>,
+
+    /// Label selector applied to every kind (`app=web,tier!=internal`).
+    #[arg(long, env = "K8S_GATEWAY_LABEL_SELECTOR", value_name = "SELECTOR")]
+    pub label_selector: Option<String>,
+
+    /// How often to re-discover which kinds the cluster serves (a CRD installed later is
+    /// picked up without a restart), e.g. `60s`, `5m`.
+    #[arg(long, env = "K8S_GATEWAY_RESYNC", value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub resync: Duration,
 
     /// Only Ingresses of this class publish (`spec.ingressClassName` or the legacy
     /// annotation); repeat for more. Unset: every Ingress.
@@ -148,12 +185,20 @@ pub enum Error {
     Manifests(#[from] crate::sources::manifests::Error),
 }
 
+/// Where the objects come from.
+#[derive(Clone, Debug)]
+pub enum Source {
+    Manifests(Vec<PathBuf>),
+    Cluster(crate::sources::cluster::ClusterOptions),
+}
+
 /// The validated configuration of `serve`.
 #[derive(Clone, Debug)]
 pub struct Config {
     pub settings: Settings,
     pub filters: Filters,
-    pub manifests: Vec<PathBuf>,
+    /// Where the objects come from: manifests, or the cluster.
+    pub source: Source,
     pub listen: Vec<SocketAddr>,
     pub http_listen: Option<SocketAddr>,
     pub log_format: LogFormat,
@@ -184,7 +229,41 @@ impl Config {
             }
             precedence.push(kind);
         }
-        crate::sources::manifests::check_paths(&source.manifests)?;
+        let namespaces = source.namespaces;
+        for namespace in &namespaces {
+            if parse_hostname(namespace, false).is_err() || namespace.contains('.') {
+                return Err(Error::Invalid(format!(
+                    "--namespace {namespace:?} is not a namespace name"
+                )));
+            }
+        }
+        let label_selector = source
+            .label_selector
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| {
+                check_selector(&s)
+                    .map(|()| s.clone())
+                    .map_err(|e| Error::Invalid(format!("--label-selector {s:?}: {e}")))
+            })
+            .transpose()?;
+        let input = if source.manifests.is_empty() {
+            Source::Cluster(crate::sources::cluster::ClusterOptions {
+                kubeconfig: source.kubeconfig,
+                context: source.context,
+                namespaces,
+                label_selector,
+                resync: source.resync,
+            })
+        } else {
+            if !namespaces.is_empty() || label_selector.is_some() {
+                return Err(Error::Invalid(
+                    "--namespace and --label-selector apply to the cluster, not to --manifests"
+                        .into(),
+                ));
+            }
+            crate::sources::manifests::check_paths(&source.manifests)?;
+            Source::Manifests(source.manifests)
+        };
         Ok(Config {
             settings: Settings {
                 domains: zone.domains,
@@ -197,7 +276,7 @@ impl Config {
                 ingress_classes: source.ingress_classes,
                 gateway_classes: source.gateway_classes,
             },
-            manifests: source.manifests,
+            source: input,
             listen: Vec::new(),
             http_listen: None,
             log_format: LogFormat::Text,
@@ -215,6 +294,88 @@ fn parse_domain(text: &str) -> Result<Name, String> {
     }
     name.set_fqdn(true);
     Ok(name.to_lowercase())
+}
+
+/// Checks a label selector the way the API server reads it (`k=v`, `k==v`, `k!=v`, `k`,
+/// `!k`, `k in (a,b)`, `k notin (a,b)`, comma-separated), so that a typo stops us at
+/// start instead of leaving every watch failing.
+fn check_selector(text: &str) -> Result<(), String> {
+    let is_key = |k: &str| {
+        !k.is_empty()
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/'))
+    };
+    let is_value = |v: &str| {
+        v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    };
+    let mut terms = Vec::new();
+    let (mut depth, mut start) = (0, 0);
+    for (i, c) in text.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' if depth == 0 => return Err("unbalanced ')'".into()),
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                terms.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if depth != 0 {
+        return Err("unbalanced '('".into());
+    }
+    terms.push(&text[start..]);
+    for term in terms.into_iter().map(str::trim) {
+        let ok = if let Some((key, value)) = term
+            .split_once("!=")
+            .or_else(|| term.split_once("=="))
+            .or_else(|| term.split_once('='))
+        {
+            is_key(key.trim()) && is_value(value.trim())
+        } else if let Some((key, rest)) = term
+            .split_once(" notin ")
+            .or_else(|| term.split_once(" in "))
+        {
+            let rest = rest.trim();
+            is_key(key.trim())
+                && rest.starts_with('(')
+                && rest.ends_with(')')
+                && rest[1..rest.len() - 1]
+                    .split(',')
+                    .all(|v| is_value(v.trim()))
+        } else {
+            is_key(term.strip_prefix('!').unwrap_or(term))
+        };
+        if !ok {
+            return Err(format!(
+                "{term:?} is not a label requirement (k=v, k!=v, k, !k, k in (a,b))"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A duration as `90s`, `5m`, `1h` or plain seconds; at least one second.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((text, ""), |i| text.split_at(i));
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (like 30s, 5m, 1h)"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "m" => value.saturating_mul(60),
+        "h" => value.saturating_mul(3600),
+        _ => return Err(format!("{text:?} is not a duration (like 30s, 5m, 1h)")),
+    };
+    if seconds == 0 {
+        return Err("a duration must be at least 1s".into());
+    }
+    Ok(Duration::from_secs(seconds))
 }
 
 fn parse_relative(text: &str) -> Result<Name, String> {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use k8s_gateway::app::{Server, render_once};
+use k8s_gateway::app::{self, Server, render_once};
 use k8s_gateway::config::{Cli, Command, Config, LogFormat};
 use k8s_gateway::zone::render::zone_files;
 use tokio_util::sync::CancellationToken;
@@ -13,6 +13,9 @@ use tracing_subscriber::EnvFilter;
 
 /// Exit code for a bad option or path, as for any command-line usage error.
 const USAGE_ERROR: u8 = 2;
+
+/// How long `render` waits for the cluster to be listed.
+const RENDER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -32,8 +35,13 @@ fn main() -> ExitCode {
                 Err(e) => return usage_error(&format!("error: {e}")),
             };
             init_logging(LogFormat::Text);
-            print!("{}", zone_files(&render_once(&config)));
-            return ExitCode::SUCCESS;
+            return match render(&config) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            };
         }
     };
     let log_format = args.log_format;
@@ -44,11 +52,26 @@ fn main() -> ExitCode {
     init_logging(log_format);
     match run(config) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Err(e) => fail(&e),
+    }
+}
+
+/// No usable Kubernetes configuration is a usage error (exit 2, one line); anything
+/// else that stops the server is a failure.
+fn fail(e: &anyhow::Error) -> ExitCode {
+    match e.downcast_ref::<app::Error>() {
+        Some(app::Error::Cluster(cluster)) => usage_error(&format!("error: {cluster}")),
+        _ => {
             tracing::error!("{e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+#[tokio::main]
+async fn render(config: &Config) -> anyhow::Result<String> {
+    let zone = render_once(config, RENDER_TIMEOUT).await?;
+    Ok(zone_files(&zone))
 }
 
 /// One line on stderr saying what is wrong; clap's usage and tips are left out.

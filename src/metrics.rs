@@ -110,6 +110,8 @@ pub struct Metrics {
     sizes: Family<SizeLabels, Histogram, fn() -> Histogram>,
     /// The metrics the sources and the zone builder update.
     pub zone: ZoneMetrics,
+    /// The metrics of the cluster source (watches and discovery).
+    pub sources: SourceMetrics,
     /// Created per `--listen` address by [`Metrics::dns_server`].
     domains: Vec<LowerName>,
 }
@@ -125,6 +127,32 @@ pub struct ZoneMetrics {
     pub names: Family<ZoneLabels, Gauge>,
     pub skipped: Family<SkipLabels, Gauge>,
     pub reload_errors: Counter,
+}
+
+/// Metrics of the cluster source, per kind of API object.
+#[derive(Clone, Default)]
+pub struct SourceMetrics {
+    /// 1 for the state each kind is in, 0 for the others.
+    pub state: Family<SourceStateLabels, Gauge>,
+    pub watch_errors: Family<WatchErrorLabels, Counter>,
+    pub objects: Family<KindLabels, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceStateLabels {
+    pub kind: String,
+    pub state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WatchErrorLabels {
+    pub kind: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -169,6 +197,7 @@ impl Metrics {
                 skipped: Family::default(),
                 reload_errors: Counter::default(),
             },
+            sources: SourceMetrics::default(),
             domains,
         };
         let dns = registry.sub_registry_with_prefix("coredns_dns");
@@ -247,6 +276,22 @@ impl Metrics {
             "manifest_reload_errors",
             "Manifest files or documents that could not be read",
             z.reload_errors.clone(),
+        );
+        let w = &metrics.sources;
+        own.register(
+            "source_state",
+            "1 for the state each watched kind is in (pending, synced, not_served, forbidden), 0 otherwise",
+            w.state.clone(),
+        );
+        own.register(
+            "watch_errors",
+            "Errors listing or watching the API, per kind and reason (forbidden, not_found, expired, connection, invalid_object, ...)",
+            w.watch_errors.clone(),
+        );
+        own.register(
+            "source_objects",
+            "Objects of each kind held from the cluster",
+            w.objects.clone(),
         );
         Arc::new(metrics)
     }

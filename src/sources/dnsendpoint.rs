@@ -11,12 +11,13 @@ use crate::zone::{Entry, EntryName, Kind, RecordData, Skipped};
 
 /// The spec of a DNSEndpoint. Only the fields we read; unknown ones are ignored, and a
 /// record type we do not serve skips that endpoint, not the object.
-#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, JsonSchema)]
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
     group = "externaldns.k8s.io",
     version = "v1alpha1",
     kind = "DNSEndpoint",
     root = "DnsEndpoint",
+    derive = "PartialEq",
     namespaced
 )]
 #[serde(rename_all = "camelCase")]
@@ -26,7 +27,7 @@ pub struct DnsEndpointSpec {
 }
 
 /// One record set: a name, a type and its targets.
-#[derive(Deserialize, Serialize, Clone, Debug, Default, JsonSchema)]
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Endpoint {
     #[serde(default)]

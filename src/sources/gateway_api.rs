@@ -32,6 +32,7 @@ pub const GROUP: &str = "gateway.networking.k8s.io";
     version = "v1",
     kind = "Gateway",
     root = "Gateway",
+    derive = "PartialEq",
     status = "GatewayStatus",
     namespaced
 )]
@@ -131,6 +132,7 @@ pub struct Condition {
     version = "v1",
     kind = "HTTPRoute",
     root = "HttpRoute",
+    derive = "PartialEq",
     status = "RouteStatus",
     namespaced
 )]
@@ -145,6 +147,7 @@ pub struct HttpRouteSpec {
     version = "v1",
     kind = "GRPCRoute",
     root = "GrpcRoute",
+    derive = "PartialEq",
     status = "RouteStatus",
     namespaced
 )]
@@ -159,6 +162,7 @@ pub struct GrpcRouteSpec {
     version = "v1",
     kind = "TLSRoute",
     root = "TlsRoute",
+    derive = "PartialEq",
     status = "RouteStatus",
     namespaced
 )]

@@ -37,6 +37,7 @@ pub const TARGET_ANNOTATION: &str = "external-dns.kubernetes.io/target";
     version = "v1",
     kind = "Gateway",
     root = "IstioGateway",
+    derive = "PartialEq",
     namespaced
 )]
 #[serde(rename_all = "camelCase")]
@@ -60,6 +61,7 @@ pub struct Server {
     version = "v1",
     kind = "VirtualService",
     root = "VirtualService",
+    derive = "PartialEq",
     namespaced
 )]
 #[serde(rename_all = "camelCase")]

@@ -20,6 +20,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 use super::dnsendpoint::DnsEndpoint;
 use super::gateway_api::{Gateway, GrpcRoute, HttpRoute, TlsRoute};
 use super::istio::{GATEWAY_KIND, IstioGateway, VirtualService};
+use super::slim::Slim;
 use super::{Objects, Rebuilder, object_ref};
 use crate::metrics::ZoneMetrics;
 use crate::zone::ObjectRef;
@@ -288,14 +289,14 @@ impl Loader {
         document: Value,
         wrap: fn(T) -> Decoded,
     ) where
-        T: serde::de::DeserializeOwned + kube::Resource,
+        T: serde::de::DeserializeOwned + kube::Resource + Slim,
     {
-        let Some(mut object) = self.decode::<T>(file, index, kind, document) else {
+        let Some(object) = self.decode::<T>(file, index, kind, document) else {
             return;
         };
+        let mut object = object.slim();
         let meta = object.meta_mut();
         meta.namespace.get_or_insert_with(|| "default".into());
-        strip(meta);
         let key = object_ref(kind, object.meta());
         self.locations
             .insert(key.clone(), format!("file {}", file.display()).into());
@@ -372,14 +373,6 @@ impl Loader {
             }
         }
         objects
-    }
-}
-
-/// Drops what the zone never reads, to keep memory flat with many objects.
-fn strip(meta: &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) {
-    meta.managed_fields = None;
-    if let Some(annotations) = &mut meta.annotations {
-        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
     }
 }
 

@@ -5,6 +5,7 @@
 //! [`Objects`] snapshot, and [`Rebuilder::rebuild`] is the only place that stores a new
 //! zone.
 
+pub mod cluster;
 pub mod dnsendpoint;
 pub mod gateway_api;
 pub mod ingress;
@@ -12,6 +13,7 @@ pub mod istio;
 pub mod manifests;
 pub mod names;
 pub mod service;
+pub mod slim;
 #[cfg(test)]
 pub(crate) mod testing;
 

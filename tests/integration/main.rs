@@ -3,6 +3,8 @@
 
 mod answers;
 mod cli;
+mod cluster;
+mod fake_api;
 mod http;
 mod kinds;
 mod packets;

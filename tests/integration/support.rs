@@ -29,11 +29,6 @@ impl TestServer {
     /// Starts the server on `manifests` (written to `objects.yaml` in a fresh folder),
     /// with `--domain home.example` unless `args` gives domains.
     pub async fn start(manifests: &str, args: &[&str]) -> TestServer {
-        // Logs show with `RUST_LOG=debug cargo test -- --nocapture`.
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
         let dir = tempfile::tempdir().expect("temporary folder");
         std::fs::write(dir.path().join("objects.yaml"), manifests).expect("write manifests");
         let dir_arg = dir.path().to_string_lossy().to_string();
@@ -47,10 +42,40 @@ impl TestServer {
             "--manifests",
             dir_arg.as_str(),
         ];
-        if !args.contains(&"--domain") {
+        argv.extend_from_slice(args);
+        TestServer::launch(dir, argv).await
+    }
+
+    /// Starts the server on the cluster behind `api` (a kubeconfig in a fresh folder),
+    /// with `--domain home.example` unless `args` gives domains. It serves SERVFAIL until
+    /// every kind is listed: see [`TestServer::wait_ready`].
+    pub async fn start_cluster(api: &crate::fake_api::FakeApi, args: &[&str]) -> TestServer {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let kubeconfig = api.write_kubeconfig(dir.path());
+        let kubeconfig = kubeconfig.to_string_lossy().to_string();
+        let mut argv = vec![
+            "k8s-gateway",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--kubeconfig",
+            kubeconfig.as_str(),
+        ];
+        argv.extend_from_slice(args);
+        TestServer::launch(dir, argv).await
+    }
+
+    async fn launch(dir: tempfile::TempDir, mut argv: Vec<&str>) -> TestServer {
+        // Logs show with `RUST_LOG=debug cargo test -- --nocapture`.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        if !argv.contains(&"--domain") {
             argv.extend(["--domain", "home.example"]);
         }
-        argv.extend_from_slice(args);
         let Command::Serve(serve) = Cli::try_parse_from(argv).expect("valid arguments").command
         else {
             panic!("not serve");
@@ -65,6 +90,18 @@ impl TestServer {
             dir,
             server: Some(server),
             shutdown,
+        }
+    }
+
+    /// Waits until `/readyz` says ready (every kind listed).
+    pub async fn wait_ready(&self) {
+        let start = Instant::now();
+        loop {
+            if http_get(self, "/readyz").await.0 == 200 {
+                return;
+            }
+            assert!(start.elapsed() < DEADLINE, "not ready in time");
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 

@@ -1,0 +1,488 @@
+//! The cluster source through kube's real `Client`, against a fake API server that
+//! speaks the API's JSON: what DNS answers before, during and after each thing a real
+//! cluster does (relists, expired watches, dropped connections, RBAC, missing CRDs, an
+//! API server that is down).
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+use serde_json::{Value, json};
+
+use crate::fake_api::FakeApi;
+use crate::support::{TestServer, addresses, http_get, rcode, repo_path, sample, scrape};
+
+/// The group and plural an object is served under.
+fn resource_of(object: &Value) -> (&'static str, &'static str) {
+    let api_version = object["apiVersion"].as_str().unwrap_or_default();
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    match (group, object["kind"].as_str().unwrap_or_default()) {
+        ("", "Service") => ("", "services"),
+        ("networking.k8s.io", "Ingress") => ("networking.k8s.io", "ingresses"),
+        ("gateway.networking.k8s.io", "Gateway") => ("gateway.networking.k8s.io", "gateways"),
+        ("gateway.networking.k8s.io", "HTTPRoute") => ("gateway.networking.k8s.io", "httproutes"),
+        ("gateway.networking.k8s.io", "TLSRoute") => ("gateway.networking.k8s.io", "tlsroutes"),
+        ("networking.istio.io", "Gateway") => ("networking.istio.io", "gateways"),
+        ("networking.istio.io", "VirtualService") => ("networking.istio.io", "virtualservices"),
+        ("externaldns.k8s.io", "DNSEndpoint") => ("externaldns.k8s.io", "dnsendpoints"),
+        other => panic!("no resource for {other:?}"),
+    }
+}
+
+/// Applies every object of a bundled example file to the fake cluster.
+fn apply_example(api: &FakeApi, file: &str) {
+    let text = std::fs::read_to_string(repo_path(file)).expect("example");
+    let mut objects = Vec::new();
+    for document in serde_saphyr::from_multiple::<Value>(&text).expect("YAML") {
+        match document["kind"].as_str() {
+            None => {}
+            // `kubectl get -o yaml` output: the items are the objects.
+            Some("List") => {
+                objects.extend(document["items"].as_array().cloned().unwrap_or_default())
+            }
+            Some(_) => objects.push(document),
+        }
+    }
+    for object in objects {
+        let (group, plural) = resource_of(&object);
+        api.apply(group, plural, object);
+    }
+}
+
+fn service(name: &str, namespace: &str, host: &str, ip: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace,
+            "annotations": {"coredns.io/hostname": host}},
+        "spec": {"type": "LoadBalancer", "ports": [{"port": 80, "protocol": "TCP"}],
+            "clusterIP": "10.43.0.1"},
+        "status": {"loadBalancer": {"ingress": [{"ip": ip, "ipMode": "VIP"}]}}})
+}
+
+fn builds(server: &TestServer) -> f64 {
+    sample(&scrape(server), "k8s_gateway_zone_builds_total", &[])
+}
+
+#[tokio::test]
+async fn the_cluster_serves_what_the_same_manifests_serve() {
+    let api = FakeApi::start().await;
+    api.serve_all();
+    let files = [
+        "examples/services.yaml",
+        "examples/home-cluster/istio.yaml",
+        "examples/home-cluster/gateway-api.yaml",
+        "examples/home-cluster/ingress.yaml",
+        "examples/home-cluster/dnsendpoint.yaml",
+    ];
+    for file in files {
+        apply_example(&api, file);
+    }
+    let live = TestServer::start_cluster(&api, &[]).await;
+    live.wait_ready().await;
+    let manifests: String = files
+        .iter()
+        .map(|f| std::fs::read_to_string(repo_path(f)).unwrap() + "\n---\n")
+        .collect();
+    let folder = TestServer::start(&manifests, &[]).await;
+
+    // Every kind, including TLSRoute served only at v1alpha2 while its group prefers v1.
+    for name in [
+        "home-assistant.home.example",
+        "jellyfin.home.example",
+        "immich.home.example",
+        "unifi.home.example",
+        "x.apps.home.example",
+        "grafana.home.example",
+        "nas.home.example",
+        "photos.home.example",
+        "rejected.home.example",
+        "backend.home.example",
+    ] {
+        let (a, b) = (
+            live.ask(name, RecordType::A).await,
+            folder.ask(name, RecordType::A).await,
+        );
+        assert_eq!(rcode(&a), rcode(&b), "{name}");
+        assert_eq!(a.answers, b.answers, "{name}");
+    }
+    assert_eq!(
+        addresses(&live.ask("unifi.home.example", RecordType::A).await),
+        ["192.168.10.50"]
+    );
+    // The zone files are the same, serial aside.
+    let strip_serial = |zone: String| -> Vec<String> {
+        zone.lines()
+            .filter(|l| !l.contains("SOA"))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(
+        strip_serial(http_get(&live, "/zone").await.1),
+        strip_serial(http_get(&folder, "/zone").await.1)
+    );
+    let metrics = scrape(&live);
+    assert_eq!(
+        sample(
+            &metrics,
+            "k8s_gateway_source_state",
+            &[("kind", "TLSRoute"), ("state", "synced")]
+        ),
+        1.0
+    );
+    live.stop().await;
+    folder.stop().await;
+}
+
+#[tokio::test]
+async fn changes_reach_the_answers() {
+    let api = FakeApi::start().await;
+    api.serve_all();
+    api.apply(
+        "",
+        "services",
+        service("web", "apps", "web.home.example", "192.168.10.60"),
+    );
+    let server = TestServer::start_cluster(&api, &[]).await;
+    server.wait_ready().await;
+    assert_eq!(
+        addresses(&server.ask("web.home.example", RecordType::A).await),
+        ["192.168.10.60"]
+    );
+    api.apply(
+        "",
+        "services",
+        service("web", "apps", "web.home.example", "192.168.10.61"),
+    );
+    server
+        .wait_for("web.home.example", RecordType::A, |m| {
+            addresses(m) == ["192.168.10.61"]
+        })
+        .await;
+    api.delete("", "services", "apps", "web");
+    server
+        .wait_for("web.home.example", RecordType::A, |m| {
+            rcode(m) == ResponseCode::NXDomain
+        })
+        .await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn servfail_and_not_ready_until_the_api_comes_up() {
+    let api = FakeApi::reserve().await;
+    api.serve_all();
+    api.apply(
+        "",
+        "services",
+        service("web", "apps", "web.home.example", "192.168.10.60"),
+    );
+    let server = TestServer::start_cluster(&api, &[]).await;
+    assert_eq!(
+        rcode(&server.ask("web.home.example", RecordType::A).await),
+        ResponseCode::ServFail
+    );
+    assert_eq!(http_get(&server, "/readyz").await.0, 503);
+    api.serve().await;
+    server.wait_ready().await;
+    assert_eq!(
+        addresses(&server.ask("web.home.example", RecordType::A).await),
+        ["192.168.10.60"]
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_last_zone_answers_while_the_api_is_away() {
+    let api = FakeApi::start().await;
+    api.serve_all();
+    api.apply(
+        "",
+        "services",
+        service("web", "apps", "web.home.example", "192.168.10.60"),
+    );
+    let server = TestServer::start_cluster(&api, &[]).await;
+    server.wait_ready().await;
+    api.stop().await;
+    // Down: the same answers, still ready.
+    for _ in 0..20 {
+        assert_eq!(
+            addresses(&server.ask("web.home.example", RecordType::A).await),
+            ["192.168.10.60"]
+        );
+    }
+    assert_eq!(http_get(&server, "/readyz").await.0, 200);
+    // A change made while we could not see it arrives when the API is back.
+    api.apply(
+        "",
+        "services",
+        service("web", "apps", "web.home.example", "192.168.10.62"),
+    );
+    api.serve().await;
+    server
+        .wait_for("web.home.example", RecordType::A, |m| {
+            addresses(m) == ["192.168.10.62"]
+        })
+        .await;
+    let metrics = scrape(&server);
+    assert!(
+        sample(
+            &metrics,
+            "k8s_gateway_watch_errors_total",
+            &[("kind", "Service"), ("reason", "connection")]
+        ) >= 1.0,
+        "{metrics}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_expired_watch_relists_without_rebuilding_an_unchanged_zone() {
+    let api = FakeApi::start().await;
+    api.serve_all();
+    api.apply(
+        "",
+        "services",
+        service("web", "apps", "web.home.example", "192.168.10.60"),
+    );
+    let server = TestServer::start_cluster(&api, &[]).await;
+    server.wait_ready().await;
+    api.wait_watching("services", 1).await;
+    let lists = api.lists("services");
+    let before = builds(&server);
+    api.expire();
+    // The watcher relists, and watches again from the new list.
+    let start = std::time::Instant::now();
+    while api.lists("services") == lists {
+        assert!(start.elapsed() < crate::support::DEADLINE, "no relist");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    api.wait_watching("services", 1).await;
+    // The relist found nothing new: no rebuild. A change afterwards still arrives.
+    assert_eq!(builds(&server), before);
+    api.apply(
+        "",
+        "services",
+        service("new", "apps", "new.home.example", "192.168.10.63"),
+    );
+    server
+        .wait_for("new.home.example", RecordType::A, |m| {
+            addresses(m) == ["192.168.10.63"]
+        })
+        .await;
+    let metrics = scrape(&server);
+    assert!(
+        sample(
+            &metrics,
+            "k8s_gateway_watch_errors_total",
+            &[("kind", "Service"), ("reason", "expired")]
+        ) >= 1.0
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_dropped_watch_resumes_and_bookmarks_are_harmless() {
+    let api = FakeApi::start().await;
+    api.serve_all();
+    let server = TestServer::start_cluster(&api, &[]).await;
+    server.wait_ready().await;
+    api.wait_watching("services", 1).await;
+    api.bookmark();
+    let watches = api.watches("services");
+    api.drop_watches();
+    api.apply(
+        "",
+        "services",
+        service("web", "apps", "web.home.example", "192.168.10.64"),
+    );
+    server
+        .wait_for("web.home.example", RecordType::A, |m| {
+            addresses(m) == ["192.168.10.64"]
+        })
+        .await;
+    assert!(api.watches("services") > watches);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_forbidden_kind_is_skipped_and_the_others_serve() {
+    let api = FakeApi::start().await;
+    api.serve_all();
+    api.forbid("networking.k8s.io", "ingresses", true);
+    apply_example(&api, "examples/home-cluster/ingress.yaml");
+    api.apply(
+        "",
+        "services",
+        service("web", "apps", "web.home.example", "192.168.10.60"),
+    );
+    let server = TestServer::start_cluster(&api, &[]).await;
+    server.wait_ready().await;
+    assert_eq!(
+        addresses(&server.ask("web.home.example", RecordType::A).await),
+        ["192.168.10.60"]
+    );
+    assert_eq!(
+        rcode(&server.ask("grafana.home.example", RecordType::A).await),
+        ResponseCode::NXDomain
+    );
+    let metrics = scrape(&server);
+    assert_eq!(
+        sample(
+            &metrics,
+            "k8s_gateway_source_state",
+            &[("kind", "Ingress"), ("state", "forbidden")]
+        ),
+        1.0
+    );
+    assert!(
+        sample(
+            &metrics,
+            "k8s_gateway_watch_errors_total",
+            &[("kind", "Ingress"), ("reason", "forbidden")]
+        ) >= 1.0
+    );
+    // RBAC fixed: the kind is picked up by the watch's own retries.
+    api.forbid("networking.k8s.io", "ingresses", false);
+    server
+        .wait_for("grafana.home.example", RecordType::A, |m| {
+            addresses(m) == ["192.168.10.30"]
+        })
+        .await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_missing_crd_is_skipped_and_picked_up_once_installed() {
+    let api = FakeApi::start().await;
+    // A cluster without Istio, Gateway API or external-dns CRDs.
+    api.serve_resource("", "v1", "services", "Service", true);
+    api.serve_resource("networking.k8s.io", "v1", "ingresses", "Ingress", true);
+    apply_example(&api, "examples/home-cluster/istio.yaml");
+    let server = TestServer::start_cluster(&api, &["--resync", "1s"]).await;
+    server.wait_ready().await;
+    // The Istio ingress Service itself is served; the VirtualServices are not (yet).
+    assert_eq!(
+        addresses(
+            &server
+                .ask("istio-ingress.istio-ingress.home.example", RecordType::A)
+                .await
+        ),
+        ["192.168.10.40"]
+    );
+    assert_eq!(
+        rcode(&server.ask("jellyfin.home.example", RecordType::A).await),
+        ResponseCode::NXDomain
+    );
+    assert_eq!(
+        sample(
+            &scrape(&server),
+            "k8s_gateway_source_state",
+            &[("kind", "VirtualService"), ("state", "not_served")]
+        ),
+        1.0
+    );
+    // Istio installed (v1beta1 only, as older releases serve it).
+    for (plural, kind) in [
+        ("gateways", "Gateway"),
+        ("virtualservices", "VirtualService"),
+    ] {
+        api.serve_resource("networking.istio.io", "v1beta1", plural, kind, true);
+    }
+    server
+        .wait_for("jellyfin.home.example", RecordType::A, |m| {
+            addresses(m) == ["192.168.10.40"]
+        })
+        .await;
+    // And uninstalled: its names go with it.
+    api.remove_resource("networking.istio.io", "virtualservices");
+    server
+        .wait_for("jellyfin.home.example", RecordType::A, |m| {
+            rcode(m) == ResponseCode::NXDomain
+        })
+        .await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_burst_of_changes_rebuilds_a_few_times_and_lists_paginate() {
+    let api = FakeApi::start().await;
+    api.serve_all();
+    // More than one page (the watcher asks for 500 at a time).
+    for i in 0..600 {
+        api.apply(
+            "",
+            "services",
+            service(
+                &format!("s{i}"),
+                "bulk",
+                &format!("s{i}.home.example"),
+                "192.168.11.1",
+            ),
+        );
+    }
+    let server = TestServer::start_cluster(&api, &[]).await;
+    server.wait_ready().await;
+    assert!(api.lists("services") >= 2, "one list of 600 is two pages");
+    assert_eq!(
+        addresses(&server.ask("s599.home.example", RecordType::A).await),
+        ["192.168.11.1"]
+    );
+    api.wait_watching("services", 1).await;
+    let before = builds(&server);
+    // A Flux reconcile touching 200 objects.
+    for i in 0..200 {
+        api.apply(
+            "",
+            "services",
+            service(
+                &format!("s{i}"),
+                "bulk",
+                &format!("s{i}.home.example"),
+                "192.168.11.2",
+            ),
+        );
+    }
+    server
+        .wait_for("s199.home.example", RecordType::A, |m| {
+            addresses(m) == ["192.168.11.2"]
+        })
+        .await;
+    let rebuilt = builds(&server) - before;
+    assert!(
+        (1.0..50.0).contains(&rebuilt),
+        "200 changes rebuilt the zone {rebuilt} times"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn namespace_and_label_selector_limit_what_is_read() {
+    let api = FakeApi::start().await;
+    api.serve_all();
+    let mut labelled = service("a", "media", "a.home.example", "192.168.10.70");
+    labelled["metadata"]["labels"] = json!({"dns": "public"});
+    api.apply("", "services", labelled);
+    api.apply(
+        "",
+        "services",
+        service("b", "media", "b.home.example", "192.168.10.71"),
+    );
+    let mut elsewhere = service("c", "other", "c.home.example", "192.168.10.72");
+    elsewhere["metadata"]["labels"] = json!({"dns": "public"});
+    api.apply("", "services", elsewhere);
+    let server = TestServer::start_cluster(
+        &api,
+        &["--namespace", "media", "--label-selector", "dns=public"],
+    )
+    .await;
+    server.wait_ready().await;
+    assert_eq!(
+        addresses(&server.ask("a.home.example", RecordType::A).await),
+        ["192.168.10.70"]
+    );
+    for name in ["b.home.example", "c.home.example"] {
+        assert_eq!(
+            rcode(&server.ask(name, RecordType::A).await),
+            ResponseCode::NXDomain,
+            "{name}"
+        );
+    }
+    server.stop().await;
+}
