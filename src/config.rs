@@ -505,4 +505,62 @@ mod tests {
                 .contains("/nonexistent/k8s")
         );
     }
+
+    #[test]
+    fn durations_and_label_selectors_are_checked() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        for bad in ["", "0s", "5x", "m", "1m30s", "-1s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        for good in [
+            "app=web",
+            "app==web,tier!=internal",
+            "dns.home.example/publish",
+            "!legacy",
+            "env in (home, lab),tier notin (test)",
+        ] {
+            assert_eq!(check_selector(good), Ok(()), "{good}");
+        }
+        for bad in ["a b", "=web", "env in (home", "x in home"] {
+            assert!(check_selector(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn without_manifests_the_cluster_is_the_source() {
+        let config = Config::from_args(serve_args(&[
+            "serve",
+            "--domain",
+            "home.example",
+            "--namespace",
+            "media,apps",
+            "--label-selector",
+            "dns=public",
+            "--resync",
+            "5m",
+        ]))
+        .unwrap();
+        let Source::Cluster(options) = config.source else {
+            panic!("cluster source");
+        };
+        assert_eq!(options.namespaces, ["media", "apps"]);
+        assert_eq!(options.label_selector.as_deref(), Some("dns=public"));
+        assert_eq!(options.resync, Duration::from_secs(300));
+
+        // Cluster-only options make no sense with manifests.
+        let err = Config::from_args(serve_args(&[
+            "serve",
+            "--domain",
+            "home.example",
+            "--manifests",
+            ".",
+            "--namespace",
+            "media",
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("--namespace"), "{err}");
+    }
 }

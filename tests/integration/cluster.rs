@@ -486,3 +486,88 @@ async fn namespace_and_label_selector_limit_what_is_read() {
     }
     server.stop().await;
 }
+
+/// Resident memory of the real binary holding 10,000 Services from the cluster, against
+/// an empty cluster. A measurement, not a test of a threshold: run with
+/// `cargo test --release --test integration resident_memory -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement; run by hand"]
+async fn resident_memory_with_10k_services() {
+    for count in [0usize, 10_000] {
+        let api = FakeApi::start().await;
+        api.serve_all();
+        for i in 0..count {
+            let mut object = service(
+                &format!("app{i}"),
+                &format!("ns{}", i % 50),
+                &format!("app{i}.home.example"),
+                &format!("10.{}.{}.{}", i / 65536, i / 256 % 256, i % 256),
+            );
+            // What real Services carry and we drop.
+            object["metadata"]["labels"] =
+                json!({"app.kubernetes.io/name": format!("app{i}"), "helm.sh/chart": "app-1.0.0"});
+            object["metadata"]["managedFields"] = json!([{"manager": "helm", "operation": "Update",
+                "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:ports": {}, "f:selector": {}}}}]);
+            api.apply("", "services", object);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = api.write_kubeconfig(dir.path());
+        let http = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let http_addr = http.local_addr().unwrap();
+        drop(http);
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_k8s-gateway"))
+            .args([
+                "serve",
+                "--domain",
+                "home.example",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .arg("--http-listen")
+            .arg(http_addr.to_string())
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        loop {
+            let ready = reqwest_like_get(http_addr, "/readyz").await == Some(200);
+            if ready {
+                break;
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(120),
+                "not ready"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+        let rss = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS"))
+            .unwrap()
+            .to_string();
+        println!(
+            "{count} Services: {rss} (ready after {:?})",
+            start.elapsed()
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
+/// The status code of a plain GET, or None when nothing answers.
+async fn reqwest_like_get(addr: std::net::SocketAddr, path: &str) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.ok()?;
+    String::from_utf8_lossy(&raw)
+        .split(' ')
+        .nth(1)?
+        .parse()
+        .ok()
+}
