@@ -8,6 +8,7 @@ use clap::Parser;
 use k8s_gateway::app::{self, Server, render_once};
 use k8s_gateway::config::{Cli, Command, Config, LogFormat};
 use k8s_gateway::zone::render::zone_files;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -101,12 +102,15 @@ fn init_logging(format: LogFormat) {
 
 #[tokio::main]
 async fn run(config: Config) -> anyhow::Result<()> {
+    // Handlers first: a SIGTERM that arrives while we start (or right after the address is
+    // logged) must stop us cleanly, not kill us with the default action.
+    let mut signals = Signals::install().context("cannot install signal handlers")?;
     let shutdown = CancellationToken::new();
     let server = Server::start(config, shutdown.clone())
         .await
         .context("cannot start")?;
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "started");
-    wait_for_signal().await;
+    signals.wait().await;
     tracing::info!("stopping: finishing answers in flight");
     shutdown.cancel();
     server.wait().await.context("stopped with an error")?;
@@ -114,17 +118,24 @@ async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// SIGTERM (Kubernetes) or SIGINT (a terminal).
-async fn wait_for_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// SIGTERM (Kubernetes) and SIGINT (a terminal), caught from the moment they are installed.
+struct Signals {
+    term: Signal,
+    interrupt: Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.interrupt.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
     }
 }

@@ -73,10 +73,11 @@ fn serve_udp_one_by_one(
         };
         let timer = ctx.metrics.start();
         if let Some(outcome) = answer(ctx, &request[..len], &mut response) {
-            let _ = socket.send_to(&response, peer);
+            // Counted before sending: a scrape that follows the answer sees it.
             ctx.metrics
                 .observe(&timer, Transport::Udp, peer, &outcome, response.len());
             log_query(Transport::Udp, peer, &outcome);
+            let _ = socket.send_to(&response, peer);
         }
     }
 }
@@ -151,6 +152,13 @@ mod batched {
             if peers.is_empty() {
                 continue;
             }
+            // Counted before sending: a scrape that follows an answer sees it.
+            for (index, (peer, outcome)) in outcomes.iter().enumerate() {
+                let size = responses[index].len();
+                ctx.metrics
+                    .observe(&timer, Transport::Udp, *peer, outcome, size);
+                log_query(Transport::Udp, *peer, outcome);
+            }
             let slices: Vec<[IoSlice<'_>; 1]> = responses[..peers.len()]
                 .iter()
                 .map(|r| [IoSlice::new(r)])
@@ -163,12 +171,6 @@ mod batched {
                 [],
                 MsgFlags::empty(),
             );
-            for (index, (peer, outcome)) in outcomes.iter().enumerate() {
-                let size = responses[index].len();
-                ctx.metrics
-                    .observe(&timer, Transport::Udp, *peer, outcome, size);
-                log_query(Transport::Udp, *peer, outcome);
-            }
         }
     }
 
@@ -252,12 +254,13 @@ async fn serve_connection(
         if response.is_empty() {
             continue;
         }
-        if write_framed(&mut stream, &response).await.is_err() {
-            return;
-        }
+        // Counted before writing: a scrape that follows the answer sees it.
         ctx.metrics
             .observe(&timer, Transport::Tcp, peer, &outcome, response.len());
         log_query(Transport::Tcp, peer, &outcome);
+        if write_framed(&mut stream, &response).await.is_err() {
+            return;
+        }
     }
 }
 

@@ -31,37 +31,41 @@ impl Drop for Peer {
     }
 }
 
-/// Waits until the peer answers an SOA query for home.example on `addr`; fails with
-/// its log if it exits or never answers.
-async fn wait_answering(peer: &mut Peer, addr: SocketAddr, log: &Path) {
-    let start = Instant::now();
-    loop {
+/// Starts a peer on a free port and waits until it answers an SOA query for
+/// home.example there. The port is free when chosen but may be taken by another test
+/// before the peer binds it, so a peer that exits early is started again on another
+/// port (a few times, then the test fails with the peer's log).
+async fn start_answering(dir: &Path, spawn: impl Fn(u16, Stdio) -> Peer) -> (Peer, SocketAddr) {
+    const ATTEMPTS: usize = 5;
+    let path = dir.join("peer.log");
+    let log = || std::fs::read_to_string(&path).unwrap_or_default();
+    for _ in 0..ATTEMPTS {
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let sink = Stdio::from(std::fs::File::create(&path).unwrap());
+        let mut peer = spawn(port, sink);
+        let start = Instant::now();
         let request = crate::support::query("home.example", RecordType::SOA)
             .to_vec()
             .unwrap();
-        if crate::support::exchange(addr, &request, Transport::Udp)
-            .await
-            .is_some()
-        {
-            return;
+        loop {
+            if crate::support::exchange(addr, &request, Transport::Udp)
+                .await
+                .is_some()
+            {
+                return (peer, addr);
+            }
+            if let Ok(Some(_)) = peer.0.try_wait() {
+                break; // exited: try another port
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "{addr} never answered: {}",
+                log()
+            );
         }
-        let log = || std::fs::read_to_string(log).unwrap_or_default();
-        if let Ok(Some(status)) = peer.0.try_wait() {
-            panic!("the peer on {addr} exited ({status}): {}", log());
-        }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "{addr} never answered: {}",
-            log()
-        );
     }
-}
-
-/// Where a peer's output goes, for the failure message.
-fn log_file(dir: &Path) -> (std::path::PathBuf, Stdio) {
-    let path = dir.join("peer.log");
-    let file = std::fs::File::create(&path).unwrap();
-    (path, Stdio::from(file))
+    panic!("the peer exited {ATTEMPTS} times: {}", log());
 }
 
 /// The cluster of the comparison: plain names, IPv6, a wildcard, an empty non-terminal.
@@ -161,11 +165,11 @@ async fn answers_match_knot_on_the_same_zone() {
         other => panic!("no SOA: {other:?}"),
     };
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let (log, sink) = log_file(dir.path());
-    let mut peer = start_knot(dir.path(), port, &cluster_zone_file(serial), sink);
-    let knot: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    wait_answering(&mut peer, knot, &log).await;
+    let zone = cluster_zone_file(serial);
+    let (_peer, knot) = start_answering(dir.path(), |port, log| {
+        start_knot(dir.path(), port, &zone, log)
+    })
+    .await;
 
     // (name, type): positive, NODATA, NXDOMAIN, ENT, wildcard and its edges, apex.
     let questions = [
@@ -252,31 +256,29 @@ async fn dnsmasq_forwards_our_domain_to_us_and_nothing_else() {
         return;
     }
     let server = TestServer::start(&cluster(), &[]).await;
-    let port = free_port();
     let dir = tempfile::tempdir().unwrap();
-    // As Pi-hole does it: the domain goes to us, rebinding protection on but our domain
-    // exempt, no other upstream (so other names get REFUSED from dnsmasq itself).
-    let conf = format!(
-        "port={port}\nlisten-address=127.0.0.1\nbind-interfaces\nno-resolv\nno-hosts\nuser=root\n\
-         stop-dns-rebind\nrebind-domain-ok=/home.example/\n\
-         server=/home.example/127.0.0.1#{}\n",
-        server.addr.port()
-    );
-    std::fs::write(dir.path().join("dnsmasq.conf"), conf).unwrap();
-    let (log, sink) = log_file(dir.path());
-    let mut peer = Peer(
-        Command::new("dnsmasq")
-            .args([
-                "-k",
-                &format!("--conf-file={}", dir.path().join("dnsmasq.conf").display()),
-            ])
-            .stdout(Stdio::null())
-            .stderr(sink)
-            .spawn()
-            .expect("start dnsmasq"),
-    );
-    let pihole: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    wait_answering(&mut peer, pihole, &log).await;
+    let conf_path = dir.path().join("dnsmasq.conf");
+    let (_peer, pihole) = start_answering(dir.path(), |port, log| {
+        // As Pi-hole does it: the domain goes to us, rebinding protection on but our
+        // domain exempt, no other upstream (so other names get REFUSED from dnsmasq
+        // itself).
+        let conf = format!(
+            "port={port}\nlisten-address=127.0.0.1\nbind-interfaces\nno-resolv\nno-hosts\nuser=root\n\
+             stop-dns-rebind\nrebind-domain-ok=/home.example/\n\
+             server=/home.example/127.0.0.1#{}\n",
+            server.addr.port()
+        );
+        std::fs::write(&conf_path, conf).unwrap();
+        Peer(
+            Command::new("dnsmasq")
+                .args(["-k", &format!("--conf-file={}", conf_path.display())])
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("start dnsmasq"),
+        )
+    })
+    .await;
 
     let answer = ask(pihole, "web.home.example", RecordType::A, Transport::Udp).await;
     assert_eq!(
@@ -313,11 +315,10 @@ async fn knot_loads_the_rendered_zone_and_serves_it_alike() {
     let (status, zone) = crate::support::http_get(&server, "/zone").await;
     assert_eq!(status, 200);
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let (log, sink) = log_file(dir.path());
-    let mut peer = start_knot(dir.path(), port, &zone, sink);
-    let knot: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    wait_answering(&mut peer, knot, &log).await;
+    let (_peer, knot) = start_answering(dir.path(), |port, log| {
+        start_knot(dir.path(), port, &zone, log)
+    })
+    .await;
     for (name, rtype) in [
         ("web.home.example", RecordType::A),
         ("home.example", RecordType::SOA),
