@@ -197,9 +197,10 @@ impl Rebuilder {
         skipped.append(&mut zone.claims_mut().dropped);
         zone.claims_mut().dropped = skipped;
         let zone = Arc::new(zone);
-        self.zone.store(Some(zone.clone()));
-
+        // Metrics first, then the swap: whoever sees the new answers also sees them
+        // counted (a test, or an operator comparing a dig with a scrape).
         self.report(objects, &zone, previous.as_deref(), started);
+        self.zone.store(Some(zone.clone()));
         zone
     }
 
