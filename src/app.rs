@@ -90,14 +90,13 @@ impl Server {
             Source::Cluster(options) => {
                 // The sockets open at once: until every kind is listed, queries get
                 // SERVFAIL and /readyz says not ready.
-                let client = cluster::connect(options).await?;
-                let source = cluster::ClusterSource::new(
-                    client,
-                    options.clone(),
+                let source = cluster::ClusterSource::connect(
+                    options,
                     &config.settings.precedence,
                     rebuilder,
                     metrics.sources.clone(),
-                );
+                )
+                .await?;
                 tasks.spawn(ok(source.run(shutdown.clone())));
             }
         }
@@ -230,14 +229,13 @@ pub async fn render_once(
             Ok(Arc::unwrap_or_clone(rebuilder.rebuild(&objects)))
         }
         Source::Cluster(options) => {
-            let client = cluster::connect(options).await?;
-            let source = cluster::ClusterSource::new(
-                client,
-                options.clone(),
+            let source = cluster::ClusterSource::connect(
+                options,
                 &config.settings.precedence,
                 rebuilder,
                 metrics.sources.clone(),
-            );
+            )
+            .await?;
             let stop = CancellationToken::new();
             let task = tokio::spawn(source.run(stop.clone()));
             let started = tokio::time::Instant::now();

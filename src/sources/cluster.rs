@@ -442,8 +442,26 @@ pub struct ClusterSource {
 }
 
 impl ClusterSource {
+    /// Connects with `options` (see [`connect`]) and prepares the watches; nothing is
+    /// listed until [`ClusterSource::run`].
+    pub async fn connect(
+        options: &ClusterOptions,
+        enabled: &[Kind],
+        rebuilder: Arc<Rebuilder>,
+        metrics: SourceMetrics,
+    ) -> Result<Self, Error> {
+        let client = connect(options).await?;
+        Ok(Self::new(
+            client,
+            options.clone(),
+            enabled,
+            rebuilder,
+            metrics,
+        ))
+    }
+
     /// `enabled` is `--resources`: only what those kinds need is watched.
-    pub fn new(
+    fn new(
         client: Client,
         options: ClusterOptions,
         enabled: &[Kind],

@@ -56,6 +56,21 @@ fn service(name: &str, namespace: &str, host: &str, ip: &str) -> Value {
         "status": {"loadBalancer": {"ingress": [{"ip": ip, "ipMode": "VIP"}]}}})
 }
 
+/// A ready server watching an API that serves every kind and holds one Service,
+/// `web.home.example` at 192.168.10.60.
+async fn serving_web() -> (FakeApi, TestServer) {
+    let api = FakeApi::start().await;
+    api.serve_all();
+    api.apply(
+        "",
+        "services",
+        service("web", "apps", "web.home.example", "192.168.10.60"),
+    );
+    let server = TestServer::start_cluster(&api, &[]).await;
+    server.wait_ready().await;
+    (api, server)
+}
+
 fn builds(server: &TestServer) -> f64 {
     sample(&scrape(server), "k8s_gateway_zone_builds_total", &[])
 }
@@ -132,15 +147,7 @@ async fn the_cluster_serves_what_the_same_manifests_serve() {
 
 #[tokio::test]
 async fn changes_reach_the_answers() {
-    let api = FakeApi::start().await;
-    api.serve_all();
-    api.apply(
-        "",
-        "services",
-        service("web", "apps", "web.home.example", "192.168.10.60"),
-    );
-    let server = TestServer::start_cluster(&api, &[]).await;
-    server.wait_ready().await;
+    let (api, server) = serving_web().await;
     assert_eq!(
         addresses(&server.ask("web.home.example", RecordType::A).await),
         ["192.168.10.60"]
@@ -193,15 +200,7 @@ async fn servfail_and_not_ready_until_the_api_comes_up() {
 
 #[tokio::test]
 async fn the_last_zone_answers_while_the_api_is_away() {
-    let api = FakeApi::start().await;
-    api.serve_all();
-    api.apply(
-        "",
-        "services",
-        service("web", "apps", "web.home.example", "192.168.10.60"),
-    );
-    let server = TestServer::start_cluster(&api, &[]).await;
-    server.wait_ready().await;
+    let (api, server) = serving_web().await;
     api.stop().await;
     // Down: the same answers, still ready.
     for _ in 0..20 {
@@ -237,15 +236,7 @@ async fn the_last_zone_answers_while_the_api_is_away() {
 
 #[tokio::test]
 async fn an_expired_watch_relists_without_rebuilding_an_unchanged_zone() {
-    let api = FakeApi::start().await;
-    api.serve_all();
-    api.apply(
-        "",
-        "services",
-        service("web", "apps", "web.home.example", "192.168.10.60"),
-    );
-    let server = TestServer::start_cluster(&api, &[]).await;
-    server.wait_ready().await;
+    let (api, server) = serving_web().await;
     api.wait_watching("services", 1).await;
     let lists = api.lists("services");
     let before = builds(&server);

@@ -32,18 +32,7 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("temporary folder");
         std::fs::write(dir.path().join("objects.yaml"), manifests).expect("write manifests");
         let dir_arg = dir.path().to_string_lossy().to_string();
-        let mut argv = vec![
-            "k8s-gateway",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--manifests",
-            dir_arg.as_str(),
-        ];
-        argv.extend_from_slice(args);
-        TestServer::launch(dir, argv).await
+        TestServer::launch(dir, ["--manifests", &dir_arg], args).await
     }
 
     /// Starts the server on the cluster behind `api` (a kubeconfig in a fresh folder),
@@ -53,6 +42,12 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("temporary folder");
         let kubeconfig = api.write_kubeconfig(dir.path());
         let kubeconfig = kubeconfig.to_string_lossy().to_string();
+        TestServer::launch(dir, ["--kubeconfig", &kubeconfig], args).await
+    }
+
+    /// `serve` on ephemeral loopback ports, with `source` (an option and its value) and
+    /// then `args`.
+    async fn launch(dir: tempfile::TempDir, source: [&str; 2], args: &[&str]) -> TestServer {
         let mut argv = vec![
             "k8s-gateway",
             "serve",
@@ -60,14 +55,9 @@ impl TestServer {
             "127.0.0.1:0",
             "--http-listen",
             "127.0.0.1:0",
-            "--kubeconfig",
-            kubeconfig.as_str(),
         ];
+        argv.extend(source);
         argv.extend_from_slice(args);
-        TestServer::launch(dir, argv).await
-    }
-
-    async fn launch(dir: tempfile::TempDir, mut argv: Vec<&str>) -> TestServer {
         // Logs show with `RUST_LOG=debug cargo test -- --nocapture`.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
