@@ -24,7 +24,7 @@ FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /out/k8s-gateway /usr/local/bin/k8s-gateway
 USER 65532:65532
 # DNS on an unprivileged port (no CAP_NET_BIND_SERVICE; the Service maps 53 to it), and
-# HTTP for /metrics, /healthz, /readyz, /zone and /explain.
+# HTTP for /metrics, /healthz and /readyz (the debug views stay on loopback, 127.0.0.1:8081).
 EXPOSE 1053/udp 1053/tcp 8080/tcp
 # No HEALTHCHECK: there is no shell or curl here; Kubernetes probes /healthz and /readyz.
 ENTRYPOINT ["/usr/local/bin/k8s-gateway"]

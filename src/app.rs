@@ -49,6 +49,8 @@ pub struct Server {
     pub dns_addresses: Vec<SocketAddr>,
     /// The bound HTTP address, when the endpoint is on.
     pub http_address: Option<SocketAddr>,
+    /// The bound address of the debug views, unless `--debug-listen off`.
+    pub debug_address: Option<SocketAddr>,
     pub zone: SharedZone,
     pub metrics: Arc<Metrics>,
     pub registry: Arc<Registry>,
@@ -137,13 +139,11 @@ impl Server {
 
         let mut http_address = None;
         if let Some(address) = config.http_listen {
-            let listener = TcpListener::bind(address)
-                .await
-                .map_err(|source| Error::BindFailed { address, source })?;
+            let listener = bind_http(address).await?;
             let bound = listener
                 .local_addr()
                 .map_err(|source| Error::BindFailed { address, source })?;
-            tracing::info!(address = %bound, "serving HTTP (/metrics /healthz /readyz /zone /explain)");
+            tracing::info!(address = %bound, "serving HTTP (/metrics /healthz /readyz)");
             let (zone, registry, stop) = (zone.clone(), registry.clone(), shutdown.clone());
             tasks.spawn(async move {
                 crate::http::serve(listener, zone, registry, stop)
@@ -156,9 +156,29 @@ impl Server {
             http_address = Some(bound);
         }
 
+        let mut debug_address = None;
+        if let Some(address) = config.debug_listen {
+            let listener = bind_http(address).await?;
+            let bound = listener
+                .local_addr()
+                .map_err(|source| Error::BindFailed { address, source })?;
+            tracing::info!(address = %bound, "serving the debug views (/ /zone /explain)");
+            let (zone, registry, stop) = (zone.clone(), registry.clone(), shutdown.clone());
+            tasks.spawn(async move {
+                crate::http::debug::serve(listener, zone, registry, stop)
+                    .await
+                    .map_err(|source| Error::HttpFailed {
+                        address: bound,
+                        source,
+                    })
+            });
+            debug_address = Some(bound);
+        }
+
         Ok(Server {
             dns_addresses,
             http_address,
+            debug_address,
             zone,
             metrics,
             registry,
@@ -179,6 +199,12 @@ impl Server {
         }
         result
     }
+}
+
+async fn bind_http(address: SocketAddr) -> Result<TcpListener, Error> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| Error::BindFailed { address, source })
 }
 
 async fn ok(task: impl Future<Output = ()>) -> Result<(), Error> {

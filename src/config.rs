@@ -60,7 +60,8 @@ pub struct ServeArgs {
     )]
     pub listen: Vec<SocketAddr>,
 
-    /// Address of the HTTP endpoint (/metrics, /healthz, /readyz, /zone, /explain).
+    /// Address of the HTTP endpoint for Prometheus and the kubelet (/metrics, /healthz,
+    /// /readyz).
     #[arg(
         long,
         env = "K8S_GATEWAY_HTTP_LISTEN",
@@ -68,6 +69,18 @@ pub struct ServeArgs {
         default_value = "0.0.0.0:8080"
     )]
     pub http_listen: SocketAddr,
+
+    /// Address of the debug views (the status page /, /zone, /explain), which show the
+    /// whole zone; loopback by default (reach it with `kubectl port-forward`); `off`
+    /// turns it off.
+    #[arg(
+        long,
+        env = "K8S_GATEWAY_DEBUG_LISTEN",
+        value_name = "ADDR:PORT|off",
+        default_value = "127.0.0.1:8081",
+        value_parser = parse_debug_listen
+    )]
+    pub debug_listen: DebugListen,
 
     /// Log format.
     #[arg(long, env = "K8S_GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -170,6 +183,11 @@ pub struct SourceArgs {
     pub gateway_classes: Vec<String>,
 }
 
+/// Where the debug views listen, if anywhere. A newtype so that clap does not read
+/// `Option` as "the flag may be left out".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DebugListen(pub Option<SocketAddr>);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -201,6 +219,8 @@ pub struct Config {
     pub source: Source,
     pub listen: Vec<SocketAddr>,
     pub http_listen: Option<SocketAddr>,
+    /// The status page, `/zone` and `/explain`; `None` when turned off.
+    pub debug_listen: Option<SocketAddr>,
     pub log_format: LogFormat,
 }
 
@@ -212,6 +232,13 @@ impl Config {
         listen.dedup();
         config.listen = listen;
         config.http_listen = Some(args.http_listen);
+        config.debug_listen = args.debug_listen.0;
+        if config.debug_listen == config.http_listen && args.http_listen.port() != 0 {
+            return Err(Error::Invalid(format!(
+                "--debug-listen and --http-listen are both {}: give the debug views their own port (or --debug-listen off)",
+                args.http_listen
+            )));
+        }
         config.log_format = args.log_format;
         Ok(config)
     }
@@ -279,6 +306,7 @@ impl Config {
             source: input,
             listen: Vec::new(),
             http_listen: None,
+            debug_listen: None,
             log_format: LogFormat::Text,
         })
     }
@@ -378,6 +406,16 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(seconds))
 }
 
+fn parse_debug_listen(text: &str) -> Result<DebugListen, String> {
+    if text.trim().eq_ignore_ascii_case("off") {
+        return Ok(DebugListen(None));
+    }
+    text.trim()
+        .parse()
+        .map(|address| DebugListen(Some(address)))
+        .map_err(|_| format!("{text:?} is not ADDR:PORT (like 127.0.0.1:8081) or off"))
+}
+
 fn parse_relative(text: &str) -> Result<Name, String> {
     let mut name = parse_hostname(text, false)?;
     name.set_fqdn(false);
@@ -420,6 +458,31 @@ mod tests {
             args.listen,
             vec!["0.0.0.0:1053".parse::<SocketAddr>().unwrap()]
         );
+        // The debug views are on loopback unless asked otherwise.
+        assert_eq!(
+            args.debug_listen,
+            DebugListen(Some("127.0.0.1:8081".parse().unwrap()))
+        );
+    }
+
+    #[test]
+    fn the_debug_listener_can_be_moved_or_turned_off() {
+        let base = ["serve", "--domain", "home.example", "--manifests", "."];
+        let with = |extra: &[&str]| {
+            let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+            Config::from_args(serve_args(&args))
+        };
+        assert_eq!(with(&["--debug-listen", "off"]).unwrap().debug_listen, None);
+        assert_eq!(
+            with(&["--debug-listen", "0.0.0.0:9000"])
+                .unwrap()
+                .debug_listen,
+            Some("0.0.0.0:9000".parse().unwrap())
+        );
+        let err = with(&["--debug-listen", "0.0.0.0:8080"]).unwrap_err();
+        assert!(err.to_string().contains("--debug-listen"), "{err}");
+        let err = parse(&[&base[..], &["--debug-listen", "nope"]].concat()).unwrap_err();
+        assert!(err.to_string().contains("nope"), "{err}");
     }
 
     #[test]

@@ -129,6 +129,8 @@ K8S_GATEWAY_RESYNC: {{ . | quote }}
 {{- end }}
 K8S_GATEWAY_LISTEN: {{ printf "%s:%d" $addr (int .Values.containerPorts.dns) | quote }}
 K8S_GATEWAY_HTTP_LISTEN: {{ printf "%s:%d" $addr (int .Values.containerPorts.http) | quote }}
+{{- /* The debug views show the whole zone: loopback only, reached with kubectl port-forward. */}}
+K8S_GATEWAY_DEBUG_LISTEN: {{ ternary (printf "127.0.0.1:%d" (int .Values.debug.port)) "off" .Values.debug.enabled | quote }}
 K8S_GATEWAY_LOG_FORMAT: {{ .Values.logFormat | quote }}
 RUST_LOG: {{ .Values.logLevel | quote }}
 {{- range $name, $value := .Values.extraConfig }}

@@ -44,6 +44,7 @@ SCENARIOS = {
         "watchNamespaces": ["apps", "media"],
         "labelSelector": "dns/publish=true",
         "resync": "10m",
+        "debug": {"enabled": False, "port": 9081},
         "logFormat": "text",
         "logLevel": "debug",
         "extraConfig": {"K8S_GATEWAY_FUTURE": "yes"},
@@ -157,6 +158,8 @@ def test_config_comes_from_the_configmap(render):
         "K8S_GATEWAY_APEX": f"{RELEASE}.{NAMESPACE}",
         "K8S_GATEWAY_LISTEN": "0.0.0.0:1053",
         "K8S_GATEWAY_HTTP_LISTEN": "0.0.0.0:8080",
+        # The debug views show the whole zone: loopback only, for kubectl port-forward.
+        "K8S_GATEWAY_DEBUG_LISTEN": "127.0.0.1:8081",
         "K8S_GATEWAY_LOG_FORMAT": "json",
         "RUST_LOG": "info",
     }
@@ -219,6 +222,9 @@ def test_notes_tell_how_to_find_the_ip_and_dig(render):
     assert ".status.loadBalancer.ingress[0].ip" in notes
     assert "dig @$IP home.example SOA" in notes
     assert "server=/home.example/$IP" in notes
+    # The debug views are on the pod's loopback: port-forward is the way in.
+    assert f"kubectl -n {NAMESPACE} port-forward deploy/{RELEASE} 8081:8081" in notes
+    assert "port-forward" not in render(SCENARIOS["everything"]).notes
 
 
 # --- domains ----------------------------------------------------------------------------
@@ -407,6 +413,7 @@ def test_every_option_reaches_the_config(render):
         "K8S_GATEWAY_RESYNC": "10m",
         "K8S_GATEWAY_LISTEN": "0.0.0.0:1053",
         "K8S_GATEWAY_HTTP_LISTEN": "0.0.0.0:8080",
+        "K8S_GATEWAY_DEBUG_LISTEN": "off",
         "K8S_GATEWAY_LOG_FORMAT": "text",
         "RUST_LOG": "debug",
         "K8S_GATEWAY_FUTURE": "yes",

@@ -1,6 +1,8 @@
 //! "Why does this name resolve there?": everything the zone knows about one name.
 
-use hickory_proto::rr::{LowerName, RecordType};
+use std::fmt::Write;
+
+use hickory_proto::rr::{LowerName, Name, RecordType};
 use serde::Serialize;
 
 use super::{Lookup, Zone};
@@ -43,6 +45,101 @@ pub struct ExplainedSkip {
     pub object: String,
     pub reason: &'static str,
     pub detail: String,
+}
+
+/// Reads the name a person asks about (`/explain?name=`, `k8s-gateway explain`): any
+/// case, with or without the trailing dot.
+pub fn explain_name(text: &str) -> Result<LowerName, String> {
+    let mut name =
+        Name::from_ascii(text.trim()).map_err(|e| format!("{text:?} is not a DNS name: {e}"))?;
+    name.set_fqdn(true);
+    Ok(LowerName::from(name))
+}
+
+impl Explanation {
+    /// Whether a query for the name gets records (what `k8s-gateway explain` exits 0 on).
+    pub fn is_served(&self) -> bool {
+        self.status == "NOERROR" && !self.records.is_empty()
+    }
+
+    /// The explanation as aligned text for a terminal: a summary, then one table per
+    /// non-empty part.
+    pub fn to_table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "name:    {}", self.name);
+        let _ = writeln!(
+            out,
+            "domain:  {}",
+            self.domain.as_deref().unwrap_or("(none of ours)")
+        );
+        let _ = writeln!(out, "status:  {}", self.status);
+        if let Some(winner) = &self.winner {
+            let _ = writeln!(out, "winner:  {winner}");
+        }
+        if let Some(wildcard) = &self.wildcard {
+            let _ = writeln!(out, "wildcard: {wildcard}");
+        }
+        if !self.records.is_empty() {
+            let rows: Vec<[String; 4]> = self
+                .records
+                .iter()
+                .map(|r| {
+                    [
+                        r.r#type.clone(),
+                        r.ttl.to_string(),
+                        r.data.clone(),
+                        r.objects.join(", "),
+                    ]
+                })
+                .collect();
+            table(&mut out, "records", ["TYPE", "TTL", "DATA", "FROM"], &rows);
+        }
+        if !self.shadowed.is_empty() {
+            let rows: Vec<[String; 2]> = self
+                .shadowed
+                .iter()
+                .map(|o| [o.kind.clone(), o.object.clone()])
+                .collect();
+            table(&mut out, "lost on precedence", ["KIND", "OBJECT"], &rows);
+        }
+        if !self.skipped.is_empty() {
+            let rows: Vec<[String; 3]> = self
+                .skipped
+                .iter()
+                .map(|s| [s.object.clone(), s.reason.to_string(), s.detail.clone()])
+                .collect();
+            table(&mut out, "skipped", ["OBJECT", "REASON", "DETAIL"], &rows);
+        }
+        out
+    }
+}
+
+/// Writes a titled table with columns padded to their widest cell (the last column is
+/// not padded, so no line ends in spaces).
+fn table<const N: usize>(out: &mut String, title: &str, head: [&str; N], rows: &[[String; N]]) {
+    let mut widths = head.map(|h| h.chars().count());
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let _ = writeln!(out, "\n{title}:");
+    let mut line = |cells: Vec<&str>| {
+        let mut text = String::from(" ");
+        for (i, cell) in cells.iter().enumerate() {
+            text.push(' ');
+            if i + 1 < N {
+                let _ = write!(text, "{cell:<width$} ", width = widths[i]);
+            } else {
+                text.push_str(cell);
+            }
+        }
+        let _ = writeln!(out, "{}", text.trim_end());
+    };
+    line(head.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
 }
 
 impl Zone {

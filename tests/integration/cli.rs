@@ -153,6 +153,8 @@ async fn readme_command_serves_the_examples_and_sigterm_stops_cleanly() {
         "127.0.0.1:0",
         "--http-listen",
         "127.0.0.1:0",
+        "--debug-listen",
+        "127.0.0.1:0",
     ]);
     for transport in [Transport::Udp, Transport::Tcp] {
         let answer = ask(
@@ -225,6 +227,8 @@ fn json_logs_are_one_object_per_line() {
             "127.0.0.1:0",
             "--http-listen",
             "127.0.0.1:0",
+            "--debug-listen",
+            "off",
             "--log-format",
             "json",
         ])

@@ -8,7 +8,9 @@ use hickory_proto::rr::RecordType;
 use serde_json::{Value, json};
 
 use crate::fake_api::FakeApi;
-use crate::support::{TestServer, addresses, http_get, rcode, repo_path, sample, scrape};
+use crate::support::{
+    TestServer, addresses, debug_get, http_get, rcode, repo_path, sample, scrape,
+};
 
 /// The group and plural an object is served under.
 fn resource_of(object: &Value) -> (&'static str, &'static str) {
@@ -129,8 +131,8 @@ async fn the_cluster_serves_what_the_same_manifests_serve() {
             .collect()
     };
     assert_eq!(
-        strip_serial(http_get(&live, "/zone").await.1),
-        strip_serial(http_get(&folder, "/zone").await.1)
+        strip_serial(debug_get(&live, "/zone").await.1),
+        strip_serial(debug_get(&folder, "/zone").await.1)
     );
     let metrics = scrape(&live);
     assert_eq!(
@@ -519,6 +521,7 @@ async fn resident_memory_with_10k_services() {
             ])
             .arg("--http-listen")
             .arg(http_addr.to_string())
+            .args(["--debug-listen", "off"])
             .arg("--kubeconfig")
             .arg(&kubeconfig)
             .stderr(std::process::Stdio::null())

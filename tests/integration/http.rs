@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 
 use hickory_proto::rr::RecordType;
 
-use crate::support::{TestServer, Transport, ask, have, http_get, lb_service, sample};
+use crate::support::{TestServer, Transport, ask, debug_get, have, http_get, lb_service, sample};
 
 /// A metric family, label pairs its sample must have, and how much it must have grown.
 type Expectation<'a> = (&'a str, Vec<(&'a str, &'a str)>, f64);
@@ -174,7 +174,7 @@ async fn metrics_pass_promtool() {
 #[tokio::test]
 async fn zone_and_explain_show_what_the_server_believes() {
     let server = TestServer::start(&cluster(), &[]).await;
-    let (status, zone) = http_get(&server, "/zone").await;
+    let (status, zone) = debug_get(&server, "/zone").await;
     assert_eq!(status, 200);
     assert!(
         zone.contains("web.home.example.\t60\tIN\tA\t192.168.1.10\t; Service apps/web\n"),
@@ -185,7 +185,7 @@ async fn zone_and_explain_show_what_the_server_believes() {
         "{zone}"
     );
 
-    let (status, body) = http_get(&server, "/explain?name=WEB.home.example").await;
+    let (status, body) = debug_get(&server, "/explain?name=WEB.home.example").await;
     assert_eq!(status, 200);
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["status"], "NOERROR");
@@ -213,7 +213,8 @@ async fn zone_and_explain_show_what_the_server_believes() {
     );
 
     let json: serde_json::Value =
-        serde_json::from_str(&http_get(&server, "/explain?name=bad.home.example").await.1).unwrap();
+        serde_json::from_str(&debug_get(&server, "/explain?name=bad.home.example").await.1)
+            .unwrap();
     assert_eq!(json["status"], "NXDOMAIN");
     assert_eq!(
         json["skipped"][0]["object"], "Service apps/broken",
@@ -222,8 +223,45 @@ async fn zone_and_explain_show_what_the_server_believes() {
     assert_eq!(json["skipped"][0]["reason"], "invalid_field");
 
     let json: serde_json::Value =
-        serde_json::from_str(&http_get(&server, "/explain?name=example.com").await.1).unwrap();
+        serde_json::from_str(&debug_get(&server, "/explain?name=example.com").await.1).unwrap();
     assert_eq!(json["status"], "REFUSED");
-    assert_eq!(http_get(&server, "/explain").await.0, 400);
+    assert_eq!(debug_get(&server, "/explain").await.0, 400);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn debug_views_are_only_on_the_debug_listener() {
+    let server = TestServer::start(&cluster(), &[]).await;
+    // The zone is not handed to whoever reaches the metrics port, and the debug port
+    // serves nothing for Prometheus or the kubelet.
+    for path in ["/", "/zone", "/explain?name=web.home.example"] {
+        assert_eq!(
+            http_get(&server, path).await.0,
+            404,
+            "{path} on --http-listen"
+        );
+        assert_eq!(
+            debug_get(&server, path).await.0,
+            200,
+            "{path} on --debug-listen"
+        );
+    }
+    for path in ["/metrics", "/healthz", "/readyz"] {
+        assert_eq!(
+            http_get(&server, path).await.0,
+            200,
+            "{path} on --http-listen"
+        );
+        assert_eq!(
+            debug_get(&server, path).await.0,
+            404,
+            "{path} on --debug-listen"
+        );
+    }
+    server.stop().await;
+
+    let server = TestServer::start(&cluster(), &["--debug-listen", "off"]).await;
+    assert_eq!(server.server.as_ref().unwrap().debug_address, None);
+    assert_eq!(http_get(&server, "/zone").await.0, 404);
     server.stop().await;
 }

@@ -4,7 +4,7 @@
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
-use crate::support::{TestServer, addresses, answers, http_get, lb_service, rcode, repo_path};
+use crate::support::{TestServer, addresses, answers, debug_get, lb_service, rcode, repo_path};
 
 /// The bundled example cluster, as one manifest stream.
 fn home_cluster() -> String {
@@ -150,7 +150,7 @@ async fn gateway_api_routes_answer_where_accepted() {
         rcode(&server.ask("rejected.home.example", RecordType::A).await),
         ResponseCode::NXDomain
     );
-    let (status, body) = http_get(&server, "/explain?name=rejected.home.example").await;
+    let (status, body) = debug_get(&server, "/explain?name=rejected.home.example").await;
     assert_eq!(status, 200);
     assert!(body.contains("not_accepted"), "{body}");
     assert!(body.contains("NotAllowedByListeners"), "{body}");
@@ -178,7 +178,7 @@ async fn istio_virtual_services_answer_at_the_ingress_gateway() {
         rcode(&server.ask("backend.home.example", RecordType::A).await),
         ResponseCode::NXDomain
     );
-    let (_, body) = http_get(&server, "/explain?name=jellyfin.home.example").await;
+    let (_, body) = debug_get(&server, "/explain?name=jellyfin.home.example").await;
     assert!(body.contains("VirtualService"), "{body}");
     assert!(body.contains("media"), "{body}");
     server.stop().await;

@@ -312,7 +312,7 @@ async fn knot_loads_the_rendered_zone_and_serves_it_alike() {
         return;
     }
     let server = TestServer::start(&cluster(), &[]).await;
-    let (status, zone) = crate::support::http_get(&server, "/zone").await;
+    let (status, zone) = crate::support::debug_get(&server, "/zone").await;
     assert_eq!(status, 200);
     let dir = tempfile::tempdir().unwrap();
     let (_peer, knot) = start_answering(dir.path(), |port, log| {

@@ -63,6 +63,9 @@ impl TestServer {
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
             .try_init();
+        if !argv.contains(&"--debug-listen") {
+            argv.extend(["--debug-listen", "127.0.0.1:0"]);
+        }
         if !argv.contains(&"--domain") {
             argv.extend(["--domain", "home.example"]);
         }
@@ -257,13 +260,21 @@ pub fn scrape(server: &TestServer) -> String {
     text
 }
 
-/// A plain HTTP/1.1 GET: status code and body.
+/// A plain HTTP/1.1 GET on `--http-listen` (`/metrics`, `/healthz`, `/readyz`): status
+/// code and body.
 pub async fn http_get(server: &TestServer, path: &str) -> (u16, String) {
-    let addr = server
-        .server
-        .as_ref()
-        .and_then(|s| s.http_address)
-        .expect("HTTP endpoint on");
+    let addr = server.server.as_ref().and_then(|s| s.http_address);
+    get(addr.expect("HTTP endpoint on"), path).await
+}
+
+/// A plain HTTP/1.1 GET on `--debug-listen` (`/`, `/zone`, `/explain`).
+pub async fn debug_get(server: &TestServer, path: &str) -> (u16, String) {
+    let addr = server.server.as_ref().and_then(|s| s.debug_address);
+    get(addr.expect("debug views on"), path).await
+}
+
+/// A plain HTTP/1.1 GET: status code and body.
+pub async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.expect("write");

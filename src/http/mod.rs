@@ -1,24 +1,24 @@
-//! The HTTP endpoint: `/metrics` for Prometheus, `/healthz` and `/readyz` for the
-//! kubelet, and the debug views `/zone` and `/explain?name=`.
+//! The HTTP endpoints: `/metrics` for Prometheus, `/healthz` and `/readyz` for the
+//! kubelet on `--http-listen`; the debug views ([`debug`]) on a listener of their own.
 //!
-//! It reads the same zone snapshot the DNS answers come from, so what it shows is what
+//! Both read the same zone snapshot the DNS answers come from, so what they show is what
 //! resolvers get.
+
+pub mod debug;
+mod status;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use hickory_proto::rr::{LowerName, Name};
 use prometheus_client::registry::Registry;
-use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::sources::SharedZone;
-use crate::zone::render::zone_files;
 
 /// OpenMetrics content type, which `prometheus-client` writes.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -32,7 +32,7 @@ struct AppState {
     registry: Arc<Registry>,
 }
 
-/// Serves the endpoint on `listener` until `shutdown`.
+/// Serves `/metrics`, `/healthz` and `/readyz` on `listener` until `shutdown`.
 pub async fn serve(
     listener: TcpListener,
     zone: SharedZone,
@@ -43,8 +43,6 @@ pub async fn serve(
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .route("/zone", get(zone_file))
-        .route("/explain", get(explain))
         .with_state(AppState { zone, registry });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
@@ -117,47 +115,6 @@ async fn readyz(State(state): State<AppState>) -> Response {
             "not ready: the first zone is not built yet\n",
         )
             .into_response(),
-    }
-}
-
-async fn zone_file(State(state): State<AppState>) -> Response {
-    match state.zone.load().as_ref() {
-        Some(zone) => (
-            [(header::CONTENT_TYPE, "text/dns; charset=utf-8")],
-            zone_files(zone),
-        )
-            .into_response(),
-        None => (StatusCode::SERVICE_UNAVAILABLE, "no zone yet\n").into_response(),
-    }
-}
-
-#[derive(Deserialize)]
-struct ExplainQuery {
-    name: Option<String>,
-}
-
-async fn explain(State(state): State<AppState>, Query(query): Query<ExplainQuery>) -> Response {
-    let Some(text) = query.name.filter(|n| !n.trim().is_empty()) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            "usage: /explain?name=app.home.example\n",
-        )
-            .into_response();
-    };
-    let mut name = match Name::from_ascii(text.trim()) {
-        Ok(name) => name,
-        Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                format!("{text:?} is not a DNS name: {e}\n"),
-            )
-                .into_response();
-        }
-    };
-    name.set_fqdn(true);
-    match state.zone.load().as_ref() {
-        Some(zone) => axum::Json(zone.explain(&LowerName::from(name))).into_response(),
-        None => (StatusCode::SERVICE_UNAVAILABLE, "no zone yet\n").into_response(),
     }
 }
 
