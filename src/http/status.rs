@@ -338,9 +338,11 @@ h2 { font-size: 1.05rem; margin: 1.2rem 0 0.4rem; }
 .state-pending { color: #b7791f; }
 input { font: inherit; width: 100%; max-width: 24rem; padding: 0.35rem 0.5rem; box-sizing: border-box; }
 .scroll { overflow-x: auto; }
-table { border-collapse: collapse; width: 100%; }
-th, td { text-align: left; padding: 0.25rem 0.6rem 0.25rem 0; border-bottom: 1px solid var(--line); vertical-align: top; }
-td { overflow-wrap: anywhere; }
+table { border-collapse: collapse; }
+#names { width: 100%; }
+th, td { text-align: left; padding: 0.25rem 0.9rem 0.25rem 0; border-bottom: 1px solid var(--line); vertical-align: top; }
+td:first-child { white-space: nowrap; }
+#names td:nth-child(3) { overflow-wrap: anywhere; min-width: 8rem; }
 th { font-weight: 600; white-space: nowrap; }
 #stale { color: #c0392b; }
 </style>

@@ -10,4 +10,5 @@ mod kinds;
 mod packets;
 mod peers;
 mod reload;
+mod status_page;
 mod support;
