@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use k8s_gateway::app::{self, Server, render_once};
-use k8s_gateway::config::{Cli, Command, Config, LogFormat};
+use k8s_gateway::config::{Cli, Command, Config, ExplainArgs, LogFormat, Output};
 use k8s_gateway::zone::render::zone_files;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -15,7 +15,10 @@ use tracing_subscriber::EnvFilter;
 /// Exit code for a bad option or path, as for any command-line usage error.
 const USAGE_ERROR: u8 = 2;
 
-/// How long `render` waits for the cluster to be listed.
+/// `explain`'s exit code when the name gets no records, so scripts can test it.
+const NOT_SERVED: u8 = 1;
+
+/// How long `render` and `explain` wait for the cluster to be listed.
 const RENDER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 fn main() -> ExitCode {
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
                 Err(e) => fail(&e),
             };
         }
+        Command::Explain(args) => return explain(args),
     };
     let log_format = args.log_format;
     let config = match Config::from_args(args) {
@@ -75,6 +79,39 @@ async fn render(config: &Config) -> anyhow::Result<String> {
     Ok(zone_files(&zone))
 }
 
+/// `k8s-gateway explain NAME`: what `/explain?name=` says, for a terminal or a script.
+fn explain(args: ExplainArgs) -> ExitCode {
+    let output = args.output;
+    let (config, name) = match Config::from_explain_args(args) {
+        Ok(parsed) => parsed,
+        Err(e) => return usage_error(&format!("error: {e}")),
+    };
+    // Warnings only (an unreadable manifest, a cluster that does not answer): the answer
+    // is the output.
+    init_logging_at(LogFormat::Text, "warn");
+    let explanation = match build_once(&config) {
+        Ok(zone) => zone.explain(&name),
+        Err(e) => return fail(&e),
+    };
+    match output {
+        Output::Table => print!("{}", explanation.to_table()),
+        Output::Json => match serde_json::to_string_pretty(&explanation) {
+            Ok(json) => println!("{json}"),
+            Err(e) => return fail(&e.into()),
+        },
+    }
+    if explanation.is_served() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(NOT_SERVED)
+    }
+}
+
+#[tokio::main]
+async fn build_once(config: &Config) -> anyhow::Result<k8s_gateway::zone::Zone> {
+    Ok(render_once(config, RENDER_TIMEOUT).await?)
+}
+
 /// One line on stderr saying what is wrong; clap's usage and tips are left out.
 fn usage_error(message: &str) -> ExitCode {
     // The first paragraph is the error (clap lists missing options on the next lines).
@@ -89,7 +126,12 @@ fn usage_error(message: &str) -> ExitCode {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    init_logging_at(format, "info");
+}
+
+/// Logging with `default` as the level when `RUST_LOG` is unset.
+fn init_logging_at(format: LogFormat, default: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

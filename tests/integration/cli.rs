@@ -246,3 +246,80 @@ fn json_logs_are_one_object_per_line() {
     assert_eq!(json["fields"]["message"], "zone changed", "{first}");
     assert!(json["fields"]["names"].as_u64().unwrap() > 0, "{first}");
 }
+
+#[test]
+fn explain_prints_a_table_and_exits_0_when_served_1_when_not() {
+    let examples = repo_path("examples").to_string_lossy().to_string();
+    let explain = |name: &str, extra: &[&str]| {
+        let mut args = vec![
+            "explain",
+            name,
+            "--domain",
+            "home.example",
+            "--manifests",
+            &examples,
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    // (name, exit code, a line the table must hold)
+    let cases = [
+        // Served: the records and the object behind each.
+        (
+            "Immich.home.example",
+            0,
+            "  A     60   192.168.10.50  HTTPRoute photos/immich",
+        ),
+        // Served by a wildcard, which the summary names.
+        (
+            "pr-12.apps.home.example",
+            0,
+            "wildcard: *.apps.home.example.",
+        ),
+        // In our domain, but nothing publishes it.
+        ("nope.home.example", 1, "status:  NXDOMAIN"),
+        // Not ours at all.
+        ("example.org", 1, "status:  REFUSED"),
+    ];
+    for (name, code, line) in cases {
+        let out = explain(name, &[]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(code), "{name}: {text}");
+        assert!(
+            text.lines().any(|l| l == line),
+            "{name}: no {line:?} in\n{text}"
+        );
+        // Logs stay out of the way: stderr is empty when nothing is wrong.
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // JSON is the /explain document.
+    let out = explain("photos.home.example", &["--output", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["status"], "NOERROR");
+    assert_eq!(json["records"][0]["type"], "CNAME");
+    assert_eq!(
+        json["records"][0]["objects"][0],
+        "DNSEndpoint network/lan-records"
+    );
+
+    // Bad options: exit 2, one line.
+    for (extra, mention) in [
+        (vec!["--output", "yaml"], "yaml"),
+        (vec!["--namespace", "apps"], "--namespace"),
+    ] {
+        let out = explain("immich.home.example", &extra);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(mention), "{err}");
+    }
+    let out = explain("bad name", &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"bad name\" is not a DNS name"));
+}

@@ -568,3 +568,37 @@ async fn reqwest_like_get(addr: std::net::SocketAddr, path: &str) -> Option<u16>
         .parse()
         .ok()
 }
+
+#[tokio::test]
+async fn explain_reads_the_cluster() {
+    let api = FakeApi::start().await;
+    api.serve_all();
+    api.apply(
+        "",
+        "services",
+        service("web", "apps", "web.home.example", "192.168.10.60"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = api.write_kubeconfig(dir.path());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_k8s-gateway"))
+            .args(["explain", "web.home.example", "--domain", "home.example"])
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(["--output", "json"])
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["records"][0]["data"], "192.168.10.60");
+    assert_eq!(json["records"][0]["objects"][0], "Service apps/web");
+}
