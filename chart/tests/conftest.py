@@ -40,6 +40,7 @@ KUBE_VERSIONS = ("1.26.0", kubernetes_validate.latest_version())
 
 CRD_SCHEMAS = {
     "ServiceMonitor": "servicemonitor-monitoring-v1.json",
+    "PrometheusRule": "prometheusrule-monitoring-v1.json",
     "CiliumLoadBalancerIPPool": "ciliumloadbalancerippool-cilium.json",
     "CiliumL2AnnouncementPolicy": "ciliuml2announcementpolicy-cilium.json",
 }
@@ -127,3 +128,14 @@ def assert_valid(obj: dict) -> None:
             error = f"at {'.'.join(str(p) for p in e.path)}: {e.message}"
         if error:
             pytest.fail(f"{kind}/{obj['metadata']['name']} invalid for Kubernetes {version} {error}")
+
+
+def need(tool: str) -> str:
+    """The path of `tool`; the test is skipped when it is missing, except under CI=true
+    (.ci/run installs every tool the tests use), where that is a failure."""
+    path = shutil.which(tool)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{tool} is missing on CI: .ci/run installs it")
+        pytest.skip(f"{tool} is not installed")
+    return path

@@ -32,7 +32,7 @@ RESOURCES: dict[str, list[tuple[str, str, bool]]] = {
         ("clusterrolebindings", "ClusterRoleBinding", False),
         ("clusterroles", "ClusterRole", False),
     ],
-    "monitoring.coreos.com/v1": [("servicemonitors", "ServiceMonitor", True)],
+    "monitoring.coreos.com/v1": [("servicemonitors", "ServiceMonitor", True), ("prometheusrules", "PrometheusRule", True)],
     "cilium.io/v2": [("ciliumloadbalancerippools", "CiliumLoadBalancerIPPool", False)],
     "cilium.io/v2alpha1": [
         ("ciliuml2announcementpolicies", "CiliumL2AnnouncementPolicy", False),

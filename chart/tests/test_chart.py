@@ -20,6 +20,7 @@ SCENARIOS = {
     "two-replicas": {**DOMAIN, "replicaCount": 2},
     "hard-anti-affinity": {**DOMAIN, "replicaCount": 3, "podAntiAffinity": "hard", "podDisruptionBudget": {"minAvailable": 2}},
     "service-monitor": {**DOMAIN, "prometheus": {"monitor": {"enabled": True, "interval": "30s", "additionalLabels": {"release": "kps"}}}},
+    "prometheus-rule": {**DOMAIN, "prometheus": {"monitor": {"enabled": True}}, "prometheusRule": {"enabled": True, "additionalLabels": {"release": "kps"}}},
     "cilium": {
         **DOMAIN,
         "service": {"loadBalancerIP": "192.168.1.53"},
