@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Source};
+use crate::dns::forward::{Forwarder, UPSTREAM_TIMEOUT};
 use crate::dns::{self, DnsContext};
 use crate::metrics::Metrics;
 use crate::sources::{Rebuilder, SharedZone, cluster, manifests};
@@ -103,6 +104,15 @@ impl Server {
             }
         }
 
+        let forwarder = (!config.fallthrough.is_empty()).then(|| {
+            Arc::new(Forwarder::new(
+                &config.fallthrough,
+                config.fallthrough_cache,
+                UPSTREAM_TIMEOUT,
+                metrics.forward.clone(),
+                tokio::runtime::Handle::current(),
+            ))
+        });
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut dns_addresses = Vec::new();
         for address in &config.listen {
@@ -115,6 +125,7 @@ impl Server {
             let ctx = DnsContext {
                 zone: zone.clone(),
                 metrics: Arc::new(metrics.dns_server(bound)),
+                forwarder: forwarder.clone(),
             };
             let udp = udp
                 .into_std()
@@ -164,8 +175,9 @@ impl Server {
                 .map_err(|source| Error::BindFailed { address, source })?;
             tracing::info!(address = %bound, "serving the debug views (/ /zone /explain)");
             let (zone, registry, stop) = (zone.clone(), registry.clone(), shutdown.clone());
+            let upstreams = config.fallthrough.clone();
             tasks.spawn(async move {
-                crate::http::debug::serve(listener, zone, registry, stop)
+                crate::http::debug::serve(listener, zone, registry, upstreams, stop)
                     .await
                     .map_err(|source| Error::HttpFailed {
                         address: bound,

@@ -111,7 +111,25 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "K8S_GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// A DNS server to ask for names of our domains that the zone does not have
+    /// (instead of NXDOMAIN); repeat for more, asked in turn. Port 53 unless given.
+    #[arg(
+        long,
+        env = "K8S_GATEWAY_FALLTHROUGH",
+        value_name = "ADDR[:PORT]",
+        value_delimiter = ',',
+        value_parser = parse_upstream
+    )]
+    pub fallthrough: Vec<SocketAddr>,
+
+    /// Answers from the --fallthrough servers kept at most (by their TTL); 0 keeps none.
+    #[arg(long, env = "K8S_GATEWAY_FALLTHROUGH_CACHE", value_name = "ENTRIES", default_value_t = DEFAULT_FALLTHROUGH_CACHE)]
+    pub fallthrough_cache: usize,
 }
+
+/// Upstream answers cached at most, by default.
+pub const DEFAULT_FALLTHROUGH_CACHE: usize = 10_000;
 
 /// What the zone is and how it answers.
 #[derive(Debug, Args)]
@@ -248,6 +266,10 @@ pub struct Config {
     /// The status page, `/zone` and `/explain`; `None` when turned off.
     pub debug_listen: Option<SocketAddr>,
     pub log_format: LogFormat,
+    /// Where names of our domains that the zone lacks are asked, in order (empty: off).
+    pub fallthrough: Vec<SocketAddr>,
+    /// Upstream answers cached at most.
+    pub fallthrough_cache: usize,
 }
 
 impl Config {
@@ -266,6 +288,14 @@ impl Config {
             )));
         }
         config.log_format = args.log_format;
+        let mut fallthrough = Vec::new();
+        for upstream in args.fallthrough {
+            if !fallthrough.contains(&upstream) {
+                fallthrough.push(upstream);
+            }
+        }
+        config.fallthrough = fallthrough;
+        config.fallthrough_cache = args.fallthrough_cache;
         Ok(config)
     }
 
@@ -341,6 +371,8 @@ impl Config {
             http_listen: None,
             debug_listen: None,
             log_format: LogFormat::Text,
+            fallthrough: Vec::new(),
+            fallthrough_cache: DEFAULT_FALLTHROUGH_CACHE,
         })
     }
 }
@@ -447,6 +479,28 @@ fn parse_debug_listen(text: &str) -> Result<DebugListen, String> {
         .parse()
         .map(|address| DebugListen(Some(address)))
         .map_err(|_| format!("{text:?} is not ADDR:PORT (like 127.0.0.1:8081) or off"))
+}
+
+/// An upstream DNS server: an IP address with an optional port (`192.0.2.1`,
+/// `192.0.2.1:5353`, `::1`, `[::1]:5353`), port 53 when none is given. Host names are
+/// not accepted: resolving them would need the DNS we are configuring.
+fn parse_upstream(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    if let Ok(address) = text.parse::<SocketAddr>() {
+        if address.port() == 0 {
+            return Err(format!(
+                "{text:?}: port 0 is not a port a server listens on"
+            ));
+        }
+        return Ok(address);
+    }
+    let bare = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(text);
+    bare.parse::<std::net::IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .map_err(|_| format!("{text:?} is not an IP address with an optional port (like 192.0.2.1 or [2001:db8::1]:5353)"))
 }
 
 fn parse_relative(text: &str) -> Result<Name, String> {
@@ -600,6 +654,31 @@ mod tests {
                 .to_string()
                 .contains("/nonexistent/k8s")
         );
+    }
+
+    #[test]
+    fn upstreams_take_port_53_unless_given() {
+        let args = serve_args(&[
+            "serve",
+            "--domain",
+            "home.example",
+            "--manifests",
+            ".",
+            "--fallthrough",
+            "192.0.2.1",
+            "--fallthrough",
+            "[2001:db8::1]:5353,::1,192.0.2.1:53",
+        ]);
+        let config = Config::from_args(args).unwrap();
+        let expected: Vec<SocketAddr> = ["192.0.2.1:53", "[2001:db8::1]:5353", "[::1]:53"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        assert_eq!(config.fallthrough, expected, "in order, duplicates dropped");
+        assert_eq!(config.fallthrough_cache, 10_000);
+        for bad in ["pihole.lan", "192.0.2.1:0", "192.0.2.1:99999", ""] {
+            assert!(parse_upstream(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -112,6 +112,8 @@ pub struct Metrics {
     pub zone: ZoneMetrics,
     /// The metrics of the cluster source (watches and discovery).
     pub sources: SourceMetrics,
+    /// The metrics of `--fallthrough`: upstream queries and their cache.
+    pub forward: ForwardMetrics,
     /// Created per `--listen` address by [`Metrics::dns_server`].
     domains: Vec<LowerName>,
 }
@@ -136,6 +138,86 @@ pub struct SourceMetrics {
     pub state: Family<SourceStateLabels, Gauge>,
     pub watch_errors: Family<WatchErrorLabels, Counter>,
     pub objects: Family<KindLabels, Gauge>,
+}
+
+/// Metrics of the fall-through to upstream servers, named as CoreDNS's `forward` and
+/// `cache` plugins name theirs, plus what those plugins do not count.
+#[derive(Clone)]
+pub struct ForwardMetrics {
+    /// Queries sent, per upstream (`coredns_forward_requests_total`).
+    pub requests: Family<UpstreamLabels, Counter>,
+    /// Accepted answers, per upstream and response code.
+    pub responses: Family<UpstreamRcodeLabels, Counter>,
+    /// Time from sending a query to its accepted answer.
+    pub durations: Family<UpstreamRcodeLabels, Histogram, fn() -> Histogram>,
+    /// Queries answered SERVFAIL because the in-flight limit was reached
+    /// (`coredns_forward_max_concurrent_rejects_total`).
+    pub max_concurrent_rejects: Counter,
+    /// Upstream packets ignored: malformed, oversized, or not the answer to our query.
+    pub ignored: Family<IgnoredLabels, Counter>,
+    /// Queries that came back to us carrying our own forwarding marker.
+    pub loops: Counter,
+    cache_hits: Family<CacheHitLabels, Counter>,
+    cache_misses: Family<CacheLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamLabels {
+    pub to: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamRcodeLabels {
+    pub to: String,
+    pub rcode: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct IgnoredLabels {
+    pub to: String,
+    /// `malformed`, `oversized` or `mismatch`.
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheHitLabels {
+    server: String,
+    r#type: &'static str,
+    zones: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    server: String,
+    zones: String,
+}
+
+fn forward_histogram() -> Histogram {
+    // 250 µs to ~8 s, as CoreDNS's forward plugin buckets it.
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
+}
+
+impl ForwardMetrics {
+    fn new() -> Self {
+        ForwardMetrics {
+            requests: Family::default(),
+            responses: Family::default(),
+            durations: Family::new_with_constructor(forward_histogram),
+            max_concurrent_rejects: Counter::default(),
+            ignored: Family::default(),
+            loops: Counter::default(),
+            cache_hits: Family::default(),
+            cache_misses: Family::default(),
+        }
+    }
+
+    /// The label of an upstream's response code, as CoreDNS writes it.
+    pub fn rcode_label(rcode: ResponseCode) -> String {
+        RCODES.iter().find(|(r, _)| *r == rcode).map_or_else(
+            || rcode.to_string().to_uppercase(),
+            |(_, l)| (*l).to_string(),
+        )
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -198,6 +280,7 @@ impl Metrics {
                 reload_errors: Counter::default(),
             },
             sources: SourceMetrics::default(),
+            forward: ForwardMetrics::new(),
             domains,
         };
         let dns = registry.sub_registry_with_prefix("coredns_dns");
@@ -235,7 +318,47 @@ impl Metrics {
             .sub_registry_with_prefix("coredns")
             .register("build_info", "A metric with a constant '1' value labeled by version, revision, and goversion from which CoreDNS was built", build);
 
+        let f = &metrics.forward;
+        let forward = registry.sub_registry_with_prefix("coredns_forward");
+        forward.register(
+            "requests",
+            "Counter of requests made per upstream",
+            f.requests.clone(),
+        );
+        forward.register(
+            "responses",
+            "Counter of responses received per upstream",
+            f.responses.clone(),
+        );
+        forward.register(
+            "request_duration_seconds",
+            "Histogram of the time each request took",
+            f.durations.clone(),
+        );
+        forward.register(
+            "max_concurrent_rejects",
+            "Counter of the number of queries rejected because the concurrent queries were at maximum",
+            f.max_concurrent_rejects.clone(),
+        );
+        let cache = registry.sub_registry_with_prefix("coredns_cache");
+        cache.register("hits", "The count of cache hits", f.cache_hits.clone());
+        cache.register(
+            "misses",
+            "The count of cache misses",
+            f.cache_misses.clone(),
+        );
+
         let own = registry.sub_registry_with_prefix("k8s_gateway");
+        own.register(
+            "forward_ignored_answers",
+            "Packets from a --fallthrough server ignored, per reason (malformed, oversized, mismatch: another ID or question)",
+            f.ignored.clone(),
+        );
+        own.register(
+            "forward_loops",
+            "Queries that arrived carrying our own forwarding marker and were answered SERVFAIL",
+            f.loops.clone(),
+        );
         let z = &metrics.zone;
         own.register(
             "zone_builds",
@@ -325,9 +448,42 @@ pub struct DnsMetrics {
 }
 
 /// Started when a request arrives; observed once its answer is sent.
+#[derive(Clone, Copy)]
 pub struct RequestTimer(Instant);
 
 impl DnsMetrics {
+    /// The fall-through metrics (shared by every server).
+    pub fn forward(&self) -> &ForwardMetrics {
+        &self.metrics.forward
+    }
+
+    /// Counts an upstream answer for `name` served from the cache (`denial`: a negative
+    /// one), or a miss, with CoreDNS's `server`, `type` and `zones` labels.
+    pub fn cache_lookup(&self, name: &LowerName, hit: Option<bool>) {
+        let zones = self
+            .metrics
+            .domains
+            .iter()
+            .find(|d| d.zone_of(name))
+            .map_or_else(|| ".".to_string(), ToString::to_string);
+        let server = self.server.clone();
+        let forward = &self.metrics.forward;
+        match hit {
+            Some(denial) => forward
+                .cache_hits
+                .get_or_create(&CacheHitLabels {
+                    server,
+                    r#type: if denial { "denial" } else { "success" },
+                    zones,
+                })
+                .inc(),
+            None => forward
+                .cache_misses
+                .get_or_create(&CacheLabels { server, zones })
+                .inc(),
+        };
+    }
+
     pub fn start(&self) -> RequestTimer {
         RequestTimer(Instant::now())
     }

@@ -42,6 +42,9 @@ pub struct Outcome {
     /// Whether the name is in one of our domains (AA set).
     pub authoritative: bool,
     pub truncated: bool,
+    /// The name is inside our domains but the zone does not have it (NXDOMAIN with no
+    /// CNAME leading there): the one case `--fallthrough` hands to an upstream.
+    pub no_such_name: bool,
 }
 
 /// Writes the response to `request` into `out` (cleared first). Returns `None` when no
@@ -127,6 +130,7 @@ pub fn respond(
         rcode: answer.rcode,
         authoritative: true,
         truncated,
+        no_such_name: answer.rcode == ResponseCode::NXDomain && answer.answers.is_empty(),
     })
 }
 
@@ -160,6 +164,7 @@ fn error(
         rcode,
         authoritative: false,
         truncated: false,
+        no_such_name: false,
     }
 }
 
@@ -192,7 +197,7 @@ fn encode(
 
 /// Our OPT record: EDNS version 0, our payload size, the client's DO bit copied
 /// (RFC 3225 §3), no options.
-fn response_edns(request: &Edns) -> Edns {
+pub(super) fn response_edns(request: &Edns) -> Edns {
     let mut edns = Edns::new();
     edns.set_max_payload(MAX_UDP_PAYLOAD);
     edns.set_dnssec_ok(request.flags().dnssec_ok);

@@ -4,6 +4,8 @@
 //! `127.0.0.1:0` and nothing here knows about ports or globals. Queries read the current
 //! zone with one atomic load: no lock, no wait for the sources.
 
+pub mod cache;
+pub mod forward;
 pub mod handler;
 
 use std::io;
@@ -17,8 +19,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::metrics::DnsMetrics;
+use crate::metrics::{DnsMetrics, RequestTimer};
 use crate::sources::SharedZone;
+use forward::Forwarder;
 use handler::{Transport, respond};
 
 /// Open TCP connections at most; one more is closed at once (bounded memory).
@@ -37,6 +40,8 @@ pub struct DnsContext {
     pub zone: SharedZone,
     /// The request metrics of this listening address.
     pub metrics: Arc<DnsMetrics>,
+    /// Where names the zone does not have are asked (`--fallthrough`), if anywhere.
+    pub forwarder: Option<Arc<Forwarder>>,
 }
 
 /// How often a UDP worker blocked in `recv_from` checks for a shutdown.
@@ -58,7 +63,7 @@ pub fn serve_udp(socket: Arc<std::net::UdpSocket>, ctx: DnsContext, shutdown: Ca
 /// One datagram per system call: the portable loop.
 #[cfg(not(target_os = "linux"))]
 fn serve_udp_one_by_one(
-    socket: &std::net::UdpSocket,
+    socket: &Arc<std::net::UdpSocket>,
     ctx: &DnsContext,
     shutdown: &CancellationToken,
 ) {
@@ -73,6 +78,9 @@ fn serve_udp_one_by_one(
         };
         let timer = ctx.metrics.start();
         if let Some(outcome) = answer(ctx, &request[..len], &mut response) {
+            if hand_off(ctx, socket, &request[..len], peer, &outcome, timer) {
+                continue;
+            }
             // Counted before sending: a scrape that follows the answer sees it.
             ctx.metrics
                 .observe(&timer, Transport::Udp, peer, &outcome, response.len());
@@ -89,6 +97,56 @@ fn answer(ctx: &DnsContext, request: &[u8], response: &mut Vec<u8>) -> Option<ha
     (!response.is_empty()).then_some(outcome)
 }
 
+/// `--fallthrough`: a UDP question whose name the zone does not have goes to the
+/// forwarder, which sends the answer later from a task of its own, so this thread goes
+/// on reading. `false` when the answer in hand is the one to send.
+fn hand_off(
+    ctx: &DnsContext,
+    socket: &Arc<std::net::UdpSocket>,
+    request: &[u8],
+    peer: SocketAddr,
+    outcome: &handler::Outcome,
+    timer: RequestTimer,
+) -> bool {
+    let Some(forwarder) = ctx.forwarder.as_ref().filter(|_| outcome.no_such_name) else {
+        return false;
+    };
+    let (task_forwarder, socket, metrics) =
+        (forwarder.clone(), socket.clone(), ctx.metrics.clone());
+    let request = request.to_vec();
+    forwarder.spawn(async move {
+        let mut response = Vec::new();
+        let outcome = task_forwarder
+            .answer(&request, Transport::Udp, &metrics, &mut response)
+            .await;
+        if response.is_empty() {
+            return;
+        }
+        metrics.observe(&timer, Transport::Udp, peer, &outcome, response.len());
+        log_query(Transport::Udp, peer, &outcome);
+        send_without_waiting(&socket, &response, peer);
+    });
+    true
+}
+
+/// Sends one datagram from a runtime task on the blocking UDP socket: a full send buffer
+/// drops the answer (the client retries) rather than stall the runtime.
+fn send_without_waiting(socket: &std::net::UdpSocket, message: &[u8], peer: SocketAddr) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let address = nix::sys::socket::SockaddrStorage::from(peer);
+        let _ = nix::sys::socket::sendto(
+            socket.as_raw_fd(),
+            message,
+            &address,
+            nix::sys::socket::MsgFlags::MSG_DONTWAIT,
+        );
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = socket.send_to(message, peer);
+}
+
 /// Linux: up to [`batched::BATCH`] datagrams per `recvmmsg` and their answers in one
 /// `sendmmsg`, as Knot DNS does: under load, system calls are most of the cost.
 #[cfg(target_os = "linux")]
@@ -96,16 +154,17 @@ mod batched {
     use std::io::{IoSlice, IoSliceMut};
     use std::net::{SocketAddr, UdpSocket};
     use std::os::fd::AsRawFd;
+    use std::sync::Arc;
 
     use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg};
     use tokio_util::sync::CancellationToken;
 
-    use super::{DnsContext, MAX_UDP_RESPONSE, Transport, UDP_BUFFER, answer, log_query};
+    use super::{DnsContext, MAX_UDP_RESPONSE, Transport, UDP_BUFFER, answer, hand_off, log_query};
 
     /// Datagrams per system call at most.
     pub const BATCH: usize = 32;
 
-    pub fn serve(socket: &UdpSocket, ctx: &DnsContext, shutdown: &CancellationToken) {
+    pub fn serve(socket: &Arc<UdpSocket>, ctx: &DnsContext, shutdown: &CancellationToken) {
         let fd = socket.as_raw_fd();
         let mut requests = vec![vec![0u8; UDP_BUFFER]; BATCH];
         let mut responses: Vec<Vec<u8>> = (0..BATCH)
@@ -145,6 +204,9 @@ mod batched {
                 // Answers are gathered at the front of `responses`, in order.
                 let slot = peers.len();
                 if let Some(outcome) = answer(ctx, request, &mut responses[slot]) {
+                    if hand_off(ctx, socket, request, peer, &outcome, timer) {
+                        continue;
+                    }
                     peers.push(*address);
                     outcomes.push((peer, outcome));
                 }
@@ -250,7 +312,15 @@ async fn serve_connection(
         drop(zone);
         // Nothing to answer (not a query, or no header): a stream that carries such
         // bytes is out of step, so end it rather than guess where the next frame starts.
-        let Some(outcome) = outcome else { return };
+        let Some(mut outcome) = outcome else { return };
+        if outcome.no_such_name
+            && let Some(forwarder) = &ctx.forwarder
+        {
+            // `--fallthrough`: only this connection waits for the upstream.
+            outcome = forwarder
+                .answer(&request, Transport::Tcp, &ctx.metrics, &mut response)
+                .await;
+        }
         if response.is_empty() {
             continue;
         }

@@ -5,6 +5,7 @@
 //! listener of their own, on loopback by default: `kubectl port-forward` reaches it, the
 //! network does not.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -29,6 +30,8 @@ struct DebugState {
     /// Read for the source states the status page shows (the `k8s_gateway_source_*`
     /// families), never written here.
     registry: Arc<Registry>,
+    /// The `--fallthrough` servers, which `/explain` names for a name we do not have.
+    fallthrough: Arc<[SocketAddr]>,
 }
 
 /// Serves `/`, `/zone` and `/explain` on `listener` until `shutdown`.
@@ -36,13 +39,18 @@ pub async fn serve(
     listener: TcpListener,
     zone: SharedZone,
     registry: Arc<Registry>,
+    fallthrough: Vec<SocketAddr>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let app = Router::new()
         .route("/", get(status_page))
         .route("/zone", get(zone_file))
         .route("/explain", get(explain))
-        .with_state(DebugState { zone, registry });
+        .with_state(DebugState {
+            zone,
+            registry,
+            fallthrough: fallthrough.into(),
+        });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
@@ -94,7 +102,14 @@ async fn explain(State(state): State<DebugState>, Query(query): Query<ExplainQue
         Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
     };
     match state.zone.load().as_ref() {
-        Some(zone) => axum::Json(zone.explain(&name)).into_response(),
+        Some(zone) => {
+            let mut explanation = zone.explain(&name);
+            if explanation.status == "NXDOMAIN" {
+                explanation.fallthrough =
+                    state.fallthrough.iter().map(ToString::to_string).collect();
+            }
+            axum::Json(explanation).into_response()
+        }
         None => (StatusCode::SERVICE_UNAVAILABLE, "no zone yet\n").into_response(),
     }
 }

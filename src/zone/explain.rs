@@ -24,6 +24,10 @@ pub struct Explanation {
     pub skipped: Vec<ExplainedSkip>,
     /// Set when the name is answered by a wildcard.
     pub wildcard: Option<String>,
+    /// The upstream servers a query for this name is asked of instead of answering
+    /// NXDOMAIN (`--fallthrough`; the server fills it in, the zone does not know them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fallthrough: Vec<String>,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -157,6 +161,7 @@ impl Zone {
             shadowed: Vec::new(),
             skipped: Vec::new(),
             wildcard: None,
+            fallthrough: Vec::new(),
         };
         let Some(authority) = self.authority_for(name) else {
             return explanation;

@@ -83,6 +83,30 @@ fn bad_options_exit_2_with_one_line() {
             "1.2.3.4",
         ),
         (vec!["frobnicate"], "frobnicate"),
+        (
+            vec![
+                "serve",
+                "--domain",
+                "home.example",
+                "--manifests",
+                &examples,
+                "--fallthrough",
+                "pihole.lan",
+            ],
+            "--fallthrough",
+        ),
+        (
+            vec![
+                "serve",
+                "--domain",
+                "home.example",
+                "--manifests",
+                &examples,
+                "--fallthrough",
+                "127.0.0.1:0",
+            ],
+            "--fallthrough",
+        ),
     ];
     for (args, mention) in cases {
         let out = run(&args);

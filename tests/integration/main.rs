@@ -5,6 +5,7 @@ mod answers;
 mod cli;
 mod cluster;
 mod fake_api;
+mod fallthrough;
 mod http;
 mod kinds;
 mod packets;

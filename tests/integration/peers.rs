@@ -13,7 +13,7 @@ use hickory_proto::rr::RecordType;
 use crate::support::{DEADLINE, TestServer, Transport, ask, have, lb_service};
 
 /// A free UDP port on 127.0.0.1 (also free for TCP in practice) for a peer to bind.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -22,7 +22,7 @@ fn free_port() -> u16 {
 }
 
 /// A peer process, stopped when dropped.
-struct Peer(Child);
+pub struct Peer(pub Child);
 
 impl Drop for Peer {
     fn drop(&mut self) {
@@ -35,7 +35,7 @@ impl Drop for Peer {
 /// home.example there. The port is free when chosen but may be taken by another test
 /// before the peer binds it, so a peer that exits early is started again on another
 /// port (a few times, then the test fails with the peer's log).
-async fn start_answering(dir: &Path, spawn: impl Fn(u16, Stdio) -> Peer) -> (Peer, SocketAddr) {
+pub async fn start_answering(dir: &Path, spawn: impl Fn(u16, Stdio) -> Peer) -> (Peer, SocketAddr) {
     const ATTEMPTS: usize = 5;
     let path = dir.join("peer.log");
     let log = || std::fs::read_to_string(&path).unwrap_or_default();
@@ -69,7 +69,7 @@ async fn start_answering(dir: &Path, spawn: impl Fn(u16, Stdio) -> Peer) -> (Pee
 }
 
 /// The cluster of the comparison: plain names, IPv6, a wildcard, an empty non-terminal.
-fn cluster() -> String {
+pub fn cluster() -> String {
     [
         lb_service(
             "web",
@@ -104,7 +104,7 @@ fn cluster_zone_file(serial: u32) -> String {
     )
 }
 
-fn start_knot(dir: &Path, port: u16, zone: &str, log: Stdio) -> Peer {
+pub fn start_knot(dir: &Path, port: u16, zone: &str, log: Stdio) -> Peer {
     std::fs::write(dir.join("home.example.zone"), zone).unwrap();
     std::fs::create_dir_all(dir.join("db")).unwrap();
     let conf = format!(

@@ -1,0 +1,522 @@
+//! `--fallthrough`: a name inside our domains that the zone does not have is asked of
+//! upstream servers in turn, and their answer is passed on instead of our NXDOMAIN.
+//!
+//! [`super::handler::respond`] stays pure: it only marks such a question
+//! ([`Outcome::no_such_name`]) and the transport hands the request here. The UDP loops
+//! (blocking threads) spawn the work on the runtime and go on reading, and the answer is
+//! sent from that task; a TCP connection awaits it in its own task. Names the zone has
+//! never come here, whatever the type: a public HTTPS record must not leak public
+//! address hints into a LAN answer.
+//!
+//! Concurrent identical questions share one upstream query, answers are cached by TTL
+//! ([`super::cache`]), and what we send carries an EDNS option of our own so that a query
+//! that comes back to us (an upstream that forwards the domain to us) is cut, not
+//! forwarded again.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Edns, Message, MessageType, Metadata, OpCode, Query, ResponseCode};
+use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+use hickory_proto::rr::{LowerName, Record};
+use hickory_proto::serialize::binary::BinEncoder;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
+
+use super::cache::{Cache, Key, Upstreamed};
+use super::handler::{MAX_UDP_PAYLOAD, Outcome, Transport, response_edns};
+use crate::metrics::{
+    DnsMetrics, ForwardMetrics, IgnoredLabels, UpstreamLabels, UpstreamRcodeLabels,
+};
+
+/// How long one upstream has to answer before the next is asked.
+pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
+/// Upstream queries in flight at most; a question that would need one more is answered
+/// SERVFAIL (a loop or a flood must not grow without bound).
+pub const MAX_IN_FLIGHT: usize = 100;
+/// The EDNS option we add to what we forward, from the range RFC 6891 §9 leaves for
+/// local and experimental use (65001–65534). A query that arrives with it has been
+/// through us already.
+pub const LOOP_MARKER: u16 = 65_053;
+/// The UDP payload we offer upstream; a datagram longer than that is not an answer to us.
+const UPSTREAM_PAYLOAD: u16 = MAX_UDP_PAYLOAD;
+/// Without EDNS(0) a UDP answer is at most 512 bytes (RFC 1035 §4.2.1).
+const CLASSIC_UDP_PAYLOAD: u16 = 512;
+
+/// Waiters for one upstream question: everyone who asked it while it was in flight.
+type Waiters = Vec<oneshot::Sender<Option<Arc<Upstreamed>>>>;
+
+/// Asks the upstreams, caches and coalesces. Shared by every transport.
+pub struct Forwarder {
+    upstreams: Vec<Upstream>,
+    state: Mutex<State>,
+    metrics: ForwardMetrics,
+    timeout: Duration,
+    runtime: Handle,
+}
+
+struct Upstream {
+    address: SocketAddr,
+    /// The `to` label, as CoreDNS writes it (`192.0.2.1:53`).
+    label: String,
+}
+
+struct State {
+    cache: Cache,
+    /// Questions being asked upstream right now (at most [`MAX_IN_FLIGHT`]).
+    pending: HashMap<Key, Waiters>,
+}
+
+/// Why an upstream packet was ignored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ignored {
+    Malformed,
+    Oversized,
+    /// Another ID, another question, or not a response to a query.
+    Mismatch,
+}
+
+impl Forwarder {
+    /// A forwarder to `upstreams` (asked in this order), keeping at most `cache_entries`
+    /// answers; its tasks run on `runtime`.
+    pub fn new(
+        upstreams: &[SocketAddr],
+        cache_entries: usize,
+        timeout: Duration,
+        metrics: ForwardMetrics,
+        runtime: Handle,
+    ) -> Self {
+        Forwarder {
+            upstreams: upstreams
+                .iter()
+                .map(|address| Upstream {
+                    address: *address,
+                    label: address.to_string(),
+                })
+                .collect(),
+            state: Mutex::new(State {
+                cache: Cache::new(cache_entries),
+                pending: HashMap::new(),
+            }),
+            metrics,
+            timeout,
+            runtime,
+        }
+    }
+
+    /// Where the questions go, in order.
+    pub fn upstreams(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.upstreams.iter().map(|u| u.address)
+    }
+
+    /// Runs `task` on the runtime: for the UDP threads, which must not wait.
+    pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        self.runtime.spawn(task);
+    }
+
+    /// Writes into `out` the answer to `request`, a query whose name the zone does not
+    /// have: the upstream's (from the cache or asked now), or SERVFAIL when none came,
+    /// the request carries our marker, or too many questions are in flight.
+    pub async fn answer(
+        self: &Arc<Self>,
+        request: &[u8],
+        transport: Transport,
+        dns: &DnsMetrics,
+        out: &mut Vec<u8>,
+    ) -> Outcome {
+        out.clear();
+        let mut outcome = Outcome {
+            question: None,
+            rcode: ResponseCode::ServFail,
+            authoritative: false,
+            truncated: false,
+            no_such_name: false,
+        };
+        // `respond` parsed it already; this cannot fail, but must not panic either.
+        let Ok(message) = Message::from_vec(request) else {
+            return outcome;
+        };
+        let [query] = &message.queries[..] else {
+            return outcome;
+        };
+        outcome.question = Some((LowerName::from(query.name()), query.query_type()));
+        let edns = message.edns.as_ref().map(response_edns);
+        let limit = match transport {
+            Transport::Tcp => u16::MAX,
+            Transport::Udp => message.edns.as_ref().map_or(CLASSIC_UDP_PAYLOAD, |e| {
+                e.max_payload().clamp(CLASSIC_UDP_PAYLOAD, MAX_UDP_PAYLOAD)
+            }),
+        };
+        let mut meta = Metadata::response_from_request(&message.metadata);
+        let looped = message
+            .edns
+            .as_ref()
+            .is_some_and(|e| e.option(EdnsCode::Unknown(LOOP_MARKER)).is_some());
+        let upstream = if looped {
+            // It went out from us and came back: asking again would go round forever.
+            self.metrics.loops.inc();
+            None
+        } else {
+            self.resolve(query, dns).await
+        };
+        let Some(upstream) = upstream else {
+            meta.response_code = ResponseCode::ServFail;
+            encode(&meta, query, (&[], &[]), edns.as_ref(), limit, out);
+            return outcome;
+        };
+        // Not ours: AA off; the TTLs count down from when the upstream answered.
+        meta.authoritative = false;
+        meta.recursion_available = upstream.recursion_available;
+        meta.response_code = upstream.rcode;
+        outcome.rcode = upstream.rcode;
+        let age = upstream.age(Instant::now());
+        let aged = |records: &[Record]| -> Vec<Record> {
+            records
+                .iter()
+                .map(|r| {
+                    let mut r = r.clone();
+                    r.ttl = r.ttl.saturating_sub(age);
+                    r
+                })
+                .collect()
+        };
+        let sections = (aged(&upstream.answers), aged(&upstream.authorities));
+        if !encode(
+            &meta,
+            query,
+            (&sections.0, &sections.1),
+            edns.as_ref(),
+            limit,
+            out,
+        ) {
+            // RFC 2181 §9: rather than a partial set, the question and TC (retry over TCP).
+            meta.truncation = true;
+            outcome.truncated = true;
+            encode(&meta, query, (&[], &[]), edns.as_ref(), limit, out);
+        }
+        outcome
+    }
+
+    /// The upstream answer to `query`: from the cache, or by joining the identical
+    /// question in flight, or by asking. `None` when no upstream answered or too many
+    /// questions are in flight.
+    async fn resolve(self: &Arc<Self>, query: &Query, dns: &DnsMetrics) -> Option<Arc<Upstreamed>> {
+        let key = Key {
+            name: LowerName::from(query.name()),
+            rtype: query.query_type(),
+            class: query.query_class(),
+        };
+        let (receiver, hit) = {
+            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            match state.cache.get(&key, Instant::now()) {
+                Some(hit) => (None, Some(hit)),
+                None => {
+                    let (sender, receiver) = oneshot::channel();
+                    if let Some(waiters) = state.pending.get_mut(&key) {
+                        waiters.push(sender);
+                    } else if state.pending.len() >= MAX_IN_FLIGHT {
+                        drop(state);
+                        dns.cache_lookup(&key.name, None);
+                        self.metrics.max_concurrent_rejects.inc();
+                        return None;
+                    } else {
+                        state.pending.insert(key.clone(), vec![sender]);
+                        // Its own task: it finishes (and fills the cache) even when the
+                        // client that started it has gone.
+                        self.runtime
+                            .spawn(self.clone().fetch(key.clone(), query.clone()));
+                    }
+                    (Some(receiver), None)
+                }
+            }
+        };
+        dns.cache_lookup(&key.name, hit.as_ref().map(|h| h.denial));
+        match (hit, receiver) {
+            (Some(hit), _) => Some(hit),
+            (None, Some(receiver)) => receiver.await.ok().flatten(),
+            (None, None) => None,
+        }
+    }
+
+    /// Asks the upstreams for `key`, caches the answer and hands it to every waiter.
+    async fn fetch(self: Arc<Self>, key: Key, query: Query) {
+        let answer = self.ask_upstreams(&query).await.map(Arc::new);
+        let waiters = {
+            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(answer) = &answer {
+                state
+                    .cache
+                    .insert(key.clone(), answer.clone(), Instant::now());
+            }
+            state.pending.remove(&key).unwrap_or_default()
+        };
+        for waiter in waiters {
+            let _ = waiter.send(answer.clone());
+        }
+    }
+
+    /// The first acceptable answer from the upstreams, asked in turn, each for at most
+    /// the timeout.
+    async fn ask_upstreams(&self, query: &Query) -> Option<Upstreamed> {
+        for upstream in &self.upstreams {
+            let to = upstream.label.clone();
+            self.metrics
+                .requests
+                .get_or_create(&UpstreamLabels { to: to.clone() })
+                .inc();
+            let started = Instant::now();
+            let Ok(Some(message)) =
+                tokio::time::timeout(self.timeout, self.exchange(upstream, query)).await
+            else {
+                continue;
+            };
+            let labels = UpstreamRcodeLabels {
+                to,
+                rcode: ForwardMetrics::rcode_label(message.metadata.response_code),
+            };
+            self.metrics.responses.get_or_create(&labels).inc();
+            self.metrics
+                .durations
+                .get_or_create(&labels)
+                .observe(started.elapsed().as_secs_f64());
+            return Some(Upstreamed::new(message, Instant::now()));
+        }
+        None
+    }
+
+    /// One question to one upstream: over UDP, then over TCP if the answer was truncated.
+    async fn exchange(&self, upstream: &Upstream, query: &Query) -> Option<Message> {
+        let id = random_id();
+        let request = upstream_request(id, query)?;
+        let answer = self.exchange_udp(upstream, id, query, &request).await?;
+        if answer.metadata.truncation {
+            return self.exchange_tcp(upstream, id, query, &request).await;
+        }
+        Some(answer)
+    }
+
+    async fn exchange_udp(
+        &self,
+        upstream: &Upstream,
+        id: u16,
+        query: &Query,
+        request: &[u8],
+    ) -> Option<Message> {
+        let local = match upstream.address {
+            SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+            SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+        };
+        // A fresh socket (random port) per question, connected: the kernel drops
+        // datagrams from anyone but the upstream.
+        let socket = UdpSocket::bind(local).await.ok()?;
+        socket.connect(upstream.address).await.ok()?;
+        socket.send(request).await.ok()?;
+        // Room for more than we allow, so that an oversized datagram is seen as one.
+        let mut buffer = vec![0u8; usize::from(UPSTREAM_PAYLOAD) * 2];
+        loop {
+            // An error here is mostly "port unreachable": move on to the next upstream.
+            let len = socket.recv(&mut buffer).await.ok()?;
+            match accept(&buffer[..len], id, query, UPSTREAM_PAYLOAD) {
+                Ok(answer) => return Some(answer),
+                // Not our answer: keep waiting for it until the timeout.
+                Err(reason) => self.ignored(upstream, reason),
+            }
+        }
+    }
+
+    async fn exchange_tcp(
+        &self,
+        upstream: &Upstream,
+        id: u16,
+        query: &Query,
+        request: &[u8],
+    ) -> Option<Message> {
+        let mut stream = TcpStream::connect(upstream.address).await.ok()?;
+        let mut framed = Vec::with_capacity(request.len() + 2);
+        framed.extend_from_slice(&u16::try_from(request.len()).ok()?.to_be_bytes());
+        framed.extend_from_slice(request);
+        stream.write_all(&framed).await.ok()?;
+        let len = stream.read_u16().await.ok()?;
+        let mut buffer = vec![0u8; usize::from(len)];
+        stream.read_exact(&mut buffer).await.ok()?;
+        match accept(&buffer, id, query, u16::MAX) {
+            Ok(answer) => Some(answer),
+            Err(reason) => {
+                self.ignored(upstream, reason);
+                None
+            }
+        }
+    }
+
+    fn ignored(&self, upstream: &Upstream, reason: Ignored) {
+        let reason = match reason {
+            Ignored::Malformed => "malformed",
+            Ignored::Oversized => "oversized",
+            Ignored::Mismatch => "mismatch",
+        };
+        self.metrics
+            .ignored
+            .get_or_create(&IgnoredLabels {
+                to: upstream.label.clone(),
+                reason,
+            })
+            .inc();
+    }
+}
+
+/// Our query upstream: a fresh ID, RD set (the upstream may be a resolver), EDNS(0) with
+/// our payload size and the loop marker. No DO bit: DNSSEC records are not passed on.
+fn upstream_request(id: u16, query: &Query) -> Option<Vec<u8>> {
+    let mut message = Message::new(id, MessageType::Query, OpCode::Query);
+    message.metadata.recursion_desired = true;
+    message.add_query(query.clone());
+    let mut edns = Edns::new();
+    edns.set_max_payload(UPSTREAM_PAYLOAD);
+    edns.options_mut()
+        .insert(EdnsOption::Unknown(LOOP_MARKER, Vec::new()));
+    message.set_edns(edns);
+    message.to_vec().ok()
+}
+
+/// The upstream packet if it is the answer to our query: at most `limit` bytes, well
+/// formed, a response with our ID and exactly our question. Anything else is ignored,
+/// so it can neither crash us nor put a wrong answer in the cache.
+fn accept(bytes: &[u8], id: u16, query: &Query, limit: u16) -> Result<Message, Ignored> {
+    if bytes.len() > usize::from(limit) {
+        return Err(Ignored::Oversized);
+    }
+    let message = Message::from_vec(bytes).map_err(|_| Ignored::Malformed)?;
+    let meta = &message.metadata;
+    let same_question = matches!(&message.queries[..], [asked]
+        if asked.query_type() == query.query_type()
+            && asked.query_class() == query.query_class()
+            && LowerName::from(asked.name()) == LowerName::from(query.name()));
+    if meta.id != id
+        || meta.message_type != MessageType::Response
+        || meta.op_code != OpCode::Query
+        || !same_question
+    {
+        return Err(Ignored::Mismatch);
+    }
+    Ok(message)
+}
+
+/// An unpredictable query ID (RFC 5452 §9.2): SipHash under the process's random keys
+/// of a counter, so IDs neither repeat in order nor can be guessed from earlier ones.
+fn random_id() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    hasher.finish() as u16
+}
+
+/// Encodes a response; `false` when it did not fit in `limit` bytes.
+fn encode(
+    meta: &Metadata,
+    query: &Query,
+    (answers, authorities): (&[Record], &[Record]),
+    edns: Option<&Edns>,
+    limit: u16,
+    out: &mut Vec<u8>,
+) -> bool {
+    out.clear();
+    let mut encoder = BinEncoder::new(out);
+    encoder.set_max_size(limit);
+    let fits = match hickory_proto::op::emit_message_parts(
+        meta,
+        &mut std::iter::once(query),
+        &mut answers.iter(),
+        &mut authorities.iter(),
+        &mut [].iter() as &mut std::slice::Iter<'_, Record>,
+        edns,
+        None,
+        &mut encoder,
+    ) {
+        Ok(header) => !header.metadata.truncation,
+        Err(_) => false,
+    };
+    if !fits {
+        out.clear();
+    }
+    fits
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use hickory_proto::rr::rdata::A;
+    use hickory_proto::rr::{Name, RData, RecordType};
+
+    use super::*;
+
+    fn query() -> Query {
+        Query::query(
+            Name::from_ascii("blog.home.example.").unwrap(),
+            RecordType::A,
+        )
+    }
+
+    fn response(id: u16, name: &str) -> Vec<u8> {
+        let mut message = Message::new(id, MessageType::Response, OpCode::Query);
+        message.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
+        message.add_answer(Record::from_rdata(
+            Name::from_ascii(name).unwrap(),
+            60,
+            RData::A(A(Ipv4Addr::new(203, 0, 113, 7))),
+        ));
+        message.to_vec().unwrap()
+    }
+
+    #[test]
+    fn only_the_answer_to_our_query_is_accepted() {
+        let ours = response(7, "BLOG.home.example.");
+        assert!(
+            accept(&ours, 7, &query(), 1232).is_ok(),
+            "case does not matter"
+        );
+        assert_eq!(
+            accept(&ours, 8, &query(), 1232).unwrap_err(),
+            Ignored::Mismatch
+        );
+        assert_eq!(
+            accept(&response(7, "other.home.example."), 7, &query(), 1232).unwrap_err(),
+            Ignored::Mismatch
+        );
+        assert_eq!(
+            accept(&ours[..ours.len() - 3], 7, &query(), 1232).unwrap_err(),
+            Ignored::Malformed
+        );
+        assert_eq!(
+            accept(&ours, 7, &query(), 20).unwrap_err(),
+            Ignored::Oversized
+        );
+        // Our own query is not an answer to it.
+        let request = upstream_request(7, &query()).unwrap();
+        assert_eq!(
+            accept(&request, 7, &query(), 1232).unwrap_err(),
+            Ignored::Mismatch
+        );
+    }
+
+    #[test]
+    fn what_we_forward_carries_the_loop_marker() {
+        let request = Message::from_vec(&upstream_request(9, &query()).unwrap()).unwrap();
+        let edns = request.edns.expect("EDNS");
+        assert!(edns.option(EdnsCode::Unknown(LOOP_MARKER)).is_some());
+        assert!((65_001..=65_534).contains(&LOOP_MARKER), "RFC 6891 §9");
+        assert!(request.metadata.recursion_desired);
+    }
+
+    #[test]
+    fn ids_vary() {
+        let ids: std::collections::HashSet<u16> = (0..64).map(|_| random_id()).collect();
+        assert!(ids.len() > 48, "{} distinct of 64", ids.len());
+    }
+}
