@@ -63,7 +63,7 @@ impl Server {
     /// when the objects come from files.
     pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Server, Error> {
         let mut registry = Registry::default();
-        let metrics = Metrics::new(&config.settings.domains, &mut registry);
+        let metrics = Metrics::new(&config.settings.origins(), &mut registry);
         let registry = Arc::new(registry);
         let zone: SharedZone = Arc::new(ArcSwapOption::empty());
         let rebuilder = Arc::new(Rebuilder::new(
@@ -250,7 +250,7 @@ pub async fn render_once(
     timeout: std::time::Duration,
 ) -> Result<crate::zone::Zone, Error> {
     let mut registry = Registry::default();
-    let metrics = Metrics::new(&config.settings.domains, &mut registry);
+    let metrics = Metrics::new(&config.settings.origins(), &mut registry);
     let zone: SharedZone = Arc::new(ArcSwapOption::empty());
     let rebuilder = Arc::new(Rebuilder::new(
         config.settings.clone(),

@@ -12,7 +12,7 @@ use hickory_proto::rr::{LowerName, Name};
 
 use crate::sources::Filters;
 use crate::sources::names::parse_hostname;
-use crate::zone::{DEFAULT_APEX, DEFAULT_TTL, Kind, Settings};
+use crate::zone::{DEFAULT_APEX, DEFAULT_TTL, Kind, ReverseZone, Settings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -155,6 +155,12 @@ pub struct ZoneArgs {
     #[arg(long, env = "K8S_GATEWAY_RESOURCES", value_name = "KIND,...", value_delimiter = ',', value_parser = parse_kind,
           default_value = "DNSEndpoint,HTTPRoute,GRPCRoute,TLSRoute,VirtualService,Ingress,Service")]
     pub resources: Vec<Kind>,
+
+    /// An address range whose reverse domain we serve (PTR for every address served in
+    /// it), e.g. `192.168.10.0/24`; repeat for more. IPv4 on octet, IPv6 on nibble
+    /// boundaries.
+    #[arg(long = "reverse-zone", env = "K8S_GATEWAY_REVERSE_ZONE", value_name = "CIDR", value_delimiter = ',', value_parser = parse_reverse_zone)]
+    pub reverse_zones: Vec<ReverseZone>,
 }
 
 /// Where the objects come from.
@@ -361,6 +367,7 @@ impl Config {
                 apex: zone.apex,
                 secondary: zone.secondary,
                 precedence,
+                reverse_zones: zone.reverse_zones,
             },
             filters: Filters {
                 ingress_classes: source.ingress_classes,
@@ -501,6 +508,10 @@ fn parse_upstream(text: &str) -> Result<SocketAddr, String> {
     bare.parse::<std::net::IpAddr>()
         .map(|ip| SocketAddr::new(ip, 53))
         .map_err(|_| format!("{text:?} is not an IP address with an optional port (like 192.0.2.1 or [2001:db8::1]:5353)"))
+}
+
+fn parse_reverse_zone(text: &str) -> Result<ReverseZone, String> {
+    text.parse()
 }
 
 fn parse_relative(text: &str) -> Result<Name, String> {

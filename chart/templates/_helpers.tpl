@@ -98,6 +98,47 @@ separate zones). Fails when there is none: we cannot guess your domain.
 {{- end -}}
 
 {{/* Every setting the binary reads, as K8S_GATEWAY_* variables (lists comma-separated). */}}
+{{- /* reverseZones, plus the IPv4 blocks of the Cilium pool we create when asked to,
+each widened to whole octets (192.168.10.32/27 -> 192.168.10.0/24; a start/stop range: the
+/24 of each end): a JSON list. */ -}}
+{{- define "k8s-gateway.reverseZones" -}}
+{{- $zones := list -}}
+{{- range .Values.reverseZones -}}
+{{- $zones = append $zones . -}}
+{{- end -}}
+{{- $pool := .Values.cilium.ipPool -}}
+{{- if and $pool.enabled $pool.reverseZones -}}
+{{- range $pool.blocks -}}
+{{- range $address := list (.cidr | default "") (.start | default "") (.stop | default "") -}}
+{{- if $address -}}
+{{- $parts := splitList "/" $address -}}
+{{- $ip := first $parts -}}
+{{- if contains ":" $ip -}}
+{{- fail (printf "k8s-gateway: cilium.ipPool.reverseZones derives IPv4 ranges only; list %s's reverse zone in reverseZones" $address) -}}
+{{- end -}}
+{{- /* A start or stop address: its /24. */ -}}
+{{- $prefix := 24 -}}
+{{- if gt (len $parts) 1 -}}
+{{- $prefix = atoi (last $parts) -}}
+{{- end -}}
+{{- $keep := max 1 (div $prefix 8) | int -}}
+{{- $octets := splitList "." $ip -}}
+{{- $network := list -}}
+{{- range $i, $octet := $octets -}}
+{{- if lt $i $keep -}}
+{{- $network = append $network $octet -}}
+{{- else -}}
+{{- $network = append $network "0" -}}
+{{- end -}}
+{{- end -}}
+{{- $zones = append $zones (printf "%s/%d" (join "." $network) (mul $keep 8)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- toJson (uniq $zones) -}}
+{{- end -}}
+
 {{- define "k8s-gateway.config" -}}
 K8S_GATEWAY_DOMAIN: {{ include "k8s-gateway.domains" . | fromJsonArray | join "," | quote }}
 K8S_GATEWAY_TTL: {{ .Values.ttl | toString | quote }}
@@ -119,6 +160,9 @@ K8S_GATEWAY_NAMESPACE: {{ join "," . | quote }}
 {{- end }}
 {{- with .Values.labelSelector }}
 K8S_GATEWAY_LABEL_SELECTOR: {{ . | quote }}
+{{- end }}
+{{- with include "k8s-gateway.reverseZones" . | fromJsonArray }}
+K8S_GATEWAY_REVERSE_ZONE: {{ join "," . | quote }}
 {{- end }}
 {{- with .Values.resync }}
 K8S_GATEWAY_RESYNC: {{ . | quote }}

@@ -46,6 +46,7 @@ SCENARIOS = {
         "labelSelector": "dns/publish=true",
         "resync": "10m",
         "debug": {"enabled": False, "port": 9081},
+        "reverseZones": ["192.168.10.0/24", "fd00:10::/32"],
         "logFormat": "text",
         "logLevel": "debug",
         "extraConfig": {"K8S_GATEWAY_FUTURE": "yes"},
@@ -326,6 +327,21 @@ def test_cilium_objects_are_off_by_default(render):
     assert not rendered.all("CiliumLoadBalancerIPPool") and not rendered.all("CiliumL2AnnouncementPolicy")
 
 
+def test_reverse_zones_can_come_from_the_cilium_pool(render):
+    pool = {
+        "enabled": True,
+        "reverseZones": True,
+        "blocks": [{"cidr": "192.168.10.32/27"}, {"start": "10.0.53.1", "stop": "10.0.54.9"}, {"cidr": "172.16.0.0/12"}],
+    }
+    rendered = render({**DOMAIN, "reverseZones": ["192.168.10.0/24"], "cilium": {"ipPool": pool}})
+    # Widened to whole octets, without duplicates; the explicit list first.
+    assert env(rendered)["K8S_GATEWAY_REVERSE_ZONE"] == "192.168.10.0/24,10.0.53.0/24,10.0.54.0/24,172.0.0.0/8"
+    # Off unless asked for, and not without the pool.
+    assert "K8S_GATEWAY_REVERSE_ZONE" not in env(render({**DOMAIN, "cilium": {"ipPool": {**pool, "reverseZones": False}}}))
+    with pytest.raises(helm_sdkpy.InstallError, match="IPv4 ranges only"):
+        render({**DOMAIN, "cilium": {"ipPool": {**pool, "blocks": [{"cidr": "fd00::/120"}]}}})
+
+
 def test_cilium_pool_needs_blocks(render):
     with pytest.raises(helm_sdkpy.InstallError, match="cilium.ipPool.blocks"):
         render({**DOMAIN, "cilium": {"ipPool": {"enabled": True}}})
@@ -411,6 +427,7 @@ def test_every_option_reaches_the_config(render):
         "K8S_GATEWAY_GATEWAY_CLASS": "cilium",
         "K8S_GATEWAY_NAMESPACE": "apps,media",
         "K8S_GATEWAY_LABEL_SELECTOR": "dns/publish=true",
+        "K8S_GATEWAY_REVERSE_ZONE": "192.168.10.0/24,fd00:10::/32",
         "K8S_GATEWAY_RESYNC": "10m",
         "K8S_GATEWAY_LISTEN": "0.0.0.0:1053",
         "K8S_GATEWAY_HTTP_LISTEN": "0.0.0.0:8080",
@@ -470,6 +487,8 @@ def test_release_name_containing_the_chart_name_is_not_repeated(render):
         {**DOMAIN, "watchedResources": ["Ingresses"]},  # not a kind we know
         {**DOMAIN, "watchedResources": ["Service", "Service"]},
         {**DOMAIN, "logFormat": "yaml"},
+        {**DOMAIN, "reverseZones": "192.168.10.0/24"},  # a list, not a string
+        {**DOMAIN, "reverseZones": ["lan.home.example"]},
         {**DOMAIN, "filters": {"ingressClass": ["nginx"]}},
         {**DOMAIN, "prometheus": {"monitor": {"enable": True}}},
         {**DOMAIN, "cilium": {"ipPool": {"enabled": True, "blocks": [{"cdir": "192.168.1.53/32"}]}}},

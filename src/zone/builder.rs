@@ -7,18 +7,20 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
-use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, SOA, TXT};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA, TXT};
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
+use super::reverse::{ReverseZone, ptr_name};
 use super::{
     Authority, Claims, Entry, EntryName, Kind, Node, ObjectRef, RecordData, RrSet, Skipped, Zone,
 };
 
-/// SOA timers (RFC 1912 §2.2 ranges). Nothing transfers our zone by default, so they
-/// only inform secondaries a user sets up themselves.
-const SOA_REFRESH: i32 = 7200;
-const SOA_RETRY: i32 = 1800;
-const SOA_EXPIRE: i32 = 86400;
+/// SOA timers for secondaries (RFC 1912 §2.2 ranges). NOTIFY tells them of a change at
+/// once, so the refresh is only a safety net; the expire is two weeks, so a secondary
+/// that cannot reach us (the cluster is down) keeps answering for days.
+const SOA_REFRESH: i32 = 3600;
+const SOA_RETRY: i32 = 600;
+const SOA_EXPIRE: i32 = 1_209_600;
 
 /// Longest TXT character-string (RFC 1035 §3.3).
 const TXT_CHUNK: usize = 255;
@@ -36,6 +38,8 @@ pub struct Settings {
     pub secondary: Option<Name>,
     /// The kinds that may publish names, first wins.
     pub precedence: Vec<Kind>,
+    /// Address ranges whose reverse domains we serve, with a PTR per served address.
+    pub reverse_zones: Vec<ReverseZone>,
 }
 
 /// The `--ttl` default: a minute, short enough that a moved app is found again quickly.
@@ -53,8 +57,28 @@ impl Settings {
             apex: Name::from_ascii(DEFAULT_APEX).unwrap_or_default(),
             secondary: None,
             precedence: Kind::DEFAULT_ORDER.to_vec(),
+            reverse_zones: Vec::new(),
         }
     }
+
+    /// Every domain we answer for: the forward domains, then the reverse ones.
+    pub fn origins(&self) -> Vec<Name> {
+        self.domains
+            .iter()
+            .cloned()
+            .chain(self.reverse_zones.iter().map(ReverseZone::origin))
+            .collect()
+    }
+}
+
+/// An address a forward name serves, as the reverse zones see it.
+struct Published {
+    ip: IpAddr,
+    /// Position of the name's winning kind in the precedence: the PTR order.
+    rank: usize,
+    name: LowerName,
+    ttl: u32,
+    objects: Vec<ObjectRef>,
 }
 
 /// One name's claims before precedence: the kind that made them and what they say.
@@ -106,10 +130,20 @@ pub fn build(
         }
     }
 
-    let mut authorities = Vec::with_capacity(origins.len());
+    let mut authorities = Vec::with_capacity(origins.len() + settings.reverse_zones.len());
+    let mut published = Vec::new();
     for (origin, names) in origins.into_iter().zip(by_name) {
-        authorities.push(build_authority(origin, names, settings, &mut claims));
+        authorities.push(build_authority(
+            origin,
+            names,
+            settings,
+            &mut claims,
+            &mut published,
+        ));
     }
+    authorities.extend(build_reverse(settings, published));
+    // The most specific domain first, whether forward or reverse.
+    authorities.sort_by_key(|a| std::cmp::Reverse(a.origin.num_labels()));
 
     let same_records = previous.is_some_and(|p| {
         p.authorities.len() == authorities.len()
@@ -179,6 +213,7 @@ fn build_authority(
     names: HashMap<LowerName, Vec<Claim>>,
     settings: &Settings,
     claims: &mut Claims,
+    published: &mut Vec<Published>,
 ) -> Authority {
     let origin_name = Name::from(&origin);
     let mut nodes: HashMap<LowerName, Node> = HashMap::new();
@@ -207,12 +242,127 @@ fn build_authority(
         if rrsets.is_empty() {
             continue;
         }
+        if !name.is_wildcard() && !settings.reverse_zones.is_empty() {
+            publish_addresses(&name, &rrsets, settings, winner, published);
+        }
         insert_with_ancestors(&mut nodes, &origin, name, rrsets);
     }
+    finish_authority(origin, nodes, &origin_name, settings)
+}
 
+/// Notes the addresses at `name` that fall in a reverse zone. Wildcard owners publish
+/// none: `*.apps` is not a host name a PTR could point to.
+fn publish_addresses(
+    name: &LowerName,
+    rrsets: &[RrSet],
+    settings: &Settings,
+    winner: Kind,
+    published: &mut Vec<Published>,
+) {
+    let rank = settings
+        .precedence
+        .iter()
+        .position(|k| *k == winner)
+        .unwrap_or(usize::MAX);
+    for set in rrsets {
+        for (record, objects) in set.records.iter().zip(&set.origins) {
+            let ip = match &record.data {
+                RData::A(a) => IpAddr::V4(a.0),
+                RData::AAAA(aaaa) => IpAddr::V6(aaaa.0),
+                _ => continue,
+            };
+            if settings.reverse_zones.iter().any(|z| z.contains(ip)) {
+                published.push(Published {
+                    ip,
+                    rank,
+                    name: name.clone(),
+                    ttl: record.ttl,
+                    objects: objects.clone(),
+                });
+            }
+        }
+    }
+}
+
+/// The reverse domains: one PTR per name an address is served under, ordered by the
+/// names' kind precedence then name, in the most specific reverse zone containing it.
+fn build_reverse(settings: &Settings, mut published: Vec<Published>) -> Vec<Authority> {
+    let mut zones: Vec<(LowerName, &ReverseZone)> = settings
+        .reverse_zones
+        .iter()
+        .map(|z| (LowerName::from(z.origin()), z))
+        .collect();
+    zones.sort_by_key(|(o, _)| std::cmp::Reverse(o.num_labels()));
+    zones.dedup_by(|a, b| a.0 == b.0);
+    // The NS and SOA names of a reverse zone are our name in the first forward domain.
+    let ns_base = settings.domains.first().cloned().unwrap_or_else(Name::root);
+
+    published.sort_by(|a, b| {
+        (a.ip, a.rank, a.name.to_string()).cmp(&(b.ip, b.rank, b.name.to_string()))
+    });
+    let mut by_zone: Vec<HashMap<LowerName, Node>> = zones.iter().map(|_| HashMap::new()).collect();
+    let mut at = 0;
+    while at < published.len() {
+        let ip = published[at].ip;
+        let end = published[at..]
+            .iter()
+            .position(|p| p.ip != ip)
+            .map_or(published.len(), |n| at + n);
+        let group = &published[at..end];
+        at = end;
+        let Some(index) = zones.iter().position(|(_, z)| z.contains(ip)) else {
+            continue;
+        };
+        let owner = ptr_name(ip);
+        let owner_name = Name::from(&owner);
+        // RFC 2181 §5.2: one TTL per RRset, the lowest.
+        let ttl = group.iter().map(|p| p.ttl).min().unwrap_or(settings.ttl);
+        let mut set = RrSet {
+            rtype: RecordType::PTR,
+            records: Vec::new(),
+            origins: Vec::new(),
+        };
+        for p in group {
+            let target = Name::from(&p.name);
+            if set
+                .records
+                .iter()
+                .any(|r| r.data == RData::PTR(PTR(target.clone())))
+            {
+                continue; // one PTR per name
+            }
+            set.records.push(Record::from_rdata(
+                owner_name.clone(),
+                ttl,
+                RData::PTR(PTR(target)),
+            ));
+            set.origins.push(p.objects.clone());
+        }
+        let origin = &zones[index].0;
+        insert_with_ancestors(&mut by_zone[index], origin, owner, vec![set]);
+    }
+    zones
+        .into_iter()
+        .zip(by_zone)
+        .map(|((origin, _), mut nodes)| {
+            nodes.entry(origin.clone()).or_default();
+            finish_authority(origin, nodes, &ns_base, settings)
+        })
+        .collect()
+}
+
+/// Adds the apex NS and SOA. The name server names are `--apex`/`--secondary` relative
+/// to `ns_base` (the domain itself for forward domains).
+fn finish_authority(
+    origin: LowerName,
+    mut nodes: HashMap<LowerName, Node>,
+    ns_base: &Name,
+    settings: &Settings,
+) -> Authority {
+    let origin_name = Name::from(&origin);
     let ns_names: Vec<Name> = std::iter::once(&settings.apex)
         .chain(settings.secondary.as_ref())
-        .filter_map(|n| relative_to(n, &origin_name))
+        .filter_map(|n| relative_to(n, ns_base))
         .collect();
     let ns = RrSet {
         rtype: RecordType::NS,
@@ -233,11 +383,8 @@ fn build_authority(
         .first()
         .cloned()
         .unwrap_or_else(|| origin_name.clone());
-    let rname = relative_to(
-        &Name::from_ascii("hostmaster").unwrap_or_default(),
-        &origin_name,
-    )
-    .unwrap_or_else(|| origin_name.clone());
+    let rname = relative_to(&Name::from_ascii("hostmaster").unwrap_or_default(), ns_base)
+        .unwrap_or_else(|| origin_name.clone());
     let soa = SOA::new(
         mname,
         rname,

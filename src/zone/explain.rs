@@ -13,7 +13,8 @@ pub struct Explanation {
     pub name: String,
     /// The configured domain that owns the name, if any.
     pub domain: Option<String>,
-    /// What an A query gets: `NOERROR`, `NXDOMAIN` or `REFUSED`.
+    /// What an A query (PTR in a reverse domain) gets: `NOERROR`, `NXDOMAIN` or
+    /// `REFUSED`.
     pub status: &'static str,
     /// The kind whose objects publish the name (precedence winner).
     pub winner: Option<String>,
@@ -167,7 +168,15 @@ impl Zone {
             return explanation;
         };
         explanation.domain = Some(authority.origin().to_string());
-        explanation.status = match self.lookup(name, RecordType::A) {
+        let is_reverse = [".in-addr.arpa.", ".ip6.arpa."]
+            .iter()
+            .any(|suffix| authority.origin().to_string().ends_with(suffix));
+        let rtype = if is_reverse {
+            RecordType::PTR
+        } else {
+            RecordType::A
+        };
+        explanation.status = match self.lookup(name, rtype) {
             Lookup::Answer(answer) if answer.rcode == hickory_proto::op::ResponseCode::NXDomain => {
                 "NXDOMAIN"
             }

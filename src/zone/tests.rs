@@ -153,7 +153,7 @@ fn apex_has_soa_and_ns_with_glue() {
     assert_eq!(
         answers,
         [
-            "home.example. SOA dns1.kube-system.home.example. hostmaster.home.example. 7 7200 1800 86400 60"
+            "home.example. SOA dns1.kube-system.home.example. hostmaster.home.example. 7 3600 600 1209600 60"
         ]
     );
     let Lookup::Answer(ns) = z.lookup(&LowerName::from(name("home.example.")), RecordType::NS)
@@ -482,4 +482,100 @@ fn long_txt_values_are_split_into_character_strings() {
     };
     let lengths: Vec<usize> = txt.txt_data.iter().map(|s| s.len()).collect();
     assert_eq!(lengths, [255, 45]);
+}
+
+fn with_reverse(entries: Vec<Entry>, ranges: &[&str]) -> Zone {
+    let mut s = settings(&["home.example"]);
+    s.reverse_zones = ranges.iter().map(|r| r.parse().unwrap()).collect();
+    build(entries, &s, None, 1_000)
+}
+
+#[test]
+fn reverse_zones_have_a_ptr_per_served_name_in_precedence_then_name_order() {
+    let z = with_reverse(
+        vec![
+            a(Kind::Service, "zeta.home.example", "192.168.10.40"),
+            a(Kind::Service, "alpha.home.example", "192.168.10.40"),
+            a(Kind::Ingress, "web.home.example", "192.168.10.40"),
+            a(Kind::Service, "v6.home.example", "fd00::10"),
+            // Wildcard owners publish no PTR.
+            a(Kind::Service, "*.apps.home.example", "192.168.10.50"),
+            // Outside every reverse zone: no PTR anywhere.
+            a(Kind::Service, "far.home.example", "10.1.2.3"),
+        ],
+        &["192.168.10.0/24", "fd00::/16"],
+    );
+    // Ingress comes before Service in the default precedence; then by name.
+    let (rcode, answers, _) = ask(&z, "40.10.168.192.in-addr.arpa.", RecordType::PTR);
+    assert_eq!(rcode, ResponseCode::NoError);
+    assert_eq!(
+        answers,
+        [
+            "40.10.168.192.in-addr.arpa. PTR web.home.example.",
+            "40.10.168.192.in-addr.arpa. PTR alpha.home.example.",
+            "40.10.168.192.in-addr.arpa. PTR zeta.home.example.",
+        ]
+    );
+    let v6 = "0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa.";
+    assert_eq!(
+        ask(&z, v6, RecordType::PTR).1,
+        [format!("{v6} PTR v6.home.example.")]
+    );
+    // An address we do not serve, inside the range: NXDOMAIN with the reverse SOA.
+    let (rcode, answers, authority) = ask(&z, "50.10.168.192.in-addr.arpa.", RecordType::PTR);
+    assert_eq!((rcode, answers.len()), (ResponseCode::NXDomain, 0));
+    assert!(authority[0].starts_with(
+        "10.168.192.in-addr.arpa. SOA dns1.kube-system.home.example. hostmaster.home.example."
+    ));
+    // Outside every forward and reverse domain: not ours.
+    assert_eq!(
+        ask(&z, "3.2.1.10.in-addr.arpa.", RecordType::PTR).0,
+        ResponseCode::Refused
+    );
+    // The reverse apex has SOA and NS naming our server in the first domain.
+    assert_eq!(
+        ask(&z, "10.168.192.in-addr.arpa.", RecordType::NS).1,
+        ["10.168.192.in-addr.arpa. NS dns1.kube-system.home.example."]
+    );
+    // Another type at a PTR name: NODATA.
+    assert_eq!(
+        ask(&z, "40.10.168.192.in-addr.arpa.", RecordType::A).0,
+        ResponseCode::NoError
+    );
+}
+
+#[test]
+fn a_reverse_change_moves_the_serial() {
+    let mut s = settings(&["home.example"]);
+    s.reverse_zones = vec!["192.168.10.0/24".parse().unwrap()];
+    let first = build(
+        vec![a(Kind::Service, "web.home.example", "192.168.10.40")],
+        &s,
+        None,
+        100,
+    );
+    let moved = build(
+        vec![a(Kind::Service, "web.home.example", "192.168.10.41")],
+        &s,
+        Some(&first),
+        100,
+    );
+    assert_eq!(moved.serial(), 101);
+    let reverse = &moved.authorities()[0];
+    assert_eq!(reverse.origin().to_string(), "10.168.192.in-addr.arpa.");
+}
+
+#[test]
+fn explain_tells_what_a_reverse_name_answers() {
+    let z = with_reverse(
+        vec![a(Kind::Service, "web.home.example", "192.168.10.40")],
+        &["192.168.10.0/24"],
+    );
+    let served = z.explain(&LowerName::from(name("40.10.168.192.in-addr.arpa.")));
+    assert_eq!(served.domain.as_deref(), Some("10.168.192.in-addr.arpa."));
+    assert_eq!(served.status, "NOERROR");
+    assert_eq!(served.records[0].data, "web.home.example.");
+    assert_eq!(served.records[0].objects, ["Service apps/web"]);
+    let unassigned = z.explain(&LowerName::from(name("41.10.168.192.in-addr.arpa.")));
+    assert_eq!(unassigned.status, "NXDOMAIN");
 }

@@ -107,6 +107,18 @@ fn bad_options_exit_2_with_one_line() {
             ],
             "--fallthrough",
         ),
+        (
+            vec![
+                "serve",
+                "--domain",
+                "home.example",
+                "--manifests",
+                &examples,
+                "--reverse-zone",
+                "192.168.10.0/23",
+            ],
+            "--reverse-zone",
+        ),
     ];
     for (args, mention) in cases {
         let out = run(&args);

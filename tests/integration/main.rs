@@ -11,5 +11,6 @@ mod kinds;
 mod packets;
 mod peers;
 mod reload;
+mod reverse;
 mod status_page;
 mod support;

@@ -94,7 +94,7 @@ pub fn cluster() -> String {
 fn cluster_zone_file(serial: u32) -> String {
     format!(
         "$ORIGIN home.example.\n$TTL 60\n\
-         @ SOA dns1.kube-system.home.example. hostmaster.home.example. {serial} 7200 1800 86400 60\n\
+         @ SOA dns1.kube-system.home.example. hostmaster.home.example. {serial} 3600 600 1209600 60\n\
          @ NS dns1.kube-system.home.example.\n\
          dns1.kube-system A 192.168.1.53\n\
          web A 192.168.1.10\nweb A 192.168.1.11\n\
@@ -105,14 +105,37 @@ fn cluster_zone_file(serial: u32) -> String {
 }
 
 pub fn start_knot(dir: &Path, port: u16, zone: &str, log: Stdio) -> Peer {
-    std::fs::write(dir.join("home.example.zone"), zone).unwrap();
+    start_knot_zones(dir, port, &[KnotZone::File("home.example.", zone)], log)
+}
+
+/// A zone Knot serves: loaded from zone-file text, or transferred from a primary.
+pub enum KnotZone<'a> {
+    /// `(origin, zone file text)`.
+    File(&'a str, &'a str),
+}
+
+/// Starts Knot on 127.0.0.1:`port` with `zones`, logging warnings to `log`.
+pub fn start_knot_zones(dir: &Path, port: u16, zones: &[KnotZone<'_>], log: Stdio) -> Peer {
     std::fs::create_dir_all(dir.join("db")).unwrap();
-    let conf = format!(
+    let mut conf = format!(
         "server:\n  rundir: \"{d}\"\n  listen: 127.0.0.1@{port}\n  udp-workers: 1\n  tcp-workers: 1\n  background-workers: 1\n\
-         database:\n  storage: \"{d}/db\"\nlog:\n  - target: stderr\n    any: warning\n\
-         zone:\n  - domain: home.example.\n    storage: \"{d}\"\n    file: \"{d}/home.example.zone\"\n",
+         database:\n  storage: \"{d}/db\"\nlog:\n  - target: stderr\n    any: warning\n",
         d = dir.display()
     );
+    conf.push_str("zone:\n");
+    for zone in zones {
+        match zone {
+            KnotZone::File(origin, text) => {
+                let file = dir.join(format!("{origin}zone"));
+                std::fs::write(&file, text).unwrap();
+                conf.push_str(&format!(
+                    "  - domain: {origin}\n    storage: \"{d}\"\n    file: \"{f}\"\n",
+                    d = dir.display(),
+                    f = file.display()
+                ));
+            }
+        }
+    }
     std::fs::write(dir.join("knot.conf"), conf).unwrap();
     Peer(
         Command::new("knotd")
@@ -124,9 +147,20 @@ pub fn start_knot(dir: &Path, port: u16, zone: &str, log: Stdio) -> Peer {
     )
 }
 
+/// Splits `render`'s output into `(origin, zone file)` per domain.
+pub fn split_rendered(text: &str) -> Vec<(String, String)> {
+    text.split("$ORIGIN ")
+        .filter(|part| !part.trim().is_empty())
+        .map(|part| {
+            let origin = part.lines().next().unwrap_or_default().trim().to_string();
+            (origin, format!("$ORIGIN {part}"))
+        })
+        .collect()
+}
+
 /// What must match between two servers: rcode, AA, the answer records (sorted), and the
 /// types in the authority section.
-fn summary(message: &Message) -> (ResponseCode, bool, Vec<String>, Vec<RecordType>) {
+pub fn summary(message: &Message) -> (ResponseCode, bool, Vec<String>, Vec<RecordType>) {
     let mut answers: Vec<String> = message
         .answers
         .iter()
@@ -202,7 +236,7 @@ async fn answers_match_knot_on_the_same_zone() {
     server.stop().await;
 }
 
-fn dig(tool: &str, server: SocketAddr, args: &[&str]) -> String {
+pub fn dig(tool: &str, server: SocketAddr, args: &[&str]) -> String {
     let out = Command::new(tool)
         .arg(format!("@{}", server.ip()))
         .args(["-p", &server.port().to_string()])
