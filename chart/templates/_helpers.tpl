@@ -167,6 +167,10 @@ K8S_GATEWAY_REVERSE_ZONE: {{ join "," . | quote }}
 {{- with .Values.resync }}
 K8S_GATEWAY_RESYNC: {{ . | quote }}
 {{- end }}
+{{- with .Values.fallthrough }}
+K8S_GATEWAY_FALLTHROUGH: {{ join "," . | quote }}
+K8S_GATEWAY_FALLTHROUGH_CACHE: {{ $.Values.fallthroughCache | int | toString | quote }}
+{{- end }}
 {{- $addr := .Values.listenAddress }}
 {{- if contains ":" $addr }}
 {{- $addr = printf "[%s]" $addr }}

@@ -45,6 +45,8 @@ SCENARIOS = {
         "watchNamespaces": ["apps", "media"],
         "labelSelector": "dns/publish=true",
         "resync": "10m",
+        "fallthrough": ["1.1.1.1", "[2606:4700:4700::1111]:53"],
+        "fallthroughCache": 500,
         "debug": {"enabled": False, "port": 9081},
         "reverseZones": ["192.168.10.0/24", "fd00:10::/32"],
         "logFormat": "text",
@@ -429,6 +431,8 @@ def test_every_option_reaches_the_config(render):
         "K8S_GATEWAY_LABEL_SELECTOR": "dns/publish=true",
         "K8S_GATEWAY_REVERSE_ZONE": "192.168.10.0/24,fd00:10::/32",
         "K8S_GATEWAY_RESYNC": "10m",
+        "K8S_GATEWAY_FALLTHROUGH": "1.1.1.1,[2606:4700:4700::1111]:53",
+        "K8S_GATEWAY_FALLTHROUGH_CACHE": "500",
         "K8S_GATEWAY_LISTEN": "0.0.0.0:1053",
         "K8S_GATEWAY_HTTP_LISTEN": "0.0.0.0:8080",
         "K8S_GATEWAY_DEBUG_LISTEN": "off",
@@ -494,6 +498,9 @@ def test_release_name_containing_the_chart_name_is_not_repeated(render):
         {**DOMAIN, "cilium": {"ipPool": {"enabled": True, "blocks": [{"cdir": "192.168.1.53/32"}]}}},
         {**DOMAIN, "service": {"loadBalancerIP": "lb.home.example"}},
         {"domain": ["home.example", "bad domain"]},
+        {**DOMAIN, "fallthrough": ["pihole.lan"]},  # an upstream is an IP address
+        {**DOMAIN, "fallthrough": "1.1.1.1"},  # a list
+        {**DOMAIN, "fallthroughCache": -1},
     ],
     ids=lambda v: yaml.safe_dump({k: v for k, v in v.items() if k != "domain"} or v, default_flow_style=True).strip(),
 )
