@@ -334,6 +334,14 @@ async fn a_forbidden_kind_is_skipped_and_the_others_serve() {
             &[("kind", "Ingress"), ("reason", "forbidden")]
         ) >= 1.0
     );
+    // The status page shows each kind's state and object count.
+    let (_, page) = debug_get(&server, "/").await;
+    for row in [
+        "<td>Ingress</td><td class=\"state-forbidden\">forbidden</td>",
+        "<td>Service</td><td class=\"state-synced\">synced</td><td>1</td>",
+    ] {
+        assert!(page.contains(row), "no {row} in\n{page}");
+    }
     // RBAC fixed: the kind is picked up by the watch's own retries.
     api.forbid("networking.k8s.io", "ingresses", false);
     server
