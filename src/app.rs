@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 use prometheus_client::registry::Registry;
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -113,11 +113,14 @@ impl Server {
                 tokio::runtime::Handle::current(),
             ))
         });
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = config
+            .udp_workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        tracing::info!(workers, "UDP workers (and sockets) per address");
         let mut dns_addresses = Vec::new();
         for address in &config.listen {
-            let (udp, tcp) = bind_pair(*address).await?;
-            let bound = udp.local_addr().map_err(|source| Error::BindFailed {
+            let (udp, tcp) = bind_pair(*address, workers).await?;
+            let bound = tcp.local_addr().map_err(|source| Error::BindFailed {
                 address: *address,
                 source,
             })?;
@@ -127,15 +130,8 @@ impl Server {
                 metrics: Arc::new(metrics.dns_server(bound)),
                 forwarder: forwarder.clone(),
             };
-            let udp = udp
-                .into_std()
-                .and_then(|socket| socket.set_nonblocking(false).map(|()| Arc::new(socket)))
-                .map_err(|source| Error::BindFailed {
-                    address: bound,
-                    source,
-                })?;
-            for _ in 0..workers {
-                let (udp, ctx, stop) = (udp.clone(), ctx.clone(), shutdown.clone());
+            for udp in udp {
+                let (ctx, stop) = (ctx.clone(), shutdown.clone());
                 tasks.spawn(async move {
                     // NB: a join error only means the thread panicked, which the answer
                     // path is built and tested never to do.
@@ -224,14 +220,18 @@ async fn ok(task: impl Future<Output = ()>) -> Result<(), Error> {
     Ok(())
 }
 
-/// Binds UDP and TCP on the same address. With port 0, the TCP socket takes the port
-/// the kernel gave UDP (tried a few times, as another process may hold it for TCP).
-async fn bind_pair(address: SocketAddr) -> Result<(UdpSocket, TcpListener), Error> {
+/// Binds the UDP sockets (`workers` of them) and TCP on the same address. With port 0,
+/// the TCP socket takes the port the kernel gave UDP (tried a few times, as another
+/// process may hold it for TCP).
+async fn bind_pair(
+    address: SocketAddr,
+    workers: usize,
+) -> Result<(Vec<Arc<std::net::UdpSocket>>, TcpListener), Error> {
     let failed = |source| Error::BindFailed { address, source };
     let mut last = None;
     for _ in 0..16 {
-        let udp = UdpSocket::bind(address).await.map_err(failed)?;
-        let bound = udp.local_addr().map_err(failed)?;
+        let udp = dns::bind_udp(address, workers).map_err(failed)?;
+        let bound = udp[0].local_addr().map_err(failed)?;
         match TcpListener::bind(bound).await {
             Ok(tcp) => return Ok((udp, tcp)),
             Err(e) if address.port() == 0 => last = Some(e),

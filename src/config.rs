@@ -107,6 +107,10 @@ pub struct ServeArgs {
         value_parser = parse_debug_listen
     )]
     pub debug_listen: DebugListen,
+    /// UDP worker threads per listen address, each with its own socket (SO_REUSEPORT on
+    /// Linux, so the kernel spreads queries over them). Default: one per CPU core.
+    #[arg(long, env = "K8S_GATEWAY_UDP_WORKERS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub udp_workers: Option<u16>,
 
     /// Log format.
     #[arg(long, env = "K8S_GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -271,6 +275,8 @@ pub struct Config {
     pub http_listen: Option<SocketAddr>,
     /// The status page, `/zone` and `/explain`; `None` when turned off.
     pub debug_listen: Option<SocketAddr>,
+    /// UDP worker threads (and sockets) per listen address; `None`: one per CPU core.
+    pub udp_workers: Option<usize>,
     pub log_format: LogFormat,
     /// Where names of our domains that the zone lacks are asked, in order (empty: off).
     pub fallthrough: Vec<SocketAddr>,
@@ -293,6 +299,7 @@ impl Config {
                 args.http_listen
             )));
         }
+        config.udp_workers = args.udp_workers.map(usize::from);
         config.log_format = args.log_format;
         let mut fallthrough = Vec::new();
         for upstream in args.fallthrough {
@@ -377,6 +384,7 @@ impl Config {
             listen: Vec::new(),
             http_listen: None,
             debug_listen: None,
+            udp_workers: None,
             log_format: LogFormat::Text,
             fallthrough: Vec::new(),
             fallthrough_cache: DEFAULT_FALLTHROUGH_CACHE,
@@ -586,7 +594,7 @@ mod tests {
     #[test]
     fn bad_values_are_rejected() {
         // (arguments, what the error must mention)
-        let cases: [(&[&str], &str); 5] = [
+        let cases: [(&[&str], &str); 6] = [
             (
                 &["serve", "--domain", "bad domain", "--manifests", "."],
                 "not a host name",
@@ -628,6 +636,18 @@ mod tests {
                 "nope",
             ),
             (&["serve", "--manifests", "."], "--domain"),
+            (
+                &[
+                    "serve",
+                    "--domain",
+                    "home.example",
+                    "--manifests",
+                    ".",
+                    "--udp-workers",
+                    "0",
+                ],
+                "--udp-workers",
+            ),
         ];
         for (args, mention) in cases {
             let err = parse(args).unwrap_err().to_string();

@@ -171,6 +171,9 @@ K8S_GATEWAY_RESYNC: {{ . | quote }}
 K8S_GATEWAY_FALLTHROUGH: {{ join "," . | quote }}
 K8S_GATEWAY_FALLTHROUGH_CACHE: {{ $.Values.fallthroughCache | int | toString | quote }}
 {{- end }}
+{{- with .Values.udpWorkers }}
+K8S_GATEWAY_UDP_WORKERS: {{ . | toString | quote }}
+{{- end }}
 {{- $addr := .Values.listenAddress }}
 {{- if contains ":" $addr }}
 {{- $addr = printf "[%s]" $addr }}

@@ -10,6 +10,7 @@ mod http;
 mod kinds;
 mod packets;
 mod peers;
+mod prepared;
 mod reload;
 mod reverse;
 mod status_page;

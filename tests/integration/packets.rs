@@ -1,7 +1,9 @@
-//! What arrives on the wire: EDNS sizes and truncation, odd and malformed packets.
+//! What arrives on the wire: EDNS sizes and truncation, odd and malformed packets, bursts,
+//! UDP workers and pipelined TCP.
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::{TestServer, Transport, addresses, exchange, lb_service, query, rcode};
 
@@ -252,6 +254,87 @@ async fn a_burst_of_queries_gets_every_answer_to_its_asker() {
             );
             seen.insert(i);
         }
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn every_udp_worker_socket_answers() {
+    let manifests = lb_service("web", "apps", Some("web.home.example"), &["10.3.0.1"]);
+    let server = TestServer::start(&manifests, &["--udp-workers", "4"]).await;
+    // The kernel spreads clients over the four sockets by their address and port: 64
+    // clients reach every socket, and each must get its answer (one unserved socket
+    // would leave some without).
+    let mut asked = Vec::new();
+    for _ in 0..64 {
+        asked.push(crate::support::ask(
+            server.addr,
+            "web.home.example",
+            RecordType::A,
+            Transport::Udp,
+        ));
+    }
+    for answer in futures::future::join_all(asked).await {
+        assert_eq!(addresses(&answer), ["10.3.0.1"]);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn pipelined_tcp_queries_are_answered_in_order_with_the_askers_case() {
+    let manifests: String = (0..10)
+        .map(|i| {
+            lb_service(
+                &format!("s{i}"),
+                "apps",
+                Some(&format!("s{i}.home.example")),
+                &[&format!("10.4.0.{}", i + 1)],
+            )
+        })
+        .collect();
+    let server = TestServer::start(&manifests, &[]).await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    // 300 queries in one write (RFC 7766 §6.2.1.1: pipelining), names in varying case
+    // (the same question again is answered from prepared bytes), then one query split
+    // across two writes.
+    let names: Vec<String> = (0..301)
+        .map(|i| match i % 3 {
+            0 => format!("s{}.home.example", i % 10),
+            1 => format!("S{}.HOME.example", i % 10),
+            _ => format!("s{}.Home.Example", i % 10),
+        })
+        .collect();
+    let framed = |i: usize| {
+        let mut message = query(&names[i], RecordType::A);
+        message.metadata.id = i as u16;
+        let bytes = message.to_vec().unwrap();
+        let mut framed = (bytes.len() as u16).to_be_bytes().to_vec();
+        framed.extend(bytes);
+        framed
+    };
+    let batch: Vec<u8> = (0..300).flat_map(framed).collect();
+    stream.write_all(&batch).await.unwrap();
+    let last = framed(300);
+    stream.write_all(&last[..7]).await.unwrap();
+    stream.flush().await.unwrap();
+    stream.write_all(&last[7..]).await.unwrap();
+    for (i, name) in names.iter().enumerate() {
+        let mut len = [0u8; 2];
+        tokio::time::timeout(crate::support::DEADLINE, stream.read_exact(&mut len))
+            .await
+            .expect("every answer arrives")
+            .unwrap();
+        let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        stream.read_exact(&mut buf).await.unwrap();
+        let answer = Message::from_vec(&buf).unwrap();
+        assert_eq!(usize::from(answer.metadata.id), i, "answers come in order");
+        // RFC 4343 §4.1: the question comes back as asked.
+        assert_eq!(answer.queries[0].name().to_string(), format!("{name}."));
+        assert_eq!(
+            addresses(&answer),
+            [format!("10.4.0.{}", i % 10 + 1)],
+            "{name}"
+        );
     }
     server.stop().await;
 }
