@@ -130,7 +130,9 @@ pub fn respond(
         rcode: answer.rcode,
         authoritative: true,
         truncated,
-        no_such_name: answer.rcode == ResponseCode::NXDomain && answer.answers.is_empty(),
+        no_such_name: answer.rcode == ResponseCode::NXDomain
+            && answer.answers.is_empty()
+            && super::forward::may_fall_through(&qname),
     })
 }
 

@@ -412,3 +412,34 @@ async fn the_pihole_loop_is_cut_at_the_first_turn() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn reverse_zone_misses_are_ours_and_never_go_upstream() {
+    let (upstream, mut seen) = silent_upstream().await;
+    let server = TestServer::start(
+        &cluster(),
+        &[
+            "--reverse-zone",
+            "192.168.1.0/24",
+            "--fallthrough",
+            &upstream.to_string(),
+        ],
+    )
+    .await;
+    // An address of the pool that nothing has: our authoritative NXDOMAIN, at once.
+    let ptr = ask(
+        server.addr,
+        "99.1.168.192.in-addr.arpa",
+        RecordType::PTR,
+        Transport::Udp,
+    )
+    .await;
+    assert_eq!(rcode(&ptr), ResponseCode::NXDomain);
+    assert!(ptr.metadata.authoritative);
+    let (_, body) = debug_get(&server, "/explain?name=99.1.168.192.in-addr.arpa").await;
+    assert!(!body.contains("fallthrough"), "{body}");
+    let metrics = scrape(&server);
+    assert_eq!(sample(&metrics, "coredns_forward_requests_total", &[]), 0.0);
+    assert!(seen.try_recv().is_err(), "nothing went upstream");
+    server.stop().await;
+}
