@@ -10,7 +10,8 @@
 //! **DNS** ([`dns`]) answers UDP and TCP queries from the current snapshot, loaded with
 //! one atomic read: queries never lock and never wait for the API.
 //!
-//! [`http`] serves `/metrics`, the health probes and the debug views. [`metrics`] holds
+//! [`http`] serves `/metrics` and the health probes, and on a loopback listener of its own
+//! the debug views (the status page, `/zone`, `/explain`). [`metrics`] holds
 //! every metric family; [`config`] parses the options; [`app`] wires
 //! the parts together for `main` and the integration tests.
 #![forbid(unsafe_code)]
