@@ -90,6 +90,18 @@ fn bad_options_exit_2_with_one_line() {
                 "home.example",
                 "--manifests",
                 &examples,
+                "--debug-listen",
+                "localhost",
+            ],
+            "--debug-listen",
+        ),
+        (
+            vec![
+                "serve",
+                "--domain",
+                "home.example",
+                "--manifests",
+                &examples,
                 "--fallthrough",
                 "pihole.lan",
             ],
