@@ -305,6 +305,13 @@ async fn upstreams_are_asked_in_turn_and_bad_answers_are_ignored_and_counted() {
     )
     .await;
     assert_eq!(addresses(&again), ["203.0.113.9"]);
+    // While cached, its TTL counts down from the upstream's 120.
+    let aged = server
+        .wait_for("blog.home.example", RecordType::A, |m| {
+            m.answers.first().is_some_and(|r| r.ttl < 120)
+        })
+        .await;
+    assert_eq!(addresses(&aged), ["203.0.113.9"]);
 
     let metrics = scrape(&server);
     let bad = bad.to_string();
