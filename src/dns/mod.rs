@@ -2,7 +2,9 @@
 //!
 //! Each server takes an already bound socket and a shutdown token, so tests bind
 //! `127.0.0.1:0` and nothing here knows about ports or globals. Queries read the current
-//! zone with one atomic load: no lock, no wait for the sources.
+//! zone with one atomic load: no lock, no wait for the sources. The one exception to
+//! "answer at once" is `--fallthrough` ([`forward`]): a name we lack is handed off, and
+//! its answer sent later, without holding up the loop.
 
 pub mod cache;
 pub mod forward;
