@@ -519,6 +519,40 @@ mod tests {
     }
 
     #[test]
+    fn mutated_upstream_packets_never_panic_and_never_pass_for_another_question() {
+        let original = response(7, "blog.home.example.");
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            // xorshift64*: fixed seed, so a failure reproduces.
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        };
+        for _ in 0..20_000 {
+            let mut packet = original.clone();
+            match next() % 3 {
+                0 => {
+                    for _ in 0..=(next() % 4) {
+                        let at = (next() as usize) % packet.len();
+                        packet[at] = next() as u8;
+                    }
+                }
+                1 => packet.truncate((next() as usize) % packet.len()),
+                _ => packet = (0..(next() % 1500)).map(|_| next() as u8).collect(),
+            }
+            if let Ok(accepted) = accept(&packet, 7, &query(), 1232) {
+                assert_eq!(accepted.metadata.id, 7);
+                assert_eq!(
+                    LowerName::from(accepted.queries[0].name()),
+                    LowerName::from(query().name())
+                );
+                assert_eq!(accepted.queries[0].query_type(), RecordType::A);
+            }
+        }
+    }
+
+    #[test]
     fn what_we_forward_carries_the_loop_marker() {
         let request = Message::from_vec(&upstream_request(9, &query()).unwrap()).unwrap();
         let edns = request.edns.expect("EDNS");
