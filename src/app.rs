@@ -18,6 +18,7 @@ use crate::dns::forward::{Forwarder, UPSTREAM_TIMEOUT};
 use crate::dns::{self, DnsContext};
 use crate::metrics::Metrics;
 use crate::sources::{Rebuilder, SharedZone, cluster, manifests};
+use crate::zone::AddressRange;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -66,14 +67,27 @@ impl Server {
         let metrics = Metrics::new(&config.settings.origins(), &mut registry);
         let registry = Arc::new(registry);
         let zone: SharedZone = Arc::new(ArcSwapOption::empty());
-        let rebuilder = Arc::new(Rebuilder::new(
+        let mut rebuilder = Rebuilder::new(
             config.settings.clone(),
             config.filters.clone(),
             zone.clone(),
             metrics.zone.clone(),
-        ));
-
+        );
         let mut tasks = JoinSet::new();
+        if !config.notify.is_empty() {
+            // NOTIFY follows the serial of every zone swapped in.
+            let (serials, watcher) = tokio::sync::watch::channel(0);
+            rebuilder = rebuilder.with_serial_watch(serials);
+            tasks.spawn(ok(dns::notify::run(
+                config.notify.clone(),
+                zone.clone(),
+                watcher,
+                metrics.notify.clone(),
+                shutdown.clone(),
+            )));
+        }
+        let rebuilder = Arc::new(rebuilder);
+
         match &config.source {
             Source::Manifests(paths) => {
                 // Watch first, then load: a change made during the first load is not lost.
@@ -113,6 +127,7 @@ impl Server {
                 tokio::runtime::Handle::current(),
             ))
         });
+        let transfer_allow: Arc<[AddressRange]> = config.transfer_allow.clone().into();
         let workers = config
             .udp_workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -129,6 +144,7 @@ impl Server {
                 zone: zone.clone(),
                 metrics: Arc::new(metrics.dns_server(bound)),
                 forwarder: forwarder.clone(),
+                transfer_allow: transfer_allow.clone(),
             };
             for udp in udp {
                 let (ctx, stop) = (ctx.clone(), shutdown.clone());

@@ -12,7 +12,7 @@ use hickory_proto::rr::{LowerName, Name};
 
 use crate::sources::Filters;
 use crate::sources::names::parse_hostname;
-use crate::zone::{DEFAULT_APEX, DEFAULT_TTL, Kind, ReverseZone, Settings};
+use crate::zone::{AddressRange, DEFAULT_APEX, DEFAULT_TTL, Kind, ReverseZone, Settings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -130,6 +130,28 @@ pub struct ServeArgs {
     /// Answers from the --fallthrough servers kept at most (by their TTL); 0 keeps none.
     #[arg(long, env = "K8S_GATEWAY_FALLTHROUGH_CACHE", value_name = "ENTRIES", default_value_t = DEFAULT_FALLTHROUGH_CACHE)]
     pub fallthrough_cache: usize,
+
+    /// Addresses allowed to transfer our zones (AXFR/IXFR over TCP), e.g. a secondary on
+    /// the Pi-hole host; repeat for more. Default: nobody.
+    #[arg(
+        long = "transfer-allow",
+        env = "K8S_GATEWAY_TRANSFER_ALLOW",
+        value_name = "CIDR",
+        value_delimiter = ',',
+        value_parser = parse_address_range
+    )]
+    pub transfer_allow: Vec<AddressRange>,
+
+    /// A secondary to send NOTIFY to whenever the zone's serial changes; repeat for more.
+    /// Port 53 unless given.
+    #[arg(
+        long = "notify",
+        env = "K8S_GATEWAY_NOTIFY",
+        value_name = "ADDR[:PORT]",
+        value_delimiter = ',',
+        value_parser = parse_upstream
+    )]
+    pub notify: Vec<SocketAddr>,
 }
 
 /// Upstream answers cached at most, by default.
@@ -282,6 +304,10 @@ pub struct Config {
     pub fallthrough: Vec<SocketAddr>,
     /// Upstream answers cached at most.
     pub fallthrough_cache: usize,
+    /// Who may transfer our zones (over TCP).
+    pub transfer_allow: Vec<AddressRange>,
+    /// Secondaries told of every serial change.
+    pub notify: Vec<SocketAddr>,
 }
 
 impl Config {
@@ -309,6 +335,10 @@ impl Config {
         }
         config.fallthrough = fallthrough;
         config.fallthrough_cache = args.fallthrough_cache;
+        config.transfer_allow = args.transfer_allow;
+        let mut notify = args.notify;
+        notify.dedup();
+        config.notify = notify;
         Ok(config)
     }
 
@@ -388,6 +418,8 @@ impl Config {
             log_format: LogFormat::Text,
             fallthrough: Vec::new(),
             fallthrough_cache: DEFAULT_FALLTHROUGH_CACHE,
+            transfer_allow: Vec::new(),
+            notify: Vec::new(),
         })
     }
 }
@@ -516,6 +548,10 @@ fn parse_upstream(text: &str) -> Result<SocketAddr, String> {
     bare.parse::<std::net::IpAddr>()
         .map(|ip| SocketAddr::new(ip, 53))
         .map_err(|_| format!("{text:?} is not an IP address with an optional port (like 192.0.2.1 or [2001:db8::1]:5353)"))
+}
+
+fn parse_address_range(text: &str) -> Result<AddressRange, String> {
+    text.parse()
 }
 
 fn parse_reverse_zone(text: &str) -> Result<ReverseZone, String> {

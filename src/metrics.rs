@@ -114,6 +114,8 @@ pub struct Metrics {
     pub sources: SourceMetrics,
     /// The metrics of `--fallthrough`: upstream queries and their cache.
     pub forward: ForwardMetrics,
+    /// NOTIFY messages to secondaries (`--notify`).
+    pub notify: NotifyMetrics,
     /// Created per `--listen` address by [`Metrics::dns_server`].
     domains: Vec<LowerName>,
 }
@@ -159,6 +161,17 @@ pub struct ForwardMetrics {
     pub loops: Counter,
     cache_hits: Family<CacheHitLabels, Counter>,
     cache_misses: Family<CacheLabels, Counter>,
+}
+
+/// Metrics of the NOTIFY messages to secondaries. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct NotifyMetrics {
+    /// NOTIFY messages sent (retries included), per secondary.
+    pub sent: Family<UpstreamLabels, Counter>,
+    /// NOTIFY messages a secondary acknowledged.
+    pub acknowledged: Family<UpstreamLabels, Counter>,
+    /// Replies ignored: malformed, from another address, or with another ID or opcode.
+    pub ignored: Family<UpstreamLabels, Counter>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -281,6 +294,7 @@ impl Metrics {
             },
             sources: SourceMetrics::default(),
             forward: ForwardMetrics::new(),
+            notify: NotifyMetrics::default(),
             domains,
         };
         let dns = registry.sub_registry_with_prefix("coredns_dns");
@@ -358,6 +372,22 @@ impl Metrics {
             "forward_loops",
             "Queries that arrived carrying our own forwarding marker and were answered SERVFAIL",
             f.loops.clone(),
+        );
+        let n = &metrics.notify;
+        own.register(
+            "notify_sent",
+            "NOTIFY messages sent to each --notify secondary, retries included",
+            n.sent.clone(),
+        );
+        own.register(
+            "notify_acknowledged",
+            "NOTIFY messages each secondary acknowledged",
+            n.acknowledged.clone(),
+        );
+        own.register(
+            "notify_ignored_replies",
+            "Replies to NOTIFY ignored: malformed, or with another ID or opcode",
+            n.ignored.clone(),
         );
         let z = &metrics.zone;
         own.register(

@@ -164,6 +164,12 @@ K8S_GATEWAY_LABEL_SELECTOR: {{ . | quote }}
 {{- with include "k8s-gateway.reverseZones" . | fromJsonArray }}
 K8S_GATEWAY_REVERSE_ZONE: {{ join "," . | quote }}
 {{- end }}
+{{- with .Values.transferAllow }}
+K8S_GATEWAY_TRANSFER_ALLOW: {{ join "," . | quote }}
+{{- end }}
+{{- with .Values.notify }}
+K8S_GATEWAY_NOTIFY: {{ join "," . | quote }}
+{{- end }}
 {{- with .Values.resync }}
 K8S_GATEWAY_RESYNC: {{ . | quote }}
 {{- end }}

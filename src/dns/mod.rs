@@ -9,7 +9,9 @@
 pub mod cache;
 pub mod forward;
 pub mod handler;
+pub mod notify;
 pub mod prepared;
+pub mod transfer;
 
 use std::borrow::Cow;
 use std::io;
@@ -25,6 +27,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::metrics::{DnsMetrics, RequestTimer};
 use crate::sources::SharedZone;
+use crate::zone::AddressRange;
 use forward::Forwarder;
 use handler::Transport;
 use prepared::PreparedAnswers;
@@ -47,6 +50,8 @@ pub struct DnsContext {
     pub metrics: Arc<DnsMetrics>,
     /// Where names the zone does not have are asked (`--fallthrough`), if anywhere.
     pub forwarder: Option<Arc<Forwarder>>,
+    /// Who may transfer our zones over TCP (`--transfer-allow`); empty: nobody.
+    pub transfer_allow: Arc<[AddressRange]>,
 }
 
 /// Binds `count` UDP sockets to the same address, one per worker. On Linux each has
@@ -396,6 +401,12 @@ async fn serve_connection(
                 received.drain(..used);
                 continue;
             }
+            Frames::Transfer(timer, outcome, start) => {
+                let request = &received[start..used];
+                answer_transfer(&ctx, peer, request, &timer, *outcome, &mut answers);
+                received.drain(..used);
+                continue;
+            }
             Frames::More => received.drain(..used),
         };
         // Room for at least the rest of a request already begun (up to 64 KiB).
@@ -424,6 +435,9 @@ enum Frames {
     Close,
     /// The last request consumed (from this offset) is for the forwarder (`--fallthrough`).
     Forward(RequestTimer, usize),
+    /// The last request consumed (from this offset) is a zone transfer from an allowed
+    /// peer (`--transfer-allow`).
+    Transfer(RequestTimer, Box<handler::Outcome>, usize),
 }
 
 /// Answers every complete request at the front of `received`, appending the framed
@@ -454,6 +468,11 @@ fn answer_frames(
             if outcome.no_such_name && ctx.forwarder.is_some() {
                 return (used, Frames::Forward(timer, used - len));
             }
+            if transfer::is_transfer(&outcome) && transfer::allowed(&ctx.transfer_allow, peer.ip())
+            {
+                let outcome = Box::new(outcome.into_owned());
+                return (used, Frames::Transfer(timer, outcome, used - len));
+            }
             if response.is_empty() {
                 continue;
             }
@@ -468,6 +487,33 @@ fn answer_frames(
         }
         (used, Frames::More)
     })
+}
+
+/// The framed messages answering a zone transfer from an allowed peer (RFC 5936 §2.2: a
+/// stream of messages), appended to `answers` and counted as one request.
+fn answer_transfer(
+    ctx: &DnsContext,
+    peer: SocketAddr,
+    request: &[u8],
+    timer: &RequestTimer,
+    mut outcome: handler::Outcome,
+    answers: &mut Vec<u8>,
+) {
+    let zone = ctx.zone.load_full();
+    let (rcode, messages) = transfer::respond_transfer(zone.as_deref(), request);
+    outcome.rcode = rcode;
+    outcome.authoritative = rcode == hickory_proto::op::ResponseCode::NoError;
+    let size = messages.iter().map(Vec::len).sum();
+    ctx.metrics
+        .observe(timer, Transport::Tcp, peer, &outcome, size);
+    log_query(Transport::Tcp, peer, &outcome);
+    for message in messages {
+        // Each message is at most ~16 KiB plus one record (`transfer::MESSAGE_BUDGET`).
+        if let Ok(len) = u16::try_from(message.len()) {
+            answers.extend_from_slice(&len.to_be_bytes());
+            answers.extend_from_slice(&message);
+        }
+    }
 }
 
 /// The opt-in query log: `RUST_LOG=k8s_gateway::query=debug`. Off by default, and then it

@@ -157,6 +157,8 @@ pub struct Rebuilder {
     metrics: ZoneMetrics,
     /// Skips already warned about, so a reload does not repeat every warning.
     warned: Mutex<HashSet<(ObjectRef, String)>>,
+    /// Told the serial of each zone swapped in (NOTIFY listens), when set.
+    serials: Option<tokio::sync::watch::Sender<u32>>,
 }
 
 impl Rebuilder {
@@ -172,7 +174,15 @@ impl Rebuilder {
             zone,
             metrics,
             warned: Mutex::default(),
+            serials: None,
         }
+    }
+
+    /// Publishes the serial of every zone swapped in on `serials` (only changes wake the
+    /// receivers).
+    pub fn with_serial_watch(mut self, serials: tokio::sync::watch::Sender<u32>) -> Self {
+        self.serials = Some(serials);
+        self
     }
 
     pub fn zone(&self) -> &SharedZone {
@@ -201,6 +211,11 @@ impl Rebuilder {
         // counted (a test, or an operator comparing a dig with a scrape).
         self.report(objects, &zone, previous.as_deref(), started);
         self.zone.store(Some(zone.clone()));
+        if let Some(serials) = &self.serials {
+            serials.send_if_modified(|serial| {
+                std::mem::replace(serial, zone.serial()) != zone.serial()
+            });
+        }
         zone
     }
 

@@ -20,7 +20,7 @@ use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 pub use builder::{DEFAULT_APEX, DEFAULT_TTL, Settings, build};
 pub use entry::{Entry, EntryName, Kind, ObjectRef, RecordData, Skipped};
 pub use explain::{Explanation, explain_name};
-pub use reverse::ReverseZone;
+pub use reverse::{AddressRange, ReverseZone};
 
 /// Bound on CNAME links followed inside the zone, so that a loop is answered, not chased.
 const MAX_CNAME_CHAIN: usize = 8;

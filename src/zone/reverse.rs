@@ -65,6 +65,50 @@ impl ReverseZone {
     }
 }
 
+/// Any address range (`192.168.1.0/24`, `::1/128`, a bare address for one host): for
+/// allow-lists such as `--transfer-allow`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AddressRange {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl AddressRange {
+    /// Whether `ip` lies in this range. An IPv4-mapped IPv6 peer (`::ffff:a.b.c.d`, as a
+    /// dual-stack socket reports IPv4 clients) counts as its IPv4 address.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        ReverseZone {
+            network: self.network,
+            prefix: self.prefix,
+        }
+        .contains(ip)
+    }
+}
+
+impl FromStr for AddressRange {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let (address, prefix) = text.split_once('/').unwrap_or((text, ""));
+        let network: IpAddr = address
+            .parse()
+            .map_err(|_| format!("{text:?} is not an address or CIDR (like 192.168.1.0/24)"))?;
+        let bits = if network.is_ipv4() { 32 } else { 128 };
+        let prefix: u8 = if prefix.is_empty() {
+            bits
+        } else {
+            prefix
+                .parse()
+                .ok()
+                .filter(|p| *p <= bits)
+                .ok_or_else(|| format!("{text}: the prefix must be 0 to {bits}"))?
+        };
+        Ok(AddressRange { network, prefix })
+    }
+}
+
 /// The owner name of the PTR for `ip` (`40.10.168.192.in-addr.arpa.`).
 pub fn ptr_name(ip: IpAddr) -> LowerName {
     LowerName::from(Name::from(ip))
@@ -156,6 +200,22 @@ mod tests {
         for (text, mention) in cases {
             let err = text.parse::<ReverseZone>().unwrap_err();
             assert!(err.contains(mention), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn address_ranges_for_allow_lists() {
+        let range: AddressRange = "192.168.1.0/24".parse().unwrap();
+        assert!(range.contains("192.168.1.7".parse().unwrap()));
+        assert!(range.contains("::ffff:192.168.1.7".parse().unwrap()));
+        assert!(!range.contains("192.168.2.7".parse().unwrap()));
+        let host: AddressRange = "127.0.0.1".parse().unwrap();
+        assert!(host.contains("127.0.0.1".parse().unwrap()));
+        assert!(!host.contains("127.0.0.2".parse().unwrap()));
+        let any: AddressRange = "::/0".parse().unwrap();
+        assert!(any.contains("fd00::1".parse().unwrap()));
+        for bad in ["pihole.lan", "10.0.0.0/33", "::/129", "10.0.0.0/x"] {
+            assert!(bad.parse::<AddressRange>().is_err(), "{bad}");
         }
     }
 

@@ -131,6 +131,30 @@ fn bad_options_exit_2_with_one_line() {
             ],
             "--reverse-zone",
         ),
+        (
+            vec![
+                "serve",
+                "--domain",
+                "home.example",
+                "--manifests",
+                &examples,
+                "--transfer-allow",
+                "pihole.lan",
+            ],
+            "--transfer-allow",
+        ),
+        (
+            vec![
+                "serve",
+                "--domain",
+                "home.example",
+                "--manifests",
+                &examples,
+                "--notify",
+                "pihole.lan:53",
+            ],
+            "--notify",
+        ),
     ];
     for (args, mention) in cases {
         let out = run(&args);

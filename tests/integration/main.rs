@@ -13,5 +13,6 @@ mod peers;
 mod prepared;
 mod reload;
 mod reverse;
+mod secondary;
 mod status_page;
 mod support;

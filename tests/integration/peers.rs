@@ -112,6 +112,8 @@ pub fn start_knot(dir: &Path, port: u16, zone: &str, log: Stdio) -> Peer {
 pub enum KnotZone<'a> {
     /// `(origin, zone file text)`.
     File(&'a str, &'a str),
+    /// `(origin, primary)`: a secondary that takes NOTIFY from the primary's address.
+    Secondary(&'a str, SocketAddr),
 }
 
 /// Starts Knot on 127.0.0.1:`port` with `zones`, logging warnings to `log`.
@@ -122,6 +124,18 @@ pub fn start_knot_zones(dir: &Path, port: u16, zones: &[KnotZone<'_>], log: Stdi
          database:\n  storage: \"{d}/db\"\nlog:\n  - target: stderr\n    any: warning\n",
         d = dir.display()
     );
+    let primary = zones.iter().find_map(|z| match z {
+        KnotZone::Secondary(_, primary) => Some(*primary),
+        KnotZone::File(..) => None,
+    });
+    if let Some(primary) = primary {
+        conf.push_str(&format!(
+            "remote:\n  - id: primary\n    address: {ip}@{port}\n\
+             acl:\n  - id: notify_from_primary\n    address: {ip}\n    action: notify\n",
+            ip = primary.ip(),
+            port = primary.port(),
+        ));
+    }
     conf.push_str("zone:\n");
     for zone in zones {
         match zone {
@@ -132,6 +146,13 @@ pub fn start_knot_zones(dir: &Path, port: u16, zones: &[KnotZone<'_>], log: Stdi
                     "  - domain: {origin}\n    storage: \"{d}\"\n    file: \"{f}\"\n",
                     d = dir.display(),
                     f = file.display()
+                ));
+            }
+            KnotZone::Secondary(origin, _) => {
+                // Kept in memory only (no zone file written), so each test starts empty.
+                conf.push_str(&format!(
+                    "  - domain: {origin}\n    storage: \"{d}\"\n    master: primary\n    acl: notify_from_primary\n    zonefile-sync: -1\n    zonefile-load: none\n    journal-content: none\n",
+                    d = dir.display()
                 ));
             }
         }
