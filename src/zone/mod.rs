@@ -217,12 +217,20 @@ impl Authority {
         }
     }
 
-    /// Follows a CNAME chain inside this domain, appending each target's records.
+    /// Follows a CNAME chain inside this domain, appending each target's records. The
+    /// response code and authority section are those of the last name in the chain
+    /// (RFC 6604 §3, RFC 2308 §2.1 and §2.2).
     fn follow_cname(&self, mut answers: Vec<Record>, rtype: RecordType) -> Answer<'_> {
         for _ in 0..MAX_CNAME_CHAIN {
             let Some(target) = answers.last().and_then(cname_target) else {
                 break;
             };
+            // RFC 2181 §5: an RRset has no duplicates, so a name already in the chain (a
+            // loop, possibly through a wildcard: compare the expanded owner, never `*`)
+            // ends it; we answer what we have.
+            if answers.iter().any(|r| r.name == *target) {
+                break;
+            }
             let target = LowerName::from(target);
             if !self.origin.zone_of(&target) {
                 break; // the resolver follows names outside our domain itself
@@ -231,23 +239,40 @@ impl Authority {
                 Some(node) => node,
                 None => match self.covering_wildcard(&target) {
                     Some(node) => node,
-                    None => break,
+                    // RFC 6604 §3: the chain ends at a name that does not exist:
+                    // NXDOMAIN, the chain in the answer, the SOA in authority.
+                    None => return self.negative_after(answers, ResponseCode::NXDomain),
                 },
             };
             let owner = Some(&target);
             if let Some(next) = node.rrset(RecordType::CNAME) {
-                if answers.iter().any(|r| r.name == next.records[0].name) {
-                    break; // a loop: answer what we have
-                }
                 answers.extend(owned_as(&next.records, owner));
                 continue;
             }
-            if let Some(set) = node.rrset(rtype) {
-                answers.extend(owned_as(&set.records, owner));
+            match self.rrset_at(&target, node, rtype) {
+                Some(records) => answers.extend(owned_as(records, owner)),
+                // RFC 2308 §3: a chain ending in no data (another type, an empty
+                // non-terminal, a wildcard without that type) carries the SOA too.
+                None => return self.negative_after(answers, ResponseCode::NoError),
             }
             break;
         }
         self.positive(Cow::Owned(answers))
+    }
+
+    /// The records of `rtype` at `name` (the SOA at the apex; one RRset for ANY).
+    fn rrset_at<'z>(
+        &'z self,
+        name: &LowerName,
+        node: &'z Node,
+        rtype: RecordType,
+    ) -> Option<&'z [Record]> {
+        match rtype {
+            RecordType::SOA if *name == self.origin => Some(std::slice::from_ref(&self.soa)),
+            // RFC 8482: a minimal answer to ANY: one RRset.
+            RecordType::ANY => node.rrsets.first().map(|s| &s.records[..]),
+            _ => node.rrset(rtype).map(|s| &s.records[..]),
+        }
     }
 
     /// RFC 4592 §3.3.1: the wildcard at the closest encloser, if that has one. An
@@ -291,9 +316,14 @@ impl Authority {
     }
 
     fn negative(&self, rcode: ResponseCode) -> Answer<'_> {
+        self.negative_after(Vec::new(), rcode)
+    }
+
+    /// A negative answer after a CNAME chain (empty for none): the SOA in authority.
+    fn negative_after(&self, chain: Vec<Record>, rcode: ResponseCode) -> Answer<'_> {
         Answer {
             rcode,
-            answers: Cow::Borrowed(&[]),
+            answers: Cow::Owned(chain),
             authorities: std::slice::from_ref(&self.soa),
             additionals: Cow::Borrowed(&[]),
         }

@@ -351,6 +351,104 @@ fn cname_loop_is_answered_not_followed_forever() {
 }
 
 #[test]
+fn cname_to_a_missing_name_in_the_zone_is_nxdomain_with_the_chain_and_soa() {
+    // RFC 6604 §3: the response code is that of the last name in the chain.
+    let z = zone(vec![
+        cname(Kind::DnsEndpoint, "alias.home.example", "hop.home.example"),
+        cname(Kind::DnsEndpoint, "hop.home.example", "gone.home.example"),
+    ]);
+    let (rcode, answers, authority) = ask(&z, "alias.home.example.", RecordType::A);
+    assert_eq!(rcode, ResponseCode::NXDomain);
+    assert_eq!(
+        answers,
+        [
+            "alias.home.example. CNAME hop.home.example.",
+            "hop.home.example. CNAME gone.home.example."
+        ]
+    );
+    assert_eq!(authority.len(), 1);
+    assert!(
+        authority[0].starts_with("home.example. SOA "),
+        "{authority:?}"
+    );
+}
+
+#[test]
+fn cname_chain_ending_in_no_data_carries_the_soa() {
+    // RFC 2308 §3: NODATA after a CNAME chain has the SOA in authority.
+    let z = zone(vec![
+        cname(Kind::DnsEndpoint, "to-v4.home.example", "web.home.example"),
+        a(Kind::DnsEndpoint, "web.home.example", "10.0.0.1"),
+        cname(Kind::DnsEndpoint, "to-ent.home.example", "ent.home.example"),
+        a(Kind::DnsEndpoint, "x.ent.home.example", "10.0.0.2"),
+        cname(
+            Kind::DnsEndpoint,
+            "to-wild.home.example",
+            "w.apps.home.example",
+        ),
+        a(Kind::DnsEndpoint, "*.apps.home.example", "10.0.0.3"),
+    ]);
+    // (query name, type, the chain expected)
+    let cases: [(&str, RecordType, &[&str]); 3] = [
+        // The target lacks the type asked.
+        (
+            "to-v4.home.example.",
+            RecordType::AAAA,
+            &["to-v4.home.example. CNAME web.home.example."],
+        ),
+        // The target is an empty non-terminal.
+        (
+            "to-ent.home.example.",
+            RecordType::A,
+            &["to-ent.home.example. CNAME ent.home.example."],
+        ),
+        // The target is covered by a wildcard without the type.
+        (
+            "to-wild.home.example.",
+            RecordType::AAAA,
+            &["to-wild.home.example. CNAME w.apps.home.example."],
+        ),
+    ];
+    for (q, rtype, chain) in cases {
+        let (rcode, answers, authority) = ask(&z, q, rtype);
+        assert_eq!(rcode, ResponseCode::NoError, "{q}");
+        assert_eq!(answers, chain, "{q}");
+        assert_eq!(authority.len(), 1, "{q}: the SOA in authority");
+    }
+    // The wildcard with the type answers, with the expanded owner.
+    assert_eq!(
+        ask(&z, "to-wild.home.example.", RecordType::A).1,
+        [
+            "to-wild.home.example. CNAME w.apps.home.example.",
+            "w.apps.home.example. A 10.0.0.3"
+        ]
+    );
+}
+
+#[test]
+fn wildcard_cname_loop_has_no_duplicate_records() {
+    // RFC 2181 §5: no duplicates in an RRset; the loop ends at the first repeated owner.
+    let z = zone(vec![cname(
+        Kind::DnsEndpoint,
+        "*.wl.home.example",
+        "z.wl.home.example",
+    )]);
+    let (rcode, answers, _) = ask(&z, "a.wl.home.example.", RecordType::A);
+    assert_eq!(rcode, ResponseCode::NoError);
+    assert_eq!(
+        answers,
+        [
+            "a.wl.home.example. CNAME z.wl.home.example.",
+            "z.wl.home.example. CNAME z.wl.home.example."
+        ]
+    );
+    assert_eq!(
+        ask(&z, "z.wl.home.example.", RecordType::A).1,
+        ["z.wl.home.example. CNAME z.wl.home.example."]
+    );
+}
+
+#[test]
 fn wildcard_covers_missing_names_below_it_only() {
     let z = zone(vec![
         a(Kind::HttpRoute, "*.apps.home.example", "10.0.0.7"),
