@@ -3,11 +3,14 @@
 //! Both transports call [`respond`]; it takes no lock, awaits nothing and logs nothing,
 //! so the answer path costs one parse, one hash lookup and one encode.
 
+use hickory_proto::ProtoError;
 use hickory_proto::op::{
-    Edns, Header, Message, MessageType, Metadata, OpCode, Query, ResponseCode,
+    Edns, EmitAndCount, Header, Message, MessageType, Metadata, OpCode, Query, ResponseCode,
 };
-use hickory_proto::rr::{DNSClass, LowerName, Record, RecordType};
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncoder};
+use hickory_proto::rr::rdata::TSIG;
+use hickory_proto::rr::rdata::tsig::TsigError;
+use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
 
 use crate::zone::{Lookup, Zone};
 
@@ -68,6 +71,16 @@ pub fn respond(
         Err(_) => return Some(error(meta, ResponseCode::FormErr, None, None, out)),
     };
     let edns = message.edns.as_ref().map(response_edns);
+    match tsig(&message) {
+        Tsig::None => {}
+        // RFC 8945 §5.1: a TSIG record anywhere but last is FORMERR.
+        Tsig::Misplaced => return Some(error(meta, ResponseCode::FormErr, None, edns, out)),
+        // RFC 8945 §5.2.2: we know no TSIG key, so a signed request gets NOTAUTH with
+        // the TSIG error BADKEY, unsigned (RFC 8945 §5.3.2: an empty MAC).
+        Tsig::Signed(name, signature) => {
+            return Some(bad_key(meta, &message, name, signature, edns, out));
+        }
+    }
     if header.metadata.op_code != OpCode::Query {
         return Some(error(meta, ResponseCode::NotImp, None, edns, out));
     }
@@ -111,20 +124,12 @@ pub fn respond(
             e.max_payload().clamp(CLASSIC_UDP_PAYLOAD, MAX_UDP_PAYLOAD)
         }),
     };
-    let mut truncated = !encode(
-        &meta,
-        query,
-        (&answer.answers, answer.authorities, &answer.additionals),
-        edns.as_ref(),
-        limit,
-        out,
+    let sections = (
+        &answer.answers[..],
+        answer.authorities,
+        &answer.additionals[..],
     );
-    if truncated {
-        // RFC 2181 §9: a truncated answer is discarded by the client and retried over
-        // TCP, so send only the question and TC rather than a misleading partial set.
-        meta.truncation = true;
-        truncated = !encode(&meta, query, (&[], &[], &[]), edns.as_ref(), limit, out);
-    }
+    let truncated = !encode_within(&mut meta, query, sections, edns.as_ref(), limit, out);
     Some(Outcome {
         question,
         rcode: answer.rcode,
@@ -134,6 +139,55 @@ pub fn respond(
             && answer.answers.is_empty()
             && super::forward::may_fall_through(&qname),
     })
+}
+
+/// Encodes the answer in at most `limit` bytes, measured after name compression (RFC
+/// 1035 §4.2.1: 512 without EDNS; RFC 6891 §6.2.5: the client's payload size). Returns
+/// `false` when it had to be truncated.
+///
+/// Additional records that do not fit are left out, whole RRsets from the end, without
+/// TC (RFC 2181 §9: TC only when the answer itself does not fit). When the answer or
+/// authority section does not fit, the client gets the question alone with TC and
+/// retries over TCP: a partial RRset would mislead it (RFC 2181 §9).
+fn encode_within(
+    meta: &mut Metadata,
+    query: &Query,
+    (answers, authorities, additionals): (&[Record], &[Record], &[Record]),
+    edns: Option<&Edns>,
+    limit: u16,
+    out: &mut Vec<u8>,
+) -> bool {
+    let limit = usize::from(limit);
+    let fits = |out: &Vec<u8>, ok: bool| ok && out.len() <= limit;
+    let ok = encode(meta, query, (answers, authorities, additionals), edns, out);
+    if fits(out, ok) {
+        return true;
+    }
+    // Drop glue RRsets from the end until the rest fits: the rare, slow path.
+    let mut keep = additionals.len();
+    while keep > 0 {
+        let last = &additionals[keep - 1];
+        keep = additionals[..keep]
+            .iter()
+            .rposition(|r| r.name != last.name || r.record_type() != last.record_type())
+            .map_or(0, |i| i + 1);
+        let ok = encode(
+            meta,
+            query,
+            (answers, authorities, &additionals[..keep]),
+            edns,
+            out,
+        );
+        if fits(out, ok) {
+            return true;
+        }
+    }
+    meta.truncation = true;
+    let ok = encode(meta, query, (&[], &[], &[]), edns, out);
+    if !fits(out, ok) {
+        out.clear();
+    }
+    false
 }
 
 /// An answer with only a response code (and the question when there was one).
@@ -170,30 +224,149 @@ fn error(
     }
 }
 
-/// Encodes a response; `false` when it did not fit in `limit` bytes.
+/// Whether a request is signed with TSIG.
+enum Tsig<'m> {
+    None,
+    /// A TSIG record that is not the last record of the message.
+    Misplaced,
+    /// The key name and the signature.
+    Signed(&'m Name, &'m TSIG),
+}
+
+/// The request's TSIG record. NB: hickory-proto moves it out of the additional section
+/// only when built with its DNSSEC features; we look in both places.
+fn tsig(message: &Message) -> Tsig<'_> {
+    if let Some(signature) = &message.signature {
+        return Tsig::Signed(&signature.name, &signature.data);
+    }
+    let is_tsig = |r: &Record| r.record_type() == RecordType::TSIG;
+    match message.additionals.iter().rposition(is_tsig) {
+        None => Tsig::None,
+        Some(at) if at + 1 != message.additionals.len() => Tsig::Misplaced,
+        Some(at) => match &message.additionals[at].data {
+            RData::TSIG(signature) => Tsig::Signed(&message.additionals[at].name, signature),
+            _ => Tsig::Misplaced,
+        },
+    }
+}
+
+/// The unsigned NOTAUTH/BADKEY answer to a request signed with a key we do not know.
+fn bad_key(
+    mut meta: Metadata,
+    request: &Message,
+    key: &Name,
+    signature: &TSIG,
+    edns: Option<Edns>,
+    out: &mut Vec<u8>,
+) -> Outcome {
+    meta.response_code = ResponseCode::NotAuth;
+    let tsig = TSIG::new(
+        signature.algorithm.clone(),
+        signature.time,
+        signature.fudge,
+        Vec::new(),
+        request.metadata.id,
+        Some(TsigError::BadKey),
+        Vec::new(),
+    );
+    // RFC 8945 §4.2: class ANY, TTL 0.
+    let mut tsig = Record::from_rdata(key.clone(), 0, tsig);
+    tsig.dns_class = DNSClass::ANY;
+    out.clear();
+    let mut encoder = BinEncoder::new(out);
+    // The question comes back when there is exactly one (RFC 8945 §5.3 copies the
+    // request's header and question).
+    let queries = match &request.queries[..] {
+        [query] => std::slice::from_ref(query),
+        _ => &[],
+    };
+    let ok = hickory_proto::op::emit_message_parts(
+        &meta,
+        &mut queries.iter(),
+        &mut [].iter() as &mut std::slice::Iter<'_, Record>,
+        &mut [].iter() as &mut std::slice::Iter<'_, Record>,
+        &mut [].iter() as &mut std::slice::Iter<'_, Record>,
+        edns.as_ref(),
+        Some(&tsig),
+        &mut encoder,
+    )
+    .is_ok();
+    if !ok {
+        out.clear();
+    }
+    Outcome {
+        question: queries
+            .first()
+            .map(|q| (LowerName::from(q.name()), q.query_type())),
+        rcode: ResponseCode::NotAuth,
+        authoritative: false,
+        truncated: false,
+        no_such_name: false,
+    }
+}
+
+/// Encodes a response with no size limit but the 64 KiB of a DNS message; `false` when
+/// it could not be encoded.
 fn encode(
     meta: &Metadata,
     query: &Query,
     (answers, authorities, additionals): (&[Record], &[Record], &[Record]),
     edns: Option<&Edns>,
-    limit: u16,
     out: &mut Vec<u8>,
 ) -> bool {
     out.clear();
     let mut encoder = BinEncoder::new(out);
-    encoder.set_max_size(limit);
-    match hickory_proto::op::emit_message_parts(
+    let owner = query.name();
+    hickory_proto::op::emit_message_parts(
         meta,
         &mut std::iter::once(query),
-        &mut answers.iter(),
-        &mut authorities.iter(),
-        &mut additionals.iter(),
+        &mut Section {
+            records: answers,
+            owner,
+        },
+        &mut Section {
+            records: authorities,
+            owner,
+        },
+        &mut Section {
+            records: additionals,
+            owner,
+        },
         edns,
         None,
         &mut encoder,
-    ) {
-        Ok(header) => !header.metadata.truncation,
-        Err(_) => false,
+    )
+    .is_ok()
+}
+
+/// Records written with the question's spelling of their owner when it is the name asked
+/// (as Knot does): a mixed-case (0x20) question then compresses the owners of the answer
+/// to two bytes each, where a lower-case owner would be written in full.
+struct Section<'a> {
+    records: &'a [Record],
+    owner: &'a Name,
+}
+
+impl EmitAndCount for Section<'_> {
+    fn emit(&mut self, encoder: &mut BinEncoder<'_>) -> Result<usize, ProtoError> {
+        for record in self.records {
+            // NB: `Name` equality ignores case.
+            let owner = if record.name == *self.owner {
+                self.owner
+            } else {
+                &record.name
+            };
+            owner.emit(encoder)?;
+            record.record_type().emit(encoder)?;
+            record.dns_class.emit(encoder)?;
+            encoder.emit_u32(record.ttl)?;
+            let place = encoder.place::<u16>()?;
+            record.data.emit(encoder)?;
+            let len = u16::try_from(encoder.len_since_place(&place))
+                .map_err(|_| ProtoError::Message("record data over 64 KiB"))?;
+            place.replace(encoder, len)?;
+        }
+        Ok(self.records.len())
     }
 }
 

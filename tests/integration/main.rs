@@ -4,6 +4,7 @@
 mod answers;
 mod cli;
 mod cluster;
+mod edges;
 mod fake_api;
 mod fallthrough;
 mod http;
