@@ -1,6 +1,6 @@
 //! A zone rebuild, objects in to the zone swapped in: what every coalesced batch of
-//! cluster changes costs. 1,000 and 10,000 LoadBalancer Services, plus the same with one
-//! object changed (the serial moves). Run: `cargo bench --bench build`.
+//! cluster changes costs. 1,000, 10,000 and 100,000 LoadBalancer Services, plus the same
+//! with one object changed (the serial moves). Run: `cargo bench --bench build`.
 
 use std::sync::Arc;
 
@@ -36,8 +36,8 @@ fn rebuild(c: &mut Criterion) {
     let mut registry = Registry::default();
     let metrics = Metrics::new(&domains, &mut registry);
     let mut group = c.benchmark_group("rebuild");
-    group.sample_size(20);
-    for count in [1_000u32, 10_000] {
+    group.sample_size(10);
+    for count in [1_000u32, 10_000, 100_000] {
         let rebuilder = Rebuilder::new(
             Settings::with_defaults(domains.clone()),
             Filters::default(),

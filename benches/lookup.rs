@@ -1,5 +1,7 @@
 //! The answer path, bytes in to bytes out, for a hit, a miss (NXDOMAIN) and NODATA, on
-//! zones of 100 and 100,000 names. Run: `cargo bench --bench lookup`.
+//! zones of 100 and 100,000 names: the general encoder (`respond`) and the prepared
+//! answers a worker serves repeated questions from (`prepared`). Run:
+//! `cargo bench --bench lookup`.
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
@@ -8,6 +10,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{LowerName, Name, RecordType};
 use k8s_gateway::dns::handler::{Transport, respond};
+use k8s_gateway::dns::prepared::PreparedAnswers;
 use k8s_gateway::zone::{Entry, EntryName, Kind, ObjectRef, RecordData, Settings, Zone, build};
 
 fn zone(names: u32) -> Zone {
@@ -51,6 +54,20 @@ fn answer_path(c: &mut Criterion) {
                         Transport::Udp,
                         &mut out,
                     )
+                })
+            });
+            let mut prepared = PreparedAnswers::new();
+            let id = format!("prepared_{case}");
+            group.bench_with_input(BenchmarkId::new(id, size), bytes, |b, bytes| {
+                b.iter(|| {
+                    prepared
+                        .respond(
+                            Some(black_box(&zone)),
+                            black_box(bytes),
+                            Transport::Udp,
+                            &mut out,
+                        )
+                        .is_some()
                 })
             });
         }

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Writes N LoadBalancer Services as `kubectl get services -A -o yaml` prints them.
+
+For the memory and start-up measurements at scale (README, Performance): one `kind: List`
+document, status included, 10 % of the Services annotated with a hostname (the others get
+the default <name>.<namespace>.<domain>), each with the fields real Services carry and we
+do not read (labels, ports, clusterIPs, selector, uid...).
+
+    python3 benches/gen-services.py 100000 > /tmp/services-100k.yaml
+"""
+
+import sys
+
+
+def service(i: int) -> str:
+    ns = f"ns{i % 100}"
+    name = f"app{i}"
+    ip = f"10.{64 + i // 65536}.{i // 256 % 256}.{i % 256}"
+    cluster_ip = f"10.43.{i // 256 % 256}.{i % 256}"
+    annotations = ""
+    if i % 10 == 0:
+        annotations = (
+            "    annotations:\n"
+            f"      coredns.io/hostname: {name}.home.example\n"
+            "      meta.helm.sh/release-name: apps\n"
+            "      meta.helm.sh/release-namespace: apps\n"
+        )
+    return f"""- apiVersion: v1
+  kind: Service
+  metadata:
+{annotations}    creationTimestamp: "2026-01-01T00:00:00Z"
+    labels:
+      app.kubernetes.io/instance: {name}
+      app.kubernetes.io/managed-by: Helm
+      app.kubernetes.io/name: {name}
+    name: {name}
+    namespace: {ns}
+    resourceVersion: "{100000 + i}"
+    uid: 00000000-0000-4000-8000-{i:012d}
+  spec:
+    allocateLoadBalancerNodePorts: true
+    clusterIP: {cluster_ip}
+    clusterIPs:
+    - {cluster_ip}
+    externalTrafficPolicy: Cluster
+    internalTrafficPolicy: Cluster
+    ipFamilies:
+    - IPv4
+    ipFamilyPolicy: SingleStack
+    ports:
+    - name: http
+      nodePort: {30000 + i % 2768}
+      port: 80
+      protocol: TCP
+      targetPort: http
+    selector:
+      app.kubernetes.io/instance: {name}
+      app.kubernetes.io/name: {name}
+    sessionAffinity: None
+    type: LoadBalancer
+  status:
+    loadBalancer:
+      ingress:
+      - ip: {ip}
+        ipMode: VIP
+"""
+
+
+def main() -> None:
+    if len(sys.argv) != 2 or not sys.argv[1].isdigit():
+        sys.exit("usage: gen-services.py COUNT")
+    out = sys.stdout
+    out.write("apiVersion: v1\nitems:\n")
+    for i in range(int(sys.argv[1])):
+        out.write(service(i))
+    out.write('kind: List\nmetadata:\n  resourceVersion: ""\n')
+
+
+if __name__ == "__main__":
+    main()

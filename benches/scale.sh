@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# scale.sh: start-up time, resident memory and the time for one change to reach the
+# answers, with N LoadBalancer Services from a manifests file (benches/gen-services.py).
+#
+#   bash benches/scale.sh [-b BINARY] COUNT...
+#
+# For each COUNT: writes the Services file, starts `k8s-gateway serve --manifests` on
+# loopback, asks for the last Service's name until it answers (start-up), reads VmRSS
+# (serving) and VmHWM (peak) from /proc, then changes that Service's address in the file
+# and times until the new address is answered. Prints one line per COUNT:
+#
+#   count=100000 start_s=1.92 rss_mib=97.1 peak_mib=180.3 change_s=1.41
+#
+# Needs: python3, dig. Traffic goes to 127.0.0.1 only.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+bin=${CARGO_TARGET_DIR:-$here/../target}/release/k8s-gateway
+while getopts "b:" o; do
+  case $o in b) bin=$OPTARG ;; *) exit 2 ;; esac
+done
+shift $((OPTIND - 1))
+[ $# -ge 1 ] || { echo "usage: scale.sh [-b BINARY] COUNT..." >&2; exit 2; }
+command -v dig >/dev/null || { echo "scale.sh: dig not found" >&2; exit 2; }
+port=${PORT:-55353}
+work=$(mktemp -d)
+trap 'kill "${pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+now() { date +%s.%N; }
+answer() { dig +short +tries=1 +time=1 @127.0.0.1 -p "$port" "$1" A 2>/dev/null || true; }
+
+for count in "$@"; do
+  python3 "$here/gen-services.py" "$count" >"$work/services.yaml"
+  last=$((count - 1))
+  if [ $((last % 10)) -eq 0 ]; then name=app$last.home.example; else name=app$last.ns$((last % 100)).home.example; fi
+  ip=10.$((64 + last / 65536)).$((last / 256 % 256)).$((last % 256))
+  start=$(now)
+  "$bin" serve --domain home.example --manifests "$work/services.yaml" \
+    --listen 127.0.0.1:"$port" --http-listen 127.0.0.1:0 --debug-listen off 2>"$work/log" &
+  pid=$!
+  until [ "$(answer "$name")" = "$ip" ]; do
+    kill -0 "$pid" 2>/dev/null || { cat "$work/log" >&2; exit 1; }
+  done
+  ready=$(now)
+  rss=$(awk '/^VmRSS/ {print $2}' /proc/$pid/status)
+  hwm=$(awk '/^VmHWM/ {print $2}' /proc/$pid/status)
+  # One object changed: the last Service's address.
+  sed -i "s/- ip: $ip\$/- ip: 192.0.2.1/" "$work/services.yaml"
+  changed=$(now)
+  until [ "$(answer "$name")" = "192.0.2.1" ]; do
+    kill -0 "$pid" 2>/dev/null || { cat "$work/log" >&2; exit 1; }
+  done
+  seen=$(now)
+  hwm2=$(awk '/^VmHWM/ {print $2}' /proc/$pid/status)
+  kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
+  awk -v c="$count" -v s="$start" -v r="$ready" -v rss="$rss" -v hwm="$hwm" -v hwm2="$hwm2" -v ch="$changed" -v se="$seen" \
+    'BEGIN { printf "count=%d start_s=%.2f rss_mib=%.1f peak_mib=%.1f peak_after_change_mib=%.1f change_s=%.2f\n", c, r - s, rss / 1024, hwm / 1024, hwm2 / 1024, se - ch }'
+done
