@@ -1,6 +1,6 @@
 //! Prepared answers: the bytes the general encoder wrote for a question, kept and reused.
 //!
-//! Most traffic asks the same few names again and again. The first time a question is
+//! Most traffic asks the same few names again and again. The second time a question is
 //! seen (for a given zone version), [`handler::respond`] answers it and the bytes are
 //! kept in a bounded, per-worker table; the next time the same question comes (any ID, RD
 //! on or off and, where it makes no other difference, any case of the name, RFC 4343 /
@@ -52,6 +52,8 @@ pub struct PreparedAnswers {
 #[derive(Default)]
 struct Slot {
     generation: u64,
+    /// The last question that missed here: kept when it comes again.
+    seen: u64,
     key: Vec<u8>,
     response: Vec<u8>,
     /// Whether the name's case can be patched in; else only the lower-case question hits.
@@ -104,7 +106,8 @@ impl PreparedAnswers {
             self.zone = Some(version);
             self.generation += 1;
         }
-        let index = slot_index(&question.key[..question.key_len]);
+        let hash = key_hash(&question.key[..question.key_len]);
+        let index = (hash % SLOTS as u64) as usize;
         let slot = &self.slots[index];
         let hit = slot.generation == self.generation
             && slot.key == question.key[..question.key_len]
@@ -117,9 +120,16 @@ impl PreparedAnswers {
             return slot.outcome.as_ref().map(Cow::Borrowed);
         }
         let outcome = handler::respond(Some(zone), request, transport, out)?;
-        let slot = &self.slots[index];
+        let slot = &mut self.slots[index];
         if slot.generation != self.generation || slot.key != question.key[..question.key_len] {
-            self.keep(zone, request, &question, transport, out, &outcome, index);
+            // Kept the second time it is asked (of this zone version): a flood of names
+            // asked once (random subdomains) costs no extra encodes and evicts nothing.
+            let mark = hash ^ self.generation.rotate_left(32);
+            if slot.seen == mark {
+                self.keep(zone, request, &question, transport, out, &outcome, index);
+            } else {
+                slot.seen = mark;
+            }
         }
         Some(Cow::Owned(outcome))
     }
@@ -305,11 +315,75 @@ fn parse(request: &[u8], transport: Transport) -> Option<Question> {
 }
 
 /// FNV-1a over the key: short keys, and only our own table is indexed with it.
-fn slot_index(key: &[u8]) -> usize {
+fn key_hash(key: &[u8]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in key {
         hash ^= u64::from(b);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
-    (hash as usize) % SLOTS
+    hash
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use hickory_proto::op::{Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::{Name, RecordType};
+
+    use super::*;
+    use crate::zone::{Entry, EntryName, Kind, ObjectRef, RecordData, Settings, build};
+
+    fn zone() -> Zone {
+        let settings = Settings::with_defaults(vec![Name::from_ascii("home.example.").unwrap()]);
+        let entry = Entry {
+            name: EntryName::Absolute(Name::from_ascii("web.home.example.").unwrap()),
+            data: RecordData::Address(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))),
+            ttl: None,
+            kind: Kind::Service,
+            object: ObjectRef::new("Service", "apps", "web"),
+        };
+        build([entry], &settings, None, 1)
+    }
+
+    fn query(name: &str) -> Vec<u8> {
+        let mut message = Message::new(1, MessageType::Query, OpCode::Query);
+        message.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
+        message.to_vec().unwrap()
+    }
+
+    fn from_table(prepared: &mut PreparedAnswers, zone: &Zone, name: &str) -> bool {
+        let mut out = Vec::new();
+        let outcome = prepared.respond(Some(zone), &query(name), Transport::Udp, &mut out);
+        matches!(outcome, Some(Cow::Borrowed(_)))
+    }
+
+    #[test]
+    fn kept_on_the_second_asking_and_not_evicted_by_names_asked_once() {
+        let zone = zone();
+        let mut prepared = PreparedAnswers::new();
+        assert!(!from_table(&mut prepared, &zone, "web.home.example."));
+        assert!(!from_table(&mut prepared, &zone, "web.home.example."));
+        assert!(from_table(&mut prepared, &zone, "web.home.example."));
+        // A random-subdomain flood: every name once, more names than slots.
+        for i in 0..SLOTS * 4 {
+            assert!(!from_table(
+                &mut prepared,
+                &zone,
+                &format!("r{i}.home.example.")
+            ));
+        }
+        assert!(from_table(&mut prepared, &zone, "web.home.example."));
+    }
+
+    #[test]
+    fn a_new_zone_version_empties_the_table() {
+        let (old, new) = (zone(), zone());
+        let mut prepared = PreparedAnswers::new();
+        for _ in 0..3 {
+            from_table(&mut prepared, &old, "web.home.example.");
+        }
+        assert!(from_table(&mut prepared, &old, "web.home.example."));
+        assert!(!from_table(&mut prepared, &new, "web.home.example."));
+    }
 }

@@ -177,8 +177,9 @@ fn check_zone(zone: &Zone, names: &[String]) -> Tally {
                     ];
                     for (which, case) in cases.iter().enumerate() {
                         for class in [1u16, 3] {
-                            // Twice: the first may fill the table, the second is served from it.
-                            for round in 0..2 {
+                            // Three times: the second fills the table, the third is served
+                            // from it.
+                            for round in 0..3 {
                                 let id = rng.next() as u16;
                                 let rd = rng.next().wrapping_add(round).is_multiple_of(2);
                                 let bytes = request(id, rd, case, rtype, class, opt);
