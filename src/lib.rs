@@ -10,7 +10,9 @@
 //! **DNS** ([`dns`]) answers UDP and TCP queries from the current snapshot, loaded with
 //! one atomic read: queries never lock and never wait for the API. With `--fallthrough`,
 //! a name of our domains the zone lacks is handed to [`dns::forward`], which asks the
-//! upstreams from a task of its own (cached by TTL, coalesced, loop-guarded).
+//! upstreams from a task of its own (cached by TTL, coalesced, loop-guarded). Zone
+//! transfers from allowed secondaries go to [`dns::transfer`]; [`dns::notify`] tells the
+//! secondaries of each new serial.
 //!
 //! [`http`] serves `/metrics` and the health probes, and on a loopback listener of its own
 //! the debug views (the status page, `/zone`, `/explain`). [`metrics`] holds

@@ -25,25 +25,31 @@ const FIRST_WAIT: Duration = Duration::from_secs(1);
 /// The longest wait between two tries (RFC 1996 §3.6 suggests about a minute).
 const MAX_WAIT: Duration = Duration::from_secs(60);
 
-/// Sends NOTIFY to `targets` for every zone each time `serials` changes (and once at
-/// start, so a secondary that missed changes while we were down catches up), until
-/// `shutdown`.
-pub async fn run(
+/// Sends NOTIFY to `targets` for every zone each time the serial of the zone in `zone`
+/// changes (and once at start, so a secondary that missed changes while we were down
+/// catches up), until `shutdown`. `changes` wakes us after each rebuild; any watch will
+/// do, as the serial is compared here.
+pub async fn run<T>(
     targets: Vec<SocketAddr>,
     zone: SharedZone,
-    mut serials: watch::Receiver<u32>,
+    mut changes: watch::Receiver<T>,
     metrics: NotifyMetrics,
     shutdown: CancellationToken,
 ) {
     let ids = std::sync::Arc::new(AtomicU16::new(first_id()));
+    let mut notified = None;
+    // Replacing the set aborts the tries for an older serial.
+    let mut tries: Option<JoinSet<()>> = None;
     loop {
-        serials.borrow_and_update();
-        // Dropping the set aborts the tries for an older serial.
-        let mut tries = JoinSet::new();
-        if let Some(zone) = zone.load_full() {
+        changes.borrow_and_update();
+        if let Some(zone) = zone.load_full()
+            && notified != Some(zone.serial())
+        {
+            notified = Some(zone.serial());
+            let set = tries.insert(JoinSet::new());
             for target in &targets {
                 for authority in zone.authorities() {
-                    tries.spawn(notify_until_acknowledged(
+                    set.spawn(notify_until_acknowledged(
                         *target,
                         Name::from(authority.origin()),
                         authority.soa().clone(),
@@ -55,7 +61,7 @@ pub async fn run(
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            changed = serials.changed() => if changed.is_err() { return },
+            changed = changes.changed() => if changed.is_err() { return },
         }
     }
 }
