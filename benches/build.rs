@@ -7,28 +7,27 @@ use std::sync::Arc;
 use arc_swap::ArcSwapOption;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use hickory_proto::rr::Name;
+use k8s_gateway::config::Filters;
 use k8s_gateway::metrics::Metrics;
-use k8s_gateway::sources::{Filters, Objects, Rebuilder};
+use k8s_gateway::sources::{ObjectSet, Rebuilder};
 use k8s_gateway::zone::Settings;
 use k8s_openapi::api::core::v1::Service;
 use prometheus_client::registry::Registry;
 
-fn services(count: u32, last_octet: u32) -> Objects {
-    let services = (0..count)
-        .map(|i| {
+fn services(count: u32, last_octet: u32) -> ObjectSet {
+    let mut objects = ObjectSet::default();
+    for i in 0..count {
+        objects.add(
             serde_json::from_value::<Service>(serde_json::json!({
                 "metadata": {"name": format!("app{i}"), "namespace": "apps",
                     "annotations": {"coredns.io/hostname": format!("app{i}.home.example")}},
                 "spec": {"type": "LoadBalancer"},
                 "status": {"loadBalancer": {"ingress": [{"ip": format!("10.{}.{}.{}", i / 65536 % 256, i / 256 % 256, if i == 0 { last_octet } else { i % 256 })}]}}
             }))
-            .unwrap()
-        })
-        .collect();
-    Objects {
-        services,
-        ..Objects::default()
+            .unwrap(),
+        );
     }
+    objects
 }
 
 fn rebuild(c: &mut Criterion) {

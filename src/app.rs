@@ -17,8 +17,8 @@ use crate::config::{Config, Source};
 use crate::dns::forward::{Forwarder, UPSTREAM_TIMEOUT};
 use crate::dns::{self, DnsContext};
 use crate::metrics::Metrics;
-use crate::sources::{Rebuilder, SharedZone, cluster, manifests};
-use crate::zone::AddressRange;
+use crate::sources::{Feed, Rebuilder, cluster, manifests, rebuild};
+use crate::zone::{AddressRange, SharedZone};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +42,17 @@ pub enum Error {
         source: io::Error,
     },
     #[error("the first load of the manifests failed: {0}")]
-    FirstLoadFailed(String),
+    FirstLoadFailed(#[source] tokio::task::JoinError),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Whether the fault is in how we were started (no usable Kubernetes configuration),
+    /// which the binary reports as a usage error, like a bad option.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Error::Cluster(_))
+    }
 }
 
 /// A started server: its addresses, and the tasks to wait for.
@@ -56,18 +66,18 @@ pub struct Server {
     pub zone: SharedZone,
     pub metrics: Arc<Metrics>,
     pub registry: Arc<Registry>,
-    tasks: JoinSet<Result<(), Error>>,
+    tasks: JoinSet<Result<()>>,
 }
 
 impl Server {
     /// Builds the first zone, then opens the sockets: a query never meets an empty zone
     /// when the objects come from files.
-    pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Server, Error> {
+    pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Server> {
         let mut registry = Registry::default();
         let metrics = Metrics::new(&config.settings.origins(), &mut registry);
         let registry = Arc::new(registry);
         let zone: SharedZone = Arc::new(ArcSwapOption::empty());
-        let mut rebuilder = Rebuilder::new(
+        let rebuilder = Rebuilder::new(
             config.settings.clone(),
             config.filters.clone(),
             zone.clone(),
@@ -76,47 +86,16 @@ impl Server {
         let mut tasks = JoinSet::new();
         if !config.notify.is_empty() {
             // NOTIFY follows the serial of every zone swapped in.
-            let (serials, watcher) = tokio::sync::watch::channel(0);
-            rebuilder = rebuilder.with_serial_watch(serials);
             tasks.spawn(ok(dns::notify::run(
                 config.notify.clone(),
                 zone.clone(),
-                watcher,
+                rebuilder.subscribe(),
                 metrics.notify.clone(),
                 shutdown.clone(),
             )));
         }
         let rebuilder = Arc::new(rebuilder);
-
-        match &config.source {
-            Source::Manifests(paths) => {
-                // Watch first, then load: a change made during the first load is not lost.
-                let watch = manifests::ManifestWatch::new(paths)?;
-                let (paths, first, zone_metrics) =
-                    (paths.clone(), rebuilder.clone(), metrics.zone.clone());
-                let loaded = tokio::task::spawn_blocking(move || {
-                    manifests::reload(&paths, &first, &zone_metrics)
-                })
-                .await;
-                if let Err(e) = loaded {
-                    return Err(Error::FirstLoadFailed(e.to_string()));
-                }
-                let (zone_metrics, stop) = (metrics.zone.clone(), shutdown.clone());
-                tasks.spawn(async move { Ok(watch.run(rebuilder, zone_metrics, stop).await?) });
-            }
-            Source::Cluster(options) => {
-                // The sockets open at once: until every kind is listed, queries get
-                // SERVFAIL and /readyz says not ready.
-                let source = cluster::ClusterSource::connect(
-                    options,
-                    &config.settings.precedence,
-                    rebuilder,
-                    metrics.sources.clone(),
-                )
-                .await?;
-                tasks.spawn(ok(source.run(shutdown.clone())));
-            }
-        }
+        start_source(&config, &rebuilder, &metrics, &mut tasks, &shutdown).await?;
 
         let forwarder = (!config.fallthrough.is_empty()).then(|| {
             Arc::new(Forwarder::new(
@@ -212,7 +191,7 @@ impl Server {
 
     /// Waits for every task to finish (after the shutdown token fired), returning the
     /// first error.
-    pub async fn wait(mut self) -> Result<(), Error> {
+    pub async fn wait(mut self) -> Result<()> {
         let mut result = Ok(());
         while let Some(done) = self.tasks.join_next().await {
             if let Ok(Err(e)) = done
@@ -225,13 +204,57 @@ impl Server {
     }
 }
 
-async fn bind_http(address: SocketAddr) -> Result<TcpListener, Error> {
+async fn bind_http(address: SocketAddr) -> Result<TcpListener> {
     TcpListener::bind(address)
         .await
         .map_err(|source| Error::BindFailed { address, source })
 }
 
-async fn ok(task: impl Future<Output = ()>) -> Result<(), Error> {
+/// Starts the feeder of `config`'s source and the rebuild loop. From manifests, the first
+/// zone is built before this returns: a query never meets an empty zone when the
+/// objects come from files. From the cluster, queries get SERVFAIL and /readyz says not
+/// ready until every kind is listed.
+async fn start_source(
+    config: &Config,
+    rebuilder: &Arc<Rebuilder>,
+    metrics: &Metrics,
+    tasks: &mut JoinSet<Result<()>>,
+    shutdown: &CancellationToken,
+) -> Result<()> {
+    let feed = Arc::new(Feed::default());
+    match &config.source {
+        Source::Manifests(paths) => {
+            // Watch first, then load: a change made during the first load is not lost.
+            let watch = manifests::ManifestWatch::new(paths)?;
+            let (paths, first, zone_metrics) =
+                (paths.clone(), rebuilder.clone(), metrics.zone.clone());
+            tokio::task::spawn_blocking(move || {
+                first.rebuild(&manifests::load_reporting(&paths, &zone_metrics))
+            })
+            .await
+            .map_err(Error::FirstLoadFailed)?;
+            tasks.spawn(ok(watch.run(
+                feed.clone(),
+                metrics.zone.clone(),
+                shutdown.clone(),
+            )));
+        }
+        Source::Cluster(options) => {
+            let source = cluster::ClusterSource::connect(
+                options,
+                &config.settings.precedence,
+                feed.clone(),
+                metrics.sources.clone(),
+            )
+            .await?;
+            tasks.spawn(ok(source.run(shutdown.clone())));
+        }
+    }
+    tasks.spawn(ok(rebuild::run(feed, rebuilder.clone(), shutdown.clone())));
+    Ok(())
+}
+
+async fn ok(task: impl Future<Output = ()>) -> Result<()> {
     task.await;
     Ok(())
 }
@@ -242,7 +265,7 @@ async fn ok(task: impl Future<Output = ()>) -> Result<(), Error> {
 async fn bind_pair(
     address: SocketAddr,
     workers: usize,
-) -> Result<(Vec<Arc<std::net::UdpSocket>>, TcpListener), Error> {
+) -> Result<(Vec<Arc<std::net::UdpSocket>>, TcpListener)> {
     let failed = |source| Error::BindFailed { address, source };
     let mut last = None;
     for _ in 0..16 {
@@ -264,7 +287,7 @@ async fn bind_pair(
 pub async fn render_once(
     config: &Config,
     timeout: std::time::Duration,
-) -> Result<crate::zone::Zone, Error> {
+) -> Result<crate::zone::Zone> {
     let mut registry = Registry::default();
     let metrics = Metrics::new(&config.settings.origins(), &mut registry);
     let zone: SharedZone = Arc::new(ArcSwapOption::empty());
@@ -283,30 +306,33 @@ pub async fn render_once(
             Ok(Arc::unwrap_or_clone(rebuilder.rebuild(&objects)))
         }
         Source::Cluster(options) => {
+            let feed = Arc::new(Feed::default());
             let source = cluster::ClusterSource::connect(
                 options,
                 &config.settings.precedence,
-                rebuilder,
+                feed.clone(),
                 metrics.sources.clone(),
             )
             .await?;
+            let mut built = rebuilder.subscribe();
             let stop = CancellationToken::new();
-            let task = tokio::spawn(source.run(stop.clone()));
-            let started = tokio::time::Instant::now();
-            let built = loop {
-                if let Some(zone) = zone.load_full() {
-                    break Some(zone);
-                }
-                if started.elapsed() > timeout {
-                    break None;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            };
+            let tasks = [
+                tokio::spawn(source.run(stop.clone())),
+                tokio::spawn(rebuild::run(feed, rebuilder, stop.clone())),
+            ];
+            let first =
+                tokio::time::timeout(timeout, built.wait_for(|_| zone.load().is_some())).await;
             stop.cancel();
-            let _ = task.await;
-            built
-                .map(Arc::unwrap_or_clone)
-                .ok_or(Error::SyncTimeout(timeout))
+            for task in tasks {
+                let _ = task.await;
+            }
+            match first {
+                Ok(Ok(_)) => zone
+                    .load_full()
+                    .map(Arc::unwrap_or_clone)
+                    .ok_or(Error::SyncTimeout(timeout)),
+                _ => Err(Error::SyncTimeout(timeout)),
+            }
         }
     }
 }

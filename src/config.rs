@@ -10,8 +10,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use hickory_proto::rr::{LowerName, Name};
 
-use crate::sources::Filters;
-use crate::sources::names::parse_hostname;
+use crate::zone::names::parse_hostname;
 use crate::zone::{AddressRange, DEFAULT_APEX, DEFAULT_TTL, Kind, ReverseZone, Settings};
 
 #[derive(Debug, Parser)]
@@ -275,15 +274,42 @@ pub enum LogFormat {
 pub enum Error {
     #[error("{0}")]
     Invalid(String),
-    #[error(transparent)]
-    Manifests(#[from] crate::sources::manifests::Error),
+    #[error("--manifests {path}: {source}")]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Where the objects come from.
 #[derive(Clone, Debug)]
 pub enum Source {
     Manifests(Vec<PathBuf>),
-    Cluster(crate::sources::cluster::ClusterOptions),
+    Cluster(ClusterOptions),
+}
+
+/// The options of the cluster source (`--kubeconfig`, `--context`, `--namespace`,
+/// `--label-selector`, `--resync`).
+#[derive(Clone, Debug, Default)]
+pub struct ClusterOptions {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    /// Empty: every namespace.
+    pub namespaces: Vec<String>,
+    pub label_selector: Option<String>,
+    pub resync: Duration,
+}
+
+/// Which objects may publish, beyond their kind being enabled.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filters {
+    /// `--ingress-class`: when set, only Ingresses of these classes.
+    pub ingress_classes: Vec<String>,
+    /// `--gateway-class`: when set, only routes through Gateways of these classes.
+    pub gateway_classes: Vec<String>,
 }
 
 /// The validated configuration of `serve`.
@@ -312,7 +338,7 @@ pub struct Config {
 
 impl Config {
     /// Validates what clap could not: duplicates, and that the paths can be read.
-    pub fn from_args(args: ServeArgs) -> Result<Self, Error> {
+    pub fn from_args(args: ServeArgs) -> Result<Self> {
         let mut config = Config::from_sources(args.zone, args.source)?;
         let mut listen = args.listen;
         listen.dedup();
@@ -343,18 +369,18 @@ impl Config {
     }
 
     /// The configuration of `render`: no sockets.
-    pub fn from_render_args(args: RenderArgs) -> Result<Self, Error> {
+    pub fn from_render_args(args: RenderArgs) -> Result<Self> {
         Config::from_sources(args.zone, args.source)
     }
 
     /// The configuration of `explain`, and the name asked about (checked here, so a
     /// name that is not a DNS name is a usage error before any source is read).
-    pub fn from_explain_args(args: ExplainArgs) -> Result<(Self, LowerName), Error> {
+    pub fn from_explain_args(args: ExplainArgs) -> Result<(Self, LowerName)> {
         let name = crate::zone::explain_name(&args.name).map_err(Error::Invalid)?;
         Ok((Config::from_sources(args.zone, args.source)?, name))
     }
 
-    fn from_sources(zone: ZoneArgs, source: SourceArgs) -> Result<Self, Error> {
+    fn from_sources(zone: ZoneArgs, source: SourceArgs) -> Result<Self> {
         let mut precedence = Vec::new();
         for kind in zone.resources {
             if precedence.contains(&kind) {
@@ -380,7 +406,7 @@ impl Config {
             })
             .transpose()?;
         let input = if source.manifests.is_empty() {
-            Source::Cluster(crate::sources::cluster::ClusterOptions {
+            Source::Cluster(ClusterOptions {
                 kubeconfig: source.kubeconfig,
                 context: source.context,
                 namespaces,
@@ -394,7 +420,7 @@ impl Config {
                         .into(),
                 ));
             }
-            crate::sources::manifests::check_paths(&source.manifests)?;
+            check_paths(&source.manifests)?;
             Source::Manifests(source.manifests)
         };
         Ok(Config {
@@ -422,6 +448,23 @@ impl Config {
             notify: Vec::new(),
         })
     }
+}
+
+/// Checks that every path exists and can be read, before anything starts.
+fn check_paths(paths: &[PathBuf]) -> Result<()> {
+    for path in paths {
+        let unreadable = |source| Error::Unreadable {
+            path: path.clone(),
+            source,
+        };
+        let meta = std::fs::metadata(path).map_err(unreadable)?;
+        if meta.is_dir() {
+            std::fs::read_dir(path).map_err(unreadable)?;
+        } else {
+            std::fs::File::open(path).map_err(unreadable)?;
+        }
+    }
+    Ok(())
 }
 
 fn parse_domain(text: &str) -> Result<Name, String> {

@@ -3,7 +3,6 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Parser;
 use k8s_gateway::app::{self, Server, render_once};
 use k8s_gateway::config::{Cli, Command, Config, ExplainArgs, LogFormat, Output};
@@ -38,7 +37,7 @@ fn main() -> ExitCode {
                 Ok(config) => config,
                 Err(e) => return usage_error(&format!("error: {e}")),
             };
-            init_logging(LogFormat::Text);
+            init_logging(config.log_format);
             return match render(&config) {
                 Ok(text) => {
                     print!("{text}");
@@ -49,33 +48,67 @@ fn main() -> ExitCode {
         }
         Command::Explain(args) => return explain(args),
     };
-    let log_format = args.log_format;
     let config = match Config::from_args(args) {
         Ok(config) => config,
         Err(e) => return usage_error(&format!("error: {e}")),
     };
-    init_logging(log_format);
+    init_logging(config.log_format);
     match run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }
 }
 
+/// Why the binary stops with an error; the exit code follows from the variant.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("cannot install signal handlers")]
+    Signals(#[source] std::io::Error),
+    #[error("cannot start")]
+    Start(#[source] app::Error),
+    #[error("stopped with an error")]
+    Stopped(#[source] app::Error),
+    #[error("cannot build the zone")]
+    Render(#[source] app::Error),
+    #[error("cannot write the answer as JSON")]
+    Json(#[source] serde_json::Error),
+}
+
 /// No usable Kubernetes configuration is a usage error (exit 2, one line); anything
-/// else that stops the server is a failure.
-fn fail(e: &anyhow::Error) -> ExitCode {
-    match e.downcast_ref::<app::Error>() {
-        Some(app::Error::Cluster(cluster)) => usage_error(&format!("error: {cluster}")),
+/// else that stops the server is a failure, logged with its causes.
+fn fail(e: &Failure) -> ExitCode {
+    match e {
+        Failure::Start(cause) | Failure::Render(cause) if cause.is_usage() => {
+            usage_error(&format!("error: {cause}"))
+        }
         _ => {
-            tracing::error!("{e:#}");
+            tracing::error!("{}", causes(e));
             ExitCode::FAILURE
         }
     }
 }
 
+/// An error and its causes on one line, each cause once (a message that already quotes
+/// its cause does not repeat it).
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 #[tokio::main]
-async fn render(config: &Config) -> anyhow::Result<String> {
-    let zone = render_once(config, RENDER_TIMEOUT).await?;
+async fn render(config: &Config) -> Result<String, Failure> {
+    let zone = render_once(config, RENDER_TIMEOUT)
+        .await
+        .map_err(Failure::Render)?;
     Ok(zone_files(&zone))
 }
 
@@ -97,7 +130,7 @@ fn explain(args: ExplainArgs) -> ExitCode {
         Output::Table => print!("{}", explanation.to_table()),
         Output::Json => match serde_json::to_string_pretty(&explanation) {
             Ok(json) => println!("{json}"),
-            Err(e) => return fail(&e.into()),
+            Err(e) => return fail(&Failure::Json(e)),
         },
     }
     if explanation.is_served() {
@@ -108,8 +141,10 @@ fn explain(args: ExplainArgs) -> ExitCode {
 }
 
 #[tokio::main]
-async fn build_once(config: &Config) -> anyhow::Result<k8s_gateway::zone::Zone> {
-    Ok(render_once(config, RENDER_TIMEOUT).await?)
+async fn build_once(config: &Config) -> Result<k8s_gateway::zone::Zone, Failure> {
+    render_once(config, RENDER_TIMEOUT)
+        .await
+        .map_err(Failure::Render)
 }
 
 /// One line on stderr saying what is wrong; clap's usage and tips are left out.
@@ -143,19 +178,19 @@ fn init_logging_at(format: LogFormat, default: &str) {
 }
 
 #[tokio::main]
-async fn run(config: Config) -> anyhow::Result<()> {
+async fn run(config: Config) -> Result<(), Failure> {
     // Handlers first: a SIGTERM that arrives while we start (or right after the address is
     // logged) must stop us cleanly, not kill us with the default action.
-    let mut signals = Signals::install().context("cannot install signal handlers")?;
+    let mut signals = Signals::install().map_err(Failure::Signals)?;
     let shutdown = CancellationToken::new();
     let server = Server::start(config, shutdown.clone())
         .await
-        .context("cannot start")?;
+        .map_err(Failure::Start)?;
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "started");
     signals.wait().await;
     tracing::info!("stopping: finishing answers in flight");
     shutdown.cancel();
-    server.wait().await.context("stopped with an error")?;
+    server.wait().await.map_err(Failure::Stopped)?;
     tracing::info!("stopped");
     Ok(())
 }

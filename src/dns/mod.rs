@@ -26,8 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::metrics::{DnsMetrics, RequestTimer};
-use crate::sources::SharedZone;
-use crate::zone::AddressRange;
+use crate::zone::{AddressRange, SharedZone};
 use forward::Forwarder;
 use handler::Transport;
 use prepared::PreparedAnswers;

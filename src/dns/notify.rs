@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{NotifyMetrics, UpstreamLabels};
-use crate::sources::SharedZone;
+use crate::zone::SharedZone;
 
 /// The first wait for an acknowledgement; doubled after each silence.
 const FIRST_WAIT: Duration = Duration::from_secs(1);

@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::status;
-use crate::sources::SharedZone;
+use crate::zone::SharedZone;
 use crate::zone::explain_name;
 use crate::zone::render::zone_files;
 

@@ -218,7 +218,11 @@ fn skipped_section(out: &mut String, zone: &Zone) {
     for skipped in sorted {
         row(
             out,
-            &[&skipped.object.to_string(), skipped.reason, &skipped.detail],
+            &[
+                &skipped.object.to_string(),
+                skipped.reason.as_str(),
+                &skipped.detail,
+            ],
         );
     }
     out.push_str("</tbody></table></div>\n");

@@ -5,9 +5,12 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::names::{parse_hostname, parse_ip};
-use super::object_ref;
-use crate::zone::{Entry, EntryName, Kind, RecordData, Skipped};
+use super::kind::{Output, Source};
+use super::objects::ObjectSet;
+use super::shared::{object_ref, slim_meta};
+use crate::config::Filters;
+use crate::zone::names::{parse_absolute, parse_ip};
+use crate::zone::{Entry, EntryName, Kind, ObjectRef, RecordData, Skip, Skipped};
 
 /// The spec of a DNSEndpoint. Only the fields we read; unknown ones are ignored, and a
 /// record type we do not serve skips that endpoint, not the object.
@@ -41,12 +44,28 @@ pub struct Endpoint {
     pub record_ttl: Option<i64>,
 }
 
+impl Source for DnsEndpoint {
+    const NEEDED_BY: &'static [Kind] = &[Kind::DnsEndpoint];
+
+    /// The spec is already only what we read.
+    fn slim(mut self) -> Self {
+        self.metadata = slim_meta(self.metadata, &[]);
+        self
+    }
+
+    fn entries(objects: &ObjectSet, _: &Filters, out: &mut Output) {
+        for endpoint in objects.published::<DnsEndpoint>() {
+            out.extend(dns_endpoint_entries(endpoint));
+        }
+    }
+}
+
 /// The records a DNSEndpoint publishes. Each endpoint contributes to its own `dnsName`
 /// only (the maintained k8s_gateway fork answered every name of the object with every
 /// endpoint's targets). An endpoint with an unknown record type or a malformed target is
 /// skipped with the reason; the other endpoints still publish.
 pub fn dns_endpoint_entries(endpoint: &DnsEndpoint) -> (Vec<Entry>, Vec<Skipped>) {
-    let object = object_ref("DNSEndpoint", &endpoint.metadata);
+    let object = object_ref(&DnsEndpoint::label(), &endpoint.metadata);
     let mut entries = Vec::new();
     let mut skipped = Vec::new();
     for (i, record) in endpoint.spec.endpoints.iter().enumerate() {
@@ -65,13 +84,12 @@ pub fn dns_endpoint_entries(endpoint: &DnsEndpoint) -> (Vec<Entry>, Vec<Skipped>
 fn endpoint_entries(
     record: &Endpoint,
     i: usize,
-    object: &crate::zone::ObjectRef,
-) -> Result<Vec<Entry>, (&'static str, String)> {
+    object: &ObjectRef,
+) -> Result<Vec<Entry>, (Skip, String)> {
     let field = |name: &str| format!("spec.endpoints[{i}].{name}");
     let dns_name = record.dns_name.as_deref().unwrap_or_default();
-    let mut name = parse_hostname(dns_name, true)
-        .map_err(|e| ("invalid_field", format!("{}: {e}", field("dnsName"))))?;
-    name.set_fqdn(true);
+    let name = parse_absolute(dns_name, true)
+        .map_err(|e| (Skip::InvalidField, format!("{}: {e}", field("dnsName"))))?;
     let record_type = record
         .record_type
         .as_deref()
@@ -83,7 +101,7 @@ fn endpoint_entries(
     };
     let invalid = |j: usize, e: String| {
         (
-            "invalid_field",
+            Skip::InvalidField,
             format!("{}: {e} (for {dns_name})", field(&format!("targets[{j}]"))),
         )
     };
@@ -97,15 +115,11 @@ fn endpoint_entries(
                 }
                 RecordData::Address(ip)
             }
-            "CNAME" => {
-                let mut target = parse_hostname(target, false).map_err(|e| invalid(j, e))?;
-                target.set_fqdn(true);
-                RecordData::Cname(target)
-            }
+            "CNAME" => RecordData::Cname(parse_absolute(target, false).map_err(|e| invalid(j, e))?),
             "TXT" => RecordData::Txt(target.clone()),
             other => {
                 return Err((
-                    "unknown_record_type",
+                    Skip::UnknownRecordType,
                     format!("{}: {other} records are not served (A, AAAA, CNAME, TXT are), for {dns_name}", field("recordType")),
                 ));
             }
@@ -126,6 +140,7 @@ fn endpoint_entries(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::testing::yaml;
 
     /// A DNSEndpoint as external-dns users write them.
     const RECORDS: &str = r#"
@@ -157,8 +172,8 @@ spec:
     targets: [fd00::1]
 "#;
 
-    fn endpoint(yaml: &str) -> DnsEndpoint {
-        serde_saphyr::from_str(yaml).unwrap()
+    fn endpoint(text: &str) -> DnsEndpoint {
+        yaml(text)
     }
 
     #[test]
@@ -195,15 +210,15 @@ spec:
     #[test]
     fn unknown_types_and_bad_targets_skip_only_their_endpoint() {
         let (_, skipped) = dns_endpoint_entries(&endpoint(RECORDS));
-        let reasons: Vec<(&str, &str)> = skipped
+        let reasons: Vec<(Skip, &str)> = skipped
             .iter()
             .map(|s| (s.reason, s.detail.split(':').next().unwrap_or_default()))
             .collect();
         assert_eq!(
             reasons,
             [
-                ("unknown_record_type", "spec.endpoints[4].recordType"),
-                ("invalid_field", "spec.endpoints[5].targets[0]")
+                (Skip::UnknownRecordType, "spec.endpoints[4].recordType"),
+                (Skip::InvalidField, "spec.endpoints[5].targets[0]")
             ]
         );
         assert!(

@@ -11,19 +11,23 @@
 //! (v1, v1beta1, TLSRoute's v1alpha2/v1alpha3) decodes into them, and fields or enum
 //! values a newer Gateway API adds are ignored instead of failing the object.
 
-use std::collections::HashMap;
-
 use hickory_proto::rr::Name;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::CustomResource;
+use kube::{CustomResource, Resource};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::names::{intersect, parse_hostname, parse_ip};
-use super::object_ref;
-use crate::zone::{Entry, EntryName, Kind, RecordData, Skipped};
+use super::kind::{Output, Source};
+use super::objects::ObjectSet;
+use super::shared::{
+    ByName, Resolved, Why, add_new, by_name, claimed, entries_for, object_ref, slim_meta,
+};
+use crate::config::Filters;
+use crate::zone::names::{intersect, parse_absolute, parse_ip};
+use crate::zone::{Entry, EntryName, Kind, RecordData, Skip, Skipped};
 
-pub const GROUP: &str = "gateway.networking.k8s.io";
+/// The group a parentRef means when it names none.
+const GROUP: &str = "gateway.networking.k8s.io";
 
 /// A Gateway: its listeners (which hostnames it serves) and the addresses it got.
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -171,6 +175,51 @@ pub struct TlsRouteSpec {
     pub route: RouteSpec,
 }
 
+impl Source for Gateway {
+    /// Not published itself: the parent routes attach to.
+    const NEEDED_BY: &'static [Kind] = &[Kind::HttpRoute, Kind::GrpcRoute, Kind::TlsRoute];
+
+    fn slim(mut self) -> Self {
+        self.metadata = slim_meta(self.metadata, &[]);
+        self
+    }
+
+    fn entries(_: &ObjectSet, _: &Filters, _: &mut Output) {}
+}
+
+/// The three route kinds differ only in their type and their precedence class.
+macro_rules! route_kind {
+    ($($route:ty => $kind:expr),* $(,)?) => {$(
+        impl Source for $route {
+            const NEEDED_BY: &'static [Kind] = &[$kind];
+
+            fn slim(mut self) -> Self {
+                self.metadata = slim_meta(self.metadata, &[]);
+                self
+            }
+
+            fn entries(objects: &ObjectSet, filters: &Filters, out: &mut Output) {
+                let gateways = index_gateways(objects);
+                for route in objects.published::<$route>() {
+                    let view = RouteView {
+                        kind: $kind,
+                        metadata: &route.metadata,
+                        spec: &route.spec.route,
+                        status: route.status.as_ref(),
+                    };
+                    out.extend(route_entries(view, &gateways, &filters.gateway_classes));
+                }
+            }
+        }
+    )*};
+}
+
+route_kind!(
+    HttpRoute => Kind::HttpRoute,
+    GrpcRoute => Kind::GrpcRoute,
+    TlsRoute => Kind::TlsRoute,
+);
+
 /// A route of any of the three kinds, as the zone sees it.
 pub struct RouteView<'a> {
     pub kind: Kind,
@@ -179,55 +228,16 @@ pub struct RouteView<'a> {
     pub status: Option<&'a RouteStatus>,
 }
 
-impl<'a> From<&'a HttpRoute> for RouteView<'a> {
-    fn from(r: &'a HttpRoute) -> Self {
-        RouteView {
-            kind: Kind::HttpRoute,
-            metadata: &r.metadata,
-            spec: &r.spec.route,
-            status: r.status.as_ref(),
-        }
-    }
-}
+/// Gateways by namespace and name with their addresses, for routes to find their
+/// parents. An ignored Gateway publishes no route through it: the label opts out the
+/// entry point, not only its own object.
+pub type GatewayIndex<'a> = ByName<'a, Resolved<'a, Gateway>>;
 
-impl<'a> From<&'a GrpcRoute> for RouteView<'a> {
-    fn from(r: &'a GrpcRoute) -> Self {
-        RouteView {
-            kind: Kind::GrpcRoute,
-            metadata: &r.metadata,
-            spec: &r.spec.route,
-            status: r.status.as_ref(),
-        }
-    }
-}
-
-impl<'a> From<&'a TlsRoute> for RouteView<'a> {
-    fn from(r: &'a TlsRoute) -> Self {
-        RouteView {
-            kind: Kind::TlsRoute,
-            metadata: &r.metadata,
-            spec: &r.spec.route,
-            status: r.status.as_ref(),
-        }
-    }
-}
-
-/// Gateways by namespace and name, for routes to find their parents.
-pub type GatewayIndex<'a> = HashMap<(&'a str, &'a str), &'a Gateway>;
-
-pub fn index_gateways(gateways: &[Gateway]) -> GatewayIndex<'_> {
-    gateways
-        .iter()
-        .map(|g| {
-            (
-                (
-                    g.metadata.namespace.as_deref().unwrap_or("default"),
-                    g.metadata.name.as_deref().unwrap_or_default(),
-                ),
-                g,
-            )
-        })
-        .collect()
+pub fn index_gateways(objects: &ObjectSet) -> GatewayIndex<'_> {
+    by_name(objects.published::<Gateway>(), |gateway| Resolved {
+        gateway,
+        addresses: gateway_addresses(gateway).map_err(|e| (Skip::InvalidField, e)),
+    })
 }
 
 /// A parentRef with its defaults filled in, so that the spec's and the status's
@@ -254,6 +264,12 @@ impl<'a> Parent<'a> {
         }
     }
 
+    /// Whether the parent is a Gateway API Gateway (not a Service, as GAMMA mesh
+    /// routes use, which publishes nothing on the LAN).
+    fn is_gateway(&self) -> bool {
+        self.group == Gateway::group(&()) && self.kind == Gateway::kind(&())
+    }
+
     fn describe(&self) -> String {
         let mut text = format!("Gateway {}/{}", self.namespace, self.name);
         if let Some(section) = self.section_name {
@@ -278,102 +294,98 @@ pub fn route_entries(
     let namespace = route.metadata.namespace.as_deref().unwrap_or("default");
     let mut entries = Vec::new();
     let mut skipped = Vec::new();
-    let mut skip = |reason, detail: String| {
-        skipped.push(Skipped {
-            object: object.clone(),
-            reason,
-            detail,
-        })
-    };
-
     let mut hostnames = Vec::new();
     for (i, host) in route.spec.hostnames.iter().enumerate() {
-        match parse_hostname(host, true) {
-            Ok(mut name) => {
-                name.set_fqdn(true);
-                hostnames.push(name);
-            }
+        match parse_absolute(host, true) {
+            Ok(name) => hostnames.push(name),
             Err(e) => {
-                skip("invalid_field", format!("spec.hostnames[{i}]: {e}"));
+                let detail = format!("spec.hostnames[{i}]: {e}");
+                skipped.push(Skipped {
+                    object,
+                    reason: Skip::InvalidField,
+                    detail,
+                });
                 return (entries, skipped);
             }
         }
     }
-    let claimed = if hostnames.is_empty() {
-        "the listeners' hostnames".to_string()
-    } else {
-        hostnames
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
+    let attaching = Attaching {
+        hostnames: &hostnames,
+        claimed: if hostnames.is_empty() {
+            "the listeners' hostnames".to_string()
+        } else {
+            claimed(&hostnames)
+        },
+        namespace,
+        statuses: route.status.map_or(&[][..], |s| &s.parents[..]),
+        gateways,
+        gateway_classes,
     };
-
-    let statuses = route.status.map_or(&[][..], |s| &s.parents[..]);
     for parent_ref in &route.spec.parent_refs {
         let parent = Parent::of(parent_ref, namespace);
-        if parent.group != GROUP || parent.kind != "Gateway" {
-            // A Service parent (GAMMA, mesh traffic) publishes nothing on the LAN.
+        if !parent.is_gateway() {
             continue;
         }
-        let accepted = statuses.iter().any(|s| {
-            Parent::of(&s.parent_ref, namespace) == parent
-                && s.conditions
-                    .iter()
-                    .any(|c| c.type_ == "Accepted" && c.status == "True")
-        });
-        if !accepted {
-            let why = statuses
-                .iter()
-                .filter(|s| Parent::of(&s.parent_ref, namespace) == parent)
-                .flat_map(|s| &s.conditions)
-                .find(|c| c.type_ == "Accepted")
-                .map_or_else(
-                    || "no status.parents entry says Accepted".to_string(),
-                    |c| {
-                        format!(
-                            "Accepted is {} ({})",
-                            c.status,
-                            c.reason.as_deref().unwrap_or("no reason")
-                        )
-                    },
+        match attaching.through(&parent) {
+            Ok((names, addresses)) => add_new(
+                &mut entries,
+                entries_for(&names, EntryName::Absolute, addresses, route.kind, &object),
+            ),
+            Err((reason, detail)) => skipped.push(Skipped {
+                object: object.clone(),
+                reason,
+                detail: format!("{detail} (would publish {})", attaching.claimed),
+            }),
+        }
+    }
+    (entries, skipped)
+}
+
+/// The names a route publishes through one parent, and the addresses they get.
+type Attached<'p> = (Vec<Name>, &'p [RecordData]);
+
+/// One route attaching to its parents: what every parent is checked against.
+struct Attaching<'r, 'g> {
+    /// The route's own hostnames; empty means the listeners'.
+    hostnames: &'r [Name],
+    claimed: String,
+    namespace: &'r str,
+    statuses: &'r [RouteParentStatus],
+    gateways: &'r GatewayIndex<'g>,
+    gateway_classes: &'r [String],
+}
+
+impl Attaching<'_, '_> {
+    /// The names the route publishes through `parent` and the addresses they get, or
+    /// why it publishes nothing there.
+    fn through<'p>(&'p self, parent: &Parent<'p>) -> Result<Attached<'p>, Why> {
+        self.accepted(parent)?;
+        let gateway = self
+            .gateways
+            .get(&(parent.namespace, parent.name))
+            .ok_or_else(|| {
+                let detail = format!(
+                    "{} does not exist or carries the ignore label",
+                    parent.describe()
                 );
-            skip(
-                "not_accepted",
-                format!(
-                    "not accepted by {}: {why} (would publish {claimed})",
-                    parent.describe()
-                ),
-            );
-            continue;
-        }
-        let Some(gateway) = gateways.get(&(parent.namespace, parent.name)) else {
-            skip(
-                "gateway_not_found",
-                format!(
-                    "{} does not exist or carries the ignore label (would publish {claimed})",
-                    parent.describe()
-                ),
-            );
-            continue;
-        };
+                (Skip::GatewayNotFound, detail)
+            })?;
         let class = gateway
+            .gateway
             .spec
             .gateway_class_name
             .as_deref()
             .unwrap_or_default();
-        if !gateway_classes.is_empty() && !gateway_classes.iter().any(|c| c == class) {
-            skip(
-                "class_filtered",
-                format!(
-                    "{} has class {class}, not one of --gateway-class {} (would publish {claimed})",
-                    parent.describe(),
-                    gateway_classes.join(",")
-                ),
+        if !self.gateway_classes.is_empty() && !self.gateway_classes.iter().any(|c| c == class) {
+            let detail = format!(
+                "{} has class {class}, not one of --gateway-class {}",
+                parent.describe(),
+                self.gateway_classes.join(",")
             );
-            continue;
+            return Err((Skip::ClassFiltered, detail));
         }
         let listeners: Vec<&Listener> = gateway
+            .gateway
             .spec
             .listeners
             .iter()
@@ -385,54 +397,87 @@ pub fn route_entries(
             .filter(|l| parent.port.is_none_or(|p| l.port == Some(p)))
             .collect();
         if listeners.is_empty() {
-            skip(
-                "no_listener",
-                format!(
-                    "{} has no such listener (would publish {claimed})",
-                    parent.describe()
-                ),
-            );
-            continue;
+            let detail = format!("{} has no such listener", parent.describe());
+            return Err((Skip::NoListener, detail));
         }
-        let addresses = match gateway_addresses(gateway) {
+        let addresses = match &gateway.addresses {
             Ok(a) if a.is_empty() => {
-                skip(
-                    "no_address",
-                    format!(
-                        "{} has no address yet (status.addresses is empty) (would publish {claimed})",
-                        parent.describe()
-                    ),
+                let detail = format!(
+                    "{} has no address yet (status.addresses is empty)",
+                    parent.describe()
                 );
-                continue;
+                return Err((Skip::NoAddress, detail));
             }
             Ok(a) => a,
-            Err(detail) => {
-                skip(
-                    "invalid_field",
-                    format!("{}: {detail} (would publish {claimed})", parent.describe()),
-                );
-                continue;
+            Err((reason, detail)) => {
+                return Err((*reason, format!("{}: {detail}", parent.describe())));
             }
         };
+        let names = self.names_under(&listeners);
+        if names.is_empty() {
+            let detail = format!(
+                "no hostname in common with the listeners of {}",
+                parent.describe()
+            );
+            return Err((Skip::NoHostname, detail));
+        }
+        Ok((names, addresses))
+    }
 
+    /// Whether the route's `status.parents[]` says `parent` accepted it; if not, why.
+    fn accepted(&self, parent: &Parent<'_>) -> Result<(), Why> {
+        let mine = || {
+            self.statuses
+                .iter()
+                .filter(|s| Parent::of(&s.parent_ref, self.namespace) == *parent)
+        };
+        let accepted = mine().any(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Accepted" && c.status == "True")
+        });
+        if accepted {
+            return Ok(());
+        }
+        let why = mine()
+            .flat_map(|s| &s.conditions)
+            .find(|c| c.type_ == "Accepted")
+            .map_or_else(
+                || "no status.parents entry says Accepted".to_string(),
+                |c| {
+                    format!(
+                        "Accepted is {} ({})",
+                        c.status,
+                        c.reason.as_deref().unwrap_or("no reason")
+                    )
+                },
+            );
+        let detail = format!("not accepted by {}: {why}", parent.describe());
+        Err((Skip::NotAccepted, detail))
+    }
+
+    /// The hostnames the route and these listeners have in common (Gateway API
+    /// hostname matching), each once.
+    fn names_under(&self, listeners: &[&Listener]) -> Vec<Name> {
         let mut names: Vec<Name> = Vec::new();
         for listener in listeners {
             let listener_host = match listener.hostname.as_deref().filter(|h| !h.is_empty()) {
                 None => None,
-                Some(h) => match parse_hostname(h, true) {
-                    Ok(mut n) => {
-                        n.set_fqdn(true);
-                        Some(n)
-                    }
+                Some(h) => match parse_absolute(h, true) {
+                    Ok(n) => Some(n),
                     // A listener the Gateway itself would reject publishes nothing.
                     Err(_) => continue,
                 },
             };
-            let found: Vec<Name> = match (&listener_host, hostnames.is_empty()) {
+            let found: Vec<Name> = match (&listener_host, self.hostnames.is_empty()) {
                 (None, true) => Vec::new(),
                 (Some(l), true) => vec![l.clone()],
-                (None, false) => hostnames.clone(),
-                (Some(l), false) => hostnames.iter().filter_map(|h| intersect(h, l)).collect(),
+                (None, false) => self.hostnames.to_vec(),
+                (Some(l), false) => self
+                    .hostnames
+                    .iter()
+                    .filter_map(|h| intersect(h, l))
+                    .collect(),
             };
             for name in found {
                 if !names.contains(&name) {
@@ -440,32 +485,8 @@ pub fn route_entries(
                 }
             }
         }
-        if names.is_empty() {
-            skip(
-                "no_hostname",
-                format!(
-                    "no hostname in common with the listeners of {} (would publish {claimed})",
-                    parent.describe()
-                ),
-            );
-            continue;
-        }
-        for name in names {
-            for data in &addresses {
-                let entry = Entry {
-                    name: EntryName::Absolute(name.clone()),
-                    data: data.clone(),
-                    ttl: None,
-                    kind: route.kind,
-                    object: object.clone(),
-                };
-                if !entries.contains(&entry) {
-                    entries.push(entry);
-                }
-            }
-        }
+        names
     }
-    (entries, skipped)
 }
 
 /// The addresses in a Gateway's `status.addresses`: `IPAddress` (or no type) gives
@@ -479,16 +500,14 @@ fn gateway_addresses(gateway: &Gateway) -> Result<Vec<RecordData>, String> {
         .map_or(&[][..], |s| &s.addresses[..]);
     for (i, address) in addresses.iter().enumerate() {
         let value = address.value.as_deref().unwrap_or_default();
+        let field = || format!("status.addresses[{i}].value");
         let data = match address.type_.as_deref() {
-            None | Some("IPAddress") => RecordData::Address(
-                parse_ip(value).map_err(|e| format!("status.addresses[{i}].value: {e}"))?,
-            ),
-            Some("Hostname") => {
-                let mut host = parse_hostname(value, false)
-                    .map_err(|e| format!("status.addresses[{i}].value: {e}"))?;
-                host.set_fqdn(true);
-                RecordData::Cname(host)
+            None | Some("IPAddress") => {
+                RecordData::Address(parse_ip(value).map_err(|e| format!("{}: {e}", field()))?)
             }
+            Some("Hostname") => RecordData::Cname(
+                parse_absolute(value, false).map_err(|e| format!("{}: {e}", field()))?,
+            ),
             Some(_) => continue,
         };
         if !found.contains(&data) {
@@ -501,10 +520,7 @@ fn gateway_addresses(gateway: &Gateway) -> Result<Vec<RecordData>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn yaml<T: serde::de::DeserializeOwned>(text: &str) -> T {
-        serde_saphyr::from_str(text).unwrap()
-    }
+    use crate::sources::testing::yaml;
 
     fn name(s: &str) -> Name {
         let mut n = Name::from_ascii(s).unwrap();
@@ -549,14 +565,27 @@ status:
         )
     }
 
+    fn view(route: &HttpRoute) -> RouteView<'_> {
+        RouteView {
+            kind: Kind::HttpRoute,
+            metadata: &route.metadata,
+            spec: &route.spec.route,
+            status: route.status.as_ref(),
+        }
+    }
+
     fn publish(
         route: &HttpRoute,
         gateways: &[Gateway],
         classes: &[&str],
     ) -> (Vec<String>, Vec<Skipped>) {
-        let index = index_gateways(gateways);
+        let mut objects = ObjectSet::default();
+        for gateway in gateways {
+            objects.add(gateway.clone());
+        }
+        let index = index_gateways(&objects);
         let classes: Vec<String> = classes.iter().map(|s| s.to_string()).collect();
-        let (entries, skipped) = route_entries(route.into(), &index, &classes);
+        let (entries, skipped) = route_entries(view(route), &index, &classes);
         let mut found: Vec<String> = entries
             .iter()
             .map(|e| {
@@ -604,7 +633,7 @@ status:
         );
         let (found, skipped) = publish(&route, std::slice::from_ref(&gateway), &[]);
         assert!(found.is_empty());
-        assert_eq!(skipped[0].reason, "not_accepted");
+        assert_eq!(skipped[0].reason, Skip::NotAccepted);
         assert!(
             skipped[0].detail.contains("NotAllowedByListeners"),
             "{}",
@@ -619,7 +648,7 @@ status:
         );
         let (found, skipped) = publish(&route, &[gateway], &[]);
         assert!(found.is_empty());
-        assert_eq!(skipped[0].reason, "not_accepted");
+        assert_eq!(skipped[0].reason, Skip::NotAccepted);
     }
 
     fn route_without_status(parents: &str, hostnames: &str) -> HttpRoute {
@@ -663,7 +692,7 @@ status:
         gateway.metadata.namespace = Some("gateway".into());
         let (found, skipped) = publish(&route, &[gateway], &[]);
         assert!(found.is_empty());
-        assert_eq!(skipped[0].reason, "gateway_not_found");
+        assert_eq!(skipped[0].reason, Skip::GatewayNotFound);
     }
 
     #[test]
@@ -760,7 +789,7 @@ status:
         ));
         let (found, skipped) = publish(&route, &[gateway], &[]);
         assert!(found.is_empty());
-        assert_eq!(skipped[0].reason, "no_hostname");
+        assert_eq!(skipped[0].reason, Skip::NoHostname);
     }
 
     #[test]
@@ -774,7 +803,7 @@ status:
         assert_eq!(found.len(), 2);
         let (found, skipped) = publish(&route, &[gateway], &["envoy"]);
         assert!(found.is_empty());
-        assert_eq!(skipped[0].reason, "class_filtered");
+        assert_eq!(skipped[0].reason, Skip::ClassFiltered);
     }
 
     #[test]
@@ -795,7 +824,7 @@ status:
         gateway.status = None;
         let (found, skipped) = publish(&route, &[gateway], &[]);
         assert!(found.is_empty());
-        assert_eq!(skipped[0].reason, "no_address");
+        assert_eq!(skipped[0].reason, Skip::NoAddress);
     }
 
     #[test]
@@ -818,83 +847,110 @@ status:
         let grpc: GrpcRoute = yaml(
             "apiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\nmetadata: {name: g, namespace: apps}\nspec:\n  parentRefs: [{name: internal, namespace: gateway, sectionName: https}]\n",
         );
-        let view = RouteView::from(&grpc);
-        assert_eq!(view.kind, Kind::GrpcRoute);
         assert_eq!(
-            view.spec.parent_refs[0].section_name.as_deref(),
+            grpc.spec.route.parent_refs[0].section_name.as_deref(),
             Some("https")
         );
     }
 
-    /// The Gateway API project's own examples (tests/data/upstream/gateway-api), as
-    /// users copy them: every object decodes, and what publishes follows the rules.
-    #[test]
-    fn upstream_examples_decode_and_attach_once_accepted() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data/upstream/gateway-api");
-        let (mut objects, errors) = crate::sources::manifests::load(&[dir]);
-        assert!(errors.is_empty(), "{errors:?}");
-        // Three examples define `example-gateway` in `default`: the later file wins.
-        assert_eq!(objects.gateways.len(), 3);
-        assert!(objects.http_routes.len() >= 4);
-        assert!(!objects.grpc_routes.is_empty());
-        // v1alpha2 and v1alpha3 define the same TLSRoute: the later file wins.
-        assert_eq!(objects.tls_routes.len(), 1);
-        assert_eq!(objects.tls_routes[0].spec.route.hostnames, ["example.com"]);
+    /// What a controller writes back: every parent Accepted.
+    fn accepted_by_all(spec: &RouteSpec) -> Option<RouteStatus> {
+        let parents = spec
+            .parent_refs
+            .iter()
+            .map(|p| RouteParentStatus {
+                parent_ref: p.clone(),
+                conditions: vec![Condition {
+                    type_: "Accepted".into(),
+                    status: "True".into(),
+                    reason: Some("Accepted".into()),
+                }],
+            })
+            .collect();
+        Some(RouteStatus { parents })
+    }
 
-        // As applied, no controller has accepted anything yet: nothing publishes.
-        let index = index_gateways(&objects.gateways);
-        for route in &objects.http_routes {
-            let (entries, skipped) = route_entries(route.into(), &index, &[]);
-            assert!(entries.is_empty());
-            assert!(
-                skipped.iter().all(|s| s.reason == "not_accepted"),
-                "{skipped:?}"
-            );
-        }
-
-        // What a controller writes back: every parent Accepted, every Gateway an address.
-        for route in &mut objects.http_routes {
-            let parents = route
-                .spec
-                .route
-                .parent_refs
-                .iter()
-                .map(|p| RouteParentStatus {
-                    parent_ref: p.clone(),
-                    conditions: vec![Condition {
-                        type_: "Accepted".into(),
-                        status: "True".into(),
-                        reason: Some("Accepted".into()),
-                    }],
-                })
-                .collect();
-            route.status = Some(RouteStatus { parents });
-        }
-        for gateway in &mut objects.gateways {
+    /// The objects as a controller leaves them: every route accepted, every Gateway an
+    /// address.
+    fn accepted_everywhere(objects: &ObjectSet) -> ObjectSet {
+        let mut accepted = ObjectSet::default();
+        for gateway in objects.all::<Gateway>() {
+            let mut gateway = gateway.clone();
             gateway.status = Some(GatewayStatus {
                 addresses: vec![GatewayAddress {
                     type_: Some("IPAddress".into()),
                     value: Some("192.0.2.10".into()),
                 }],
             });
+            accepted.add(gateway);
         }
-        let index = index_gateways(&objects.gateways);
-        let store = objects
-            .http_routes
+        for route in objects.all::<HttpRoute>() {
+            let mut route = route.clone();
+            route.status = accepted_by_all(&route.spec.route);
+            accepted.add(route);
+        }
+        for route in objects.all::<GrpcRoute>() {
+            let mut route = route.clone();
+            route.status = accepted_by_all(&route.spec.route);
+            accepted.add(route);
+        }
+        for route in objects.all::<TlsRoute>() {
+            let mut route = route.clone();
+            route.status = accepted_by_all(&route.spec.route);
+            accepted.add(route);
+        }
+        accepted
+    }
+
+    /// Manifests in the shapes users apply them (tests/data/gateway-api): every object
+    /// decodes, nothing publishes before a controller accepts it, and then what publishes
+    /// follows the attachment rules: a parent in another namespace, the listener's
+    /// hostname for a route without its own, every route kind and TLSRoute version.
+    #[test]
+    fn applied_manifests_decode_and_attach_once_accepted() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/gateway-api");
+        let (objects, errors) = crate::sources::manifests::load(&[dir]);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(objects.all::<Gateway>().count(), 4);
+        assert_eq!(objects.all::<HttpRoute>().count(), 3);
+        assert_eq!(objects.all::<GrpcRoute>().count(), 1);
+        // v1alpha2 and v1alpha3 define the same TLSRoute: the later file wins.
+        let tls: Vec<&TlsRoute> = objects.all::<TlsRoute>().collect();
+        assert_eq!(tls.len(), 1);
+        assert_eq!(tls[0].spec.route.hostnames, ["vault.home.example"]);
+
+        // As applied, no controller has accepted anything yet: nothing publishes.
+        let found = crate::sources::kind::entries(&objects, &Filters::default());
+        assert!(found.entries.is_empty(), "{:?}", found.entries);
+        assert_eq!(found.skipped.len(), 5, "{:?}", found.skipped);
+        assert!(
+            found.skipped.iter().all(|s| s.reason == Skip::NotAccepted),
+            "{:?}",
+            found.skipped
+        );
+
+        let found =
+            crate::sources::kind::entries(&accepted_everywhere(&objects), &Filters::default());
+        assert!(found.skipped.is_empty(), "{:?}", found.skipped);
+        let mut published: Vec<String> = found
+            .entries
             .iter()
-            .find(|r| r.metadata.name.as_deref() == Some("store"))
-            .expect("the cross-namespace store route");
-        // No hostnames of its own: it takes the shared Gateway's listener hostname,
-        // across namespaces (store-ns to infra-ns).
-        let (found, skipped) = publish(store, &objects.gateways, &[]);
-        assert_eq!(found, ["foo.example.com. 192.0.2.10"]);
-        assert!(skipped.is_empty());
-        let published: usize = objects
-            .http_routes
-            .iter()
-            .map(|r| route_entries(r.into(), &index, &[]).0.len())
-            .sum();
-        assert!(published >= 3, "{published}");
+            .map(|e| {
+                let (EntryName::Absolute(n) | EntryName::Hostname(n)) = &e.name;
+                format!("{n} {}", e.object)
+            })
+            .collect();
+        published.sort();
+        assert_eq!(
+            published,
+            [
+                "*.dashboard.home.example. HTTPRoute gateways/dashboard",
+                "dashboard.home.example. HTTPRoute gateways/dashboard",
+                "otel.grpc.home.example. GRPCRoute telemetry/collector",
+                "photos.home.example. HTTPRoute photos/gallery",
+                "photos.home.example. HTTPRoute photos/uploads",
+                "vault.home.example. TLSRoute vault/vault",
+            ]
+        );
     }
 }

@@ -1,14 +1,65 @@
 //! Ingresses (networking.k8s.io/v1): their hosts, at their load-balancer addresses.
 
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::networking::v1::{Ingress, IngressRule, IngressSpec, IngressTLS};
 
-use super::names::{parse_hostname, parse_ip};
-use super::object_ref;
-use crate::zone::{Entry, EntryName, Kind, RecordData, Skipped};
+use super::kind::{Output, Source};
+use super::objects::ObjectSet;
+use super::shared::{claimed, entries_for, load_balancer_targets, object_ref, slim_meta};
+use crate::config::Filters;
+use crate::zone::names::parse_absolute;
+use crate::zone::{Entry, EntryName, Kind, Skip, Skipped};
 
 /// The annotation older controllers (and many Helm charts) still set instead of
 /// `spec.ingressClassName`.
 pub const LEGACY_CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
+
+impl Source for Ingress {
+    const NEEDED_BY: &'static [Kind] = &[Kind::Ingress];
+
+    /// The class, the hosts of the rules and of TLS, and the load-balancer addresses.
+    fn slim(self) -> Self {
+        let spec = self.spec.map(|s| IngressSpec {
+            ingress_class_name: s.ingress_class_name,
+            rules: s.rules.map(|rules| {
+                rules
+                    .into_iter()
+                    .map(|r| IngressRule {
+                        host: r.host,
+                        http: None,
+                    })
+                    .collect()
+            }),
+            tls: s.tls.map(|tls| {
+                tls.into_iter()
+                    .map(|t| IngressTLS {
+                        hosts: t.hosts,
+                        secret_name: None,
+                    })
+                    .collect()
+            }),
+            default_backend: None,
+        });
+        let mut status = self.status;
+        for point in status
+            .iter_mut()
+            .flat_map(|s| s.load_balancer.iter_mut())
+            .flat_map(|lb| lb.ingress.iter_mut().flatten())
+        {
+            point.ports = None;
+        }
+        Ingress {
+            metadata: slim_meta(self.metadata, &[LEGACY_CLASS_ANNOTATION]),
+            spec,
+            status,
+        }
+    }
+
+    fn entries(objects: &ObjectSet, filters: &Filters, out: &mut Output) {
+        for ingress in objects.published::<Ingress>() {
+            out.keep(ingress_entries(ingress, &filters.ingress_classes));
+        }
+    }
+}
 
 /// The records an Ingress publishes: every `spec.rules[].host` and `spec.tls[].hosts[]`
 /// at the addresses in `status.loadBalancer.ingress` (an `ip`, or a `hostname` that
@@ -16,7 +67,7 @@ pub const LEGACY_CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
 /// Ingresses of those classes publish; an Ingress without a class then publishes
 /// nothing.
 pub fn ingress_entries(ingress: &Ingress, classes: &[String]) -> Result<Vec<Entry>, Skipped> {
-    let object = object_ref("Ingress", &ingress.metadata);
+    let object = object_ref(&Ingress::label(), &ingress.metadata);
     let skip = |reason, detail: String| Skipped {
         object: object.clone(),
         reason,
@@ -35,7 +86,7 @@ pub fn ingress_entries(ingress: &Ingress, classes: &[String]) -> Result<Vec<Entr
         });
     if !classes.is_empty() && !class.is_some_and(|c| classes.iter().any(|k| k == c)) {
         return Err(skip(
-            "class_filtered",
+            Skip::ClassFiltered,
             format!(
                 "class {} is not one of --ingress-class {}",
                 class.unwrap_or("(none)"),
@@ -65,9 +116,8 @@ pub fn ingress_entries(ingress: &Ingress, classes: &[String]) -> Result<Vec<Entr
     }
     let mut names = Vec::new();
     for (field, host) in hosts {
-        let mut name = parse_hostname(host, true)
-            .map_err(|e| skip("invalid_field", format!("{field}: {e}")))?;
-        name.set_fqdn(true);
+        let name = parse_absolute(host, true)
+            .map_err(|e| skip(Skip::InvalidField, format!("{field}: {e}")))?;
         if !names.contains(&name) {
             names.push(name);
         }
@@ -76,64 +126,47 @@ pub fn ingress_entries(ingress: &Ingress, classes: &[String]) -> Result<Vec<Entr
         return Ok(Vec::new());
     }
 
-    let claimed = names
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
+    let claimed = claimed(&names);
     let points = ingress
         .status
         .as_ref()
         .and_then(|s| s.load_balancer.as_ref())
         .and_then(|lb| lb.ingress.as_deref())
         .unwrap_or_default();
-    let mut targets = Vec::new();
-    for (i, point) in points.iter().enumerate() {
-        let invalid = |field: &str, e: String| {
-            skip(
-                "invalid_field",
-                format!("status.loadBalancer.ingress[{i}].{field}: {e} (would publish {claimed})"),
-            )
-        };
-        if let Some(ip) = &point.ip {
-            targets.push(RecordData::Address(
-                parse_ip(ip).map_err(|e| invalid("ip", e))?,
-            ));
-        } else if let Some(host) = &point.hostname {
-            let mut host = parse_hostname(host, false).map_err(|e| invalid("hostname", e))?;
-            host.set_fqdn(true);
-            targets.push(RecordData::Cname(host));
-        }
-    }
+    let targets =
+        load_balancer_targets(points.iter().map(|p| (p.ip.as_ref(), p.hostname.as_ref())))
+            .map_err(|(field, e)| {
+                skip(
+                    Skip::InvalidField,
+                    format!("{field}: {e} (would publish {claimed})"),
+                )
+            })?;
     if targets.is_empty() {
         return Err(skip(
-            "no_address",
+            Skip::NoAddress,
             format!(
                 "no load-balancer address yet (status.loadBalancer.ingress is empty) for {claimed}"
             ),
         ));
     }
-    Ok(names
-        .iter()
-        .flat_map(|name| {
-            targets.iter().map(|data| Entry {
-                name: EntryName::Absolute(name.clone()),
-                data: data.clone(),
-                ttl: None,
-                kind: Kind::Ingress,
-                object: object.clone(),
-            })
-        })
-        .collect())
+    Ok(entries_for(
+        &names,
+        EntryName::Absolute,
+        &targets,
+        Kind::Ingress,
+        &object,
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::testing::yaml;
+    use crate::zone::RecordData;
 
     /// An Ingress as `kubectl get ingress -o yaml` shows it.
-    fn ingress(yaml: &str) -> Ingress {
-        serde_saphyr::from_str(yaml).unwrap()
+    fn ingress(text: &str) -> Ingress {
+        yaml(text)
     }
 
     const NGINX: &str = r#"
@@ -205,7 +238,7 @@ status:
             let result = ingress_entries(&ingress(&yaml), filter);
             assert_eq!(result.is_ok(), publishes, "{filter:?}: {result:?}");
             if let Err(skipped) = result {
-                assert_eq!(skipped.reason, "class_filtered");
+                assert_eq!(skipped.reason, Skip::ClassFiltered);
             }
         }
     }
@@ -237,7 +270,7 @@ status:
         );
         assert_eq!(
             ingress_entries(&ingress(&pending), &[]).unwrap_err().reason,
-            "no_address"
+            Skip::NoAddress
         );
         let bad_ip = NGINX.replace("192.168.10.30", "192.168.10.300");
         let skipped = ingress_entries(&ingress(&bad_ip), &[]).unwrap_err();
@@ -272,5 +305,29 @@ status:
             "",
         );
         assert_eq!(ingress_entries(&ingress(&yaml), &[]).unwrap(), Vec::new());
+    }
+
+    #[test]
+    fn an_ingress_keeps_its_hosts_class_and_addresses() {
+        let ingress: Ingress = yaml(
+            r#"
+metadata:
+  name: grafana
+  namespace: monitoring
+  annotations: {kubernetes.io/ingress.class: nginx, nginx.ingress.kubernetes.io/ssl-redirect: "true"}
+spec:
+  rules:
+  - host: grafana.home.example
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: grafana, port: {number: 80}}}}]}
+  tls: [{hosts: [g.home.example], secretName: tls}]
+status:
+  loadBalancer: {ingress: [{ip: 192.168.10.30, ports: [{port: 443, protocol: TCP}]}]}
+"#,
+        );
+        let before = ingress_entries(&ingress, &["nginx".into()]).unwrap();
+        let slim = ingress.slim();
+        assert_eq!(ingress_entries(&slim, &["nginx".into()]).unwrap(), before);
+        assert_eq!(slim.metadata.annotations.as_ref().unwrap().len(), 1);
+        assert!(slim.spec.unwrap().rules.unwrap()[0].http.is_none());
     }
 }

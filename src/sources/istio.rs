@@ -8,24 +8,24 @@
 //! The types are our own and read only what the zone needs: v1, v1beta1 and v1alpha3
 //! decode into them, and unknown fields are ignored.
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use hickory_proto::rr::Name;
 use k8s_openapi::api::core::v1::Service;
-use kube::CustomResource;
+use kube::{CustomResource, Resource};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::names::{intersect, is_ip, parse_hostname};
-use super::object_ref;
+use super::kind::{Output, Source};
+use super::objects::ObjectSet;
 use super::service::service_addresses;
-use crate::zone::{Entry, EntryName, Kind, ObjectRef, RecordData, Skipped};
-
-pub const GROUP: &str = "networking.istio.io";
-
-/// How an Istio Gateway is named in warnings, zone-file comments and `/explain`: not
-/// plain `Gateway`, which is the Gateway API's.
-pub const GATEWAY_KIND: &str = "Gateway.networking.istio.io";
+use super::shared::{
+    ByName, Resolved, Why, add_new, by_name, claimed, entries_for, object_ref, slim_meta,
+};
+use crate::config::Filters;
+use crate::zone::names::{intersect, is_ip, parse_absolute};
+use crate::zone::{Entry, EntryName, Kind, ObjectRef, RecordData, Skip, Skipped};
 
 /// The annotation that overrides a Gateway's addresses, as external-dns reads it.
 pub const TARGET_ANNOTATION: &str = "external-dns.kubernetes.io/target";
@@ -74,99 +74,89 @@ pub struct VirtualServiceSpec {
     pub export_to: Vec<String>,
 }
 
-/// An Istio Gateway with the addresses it is reached at, worked out once per rebuild.
-pub struct ResolvedGateway<'a> {
-    pub gateway: &'a IstioGateway,
-    pub object: ObjectRef,
-    pub namespace: &'a str,
-    /// The addresses, or why there are none.
-    pub addresses: Result<Vec<RecordData>, (&'static str, String)>,
+impl Source for IstioGateway {
+    const NEEDED_BY: &'static [Kind] = &[Kind::VirtualService];
+
+    /// Not plain `Gateway`, which is the Gateway API's.
+    fn label() -> Cow<'static, str> {
+        format!("{}.{}", Self::kind(&()), Self::group(&())).into()
+    }
+
+    fn slim(mut self) -> Self {
+        self.metadata = slim_meta(self.metadata, &[TARGET_ANNOTATION]);
+        self
+    }
+
+    /// A Gateway's own plain server hosts publish too.
+    fn entries(objects: &ObjectSet, _: &Filters, out: &mut Output) {
+        for gateway in index_gateways(objects).values() {
+            out.extend(gateway_entries(gateway));
+        }
+    }
 }
 
-/// Every Istio Gateway by namespace and name, with its addresses.
-pub type GatewayIndex<'a> = HashMap<(&'a str, &'a str), ResolvedGateway<'a>>;
+impl Source for VirtualService {
+    const NEEDED_BY: &'static [Kind] = &[Kind::VirtualService];
 
-pub fn index_gateways<'a>(gateways: &'a [IstioGateway], services: &[Service]) -> GatewayIndex<'a> {
-    gateways
-        .iter()
-        .map(|gateway| {
-            let namespace = gateway.metadata.namespace.as_deref().unwrap_or("default");
-            let name = gateway.metadata.name.as_deref().unwrap_or_default();
-            let resolved = ResolvedGateway {
-                gateway,
-                object: object_ref(GATEWAY_KIND, &gateway.metadata),
-                namespace,
-                addresses: gateway_addresses(gateway, services),
-            };
-            ((namespace, name), resolved)
-        })
-        .collect()
+    fn slim(mut self) -> Self {
+        self.metadata = slim_meta(self.metadata, &[]);
+        self
+    }
+
+    fn entries(objects: &ObjectSet, _: &Filters, out: &mut Output) {
+        let gateways = index_gateways(objects);
+        for service in objects.published::<VirtualService>() {
+            out.extend(virtual_service_entries(service, &gateways));
+        }
+    }
+}
+
+/// Every Istio Gateway without the ignore label by namespace and name, with its
+/// addresses.
+pub type GatewayIndex<'a> = ByName<'a, Resolved<'a, IstioGateway>>;
+
+/// Indexes the Gateways; every Service (ignored or not) may be an ingress Service.
+pub fn index_gateways(objects: &ObjectSet) -> GatewayIndex<'_> {
+    by_name(objects.published::<IstioGateway>(), |gateway| Resolved {
+        gateway,
+        addresses: gateway_addresses(gateway, objects.all::<Service>()),
+    })
+}
+
+/// The `ObjectRef` of an Istio Gateway.
+fn gateway_ref(gateway: &IstioGateway) -> ObjectRef {
+    object_ref(&IstioGateway::label(), &gateway.metadata)
 }
 
 /// The addresses of an Istio Gateway: the target annotation when set, else every
 /// LoadBalancer Service (any namespace) whose selector contains all of the Gateway's
 /// selector, at its external IPs or load-balancer addresses.
-fn gateway_addresses(
+fn gateway_addresses<'a>(
     gateway: &IstioGateway,
-    services: &[Service],
-) -> Result<Vec<RecordData>, (&'static str, String)> {
-    let mut found = Vec::new();
+    services: impl Iterator<Item = &'a Service>,
+) -> Result<Vec<RecordData>, Why> {
     let annotation = gateway
         .metadata
         .annotations
         .as_ref()
         .and_then(|a| a.get(TARGET_ANNOTATION));
     if let Some(targets) = annotation {
-        for target in targets.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-            let data = if is_ip(target) {
-                RecordData::Address(target.parse().map_err(|e| {
-                    (
-                        "invalid_field",
-                        format!("metadata.annotations[{TARGET_ANNOTATION}]: {e}"),
-                    )
-                })?)
-            } else {
-                let mut host = parse_hostname(target, false).map_err(|e| {
-                    (
-                        "invalid_field",
-                        format!("metadata.annotations[{TARGET_ANNOTATION}]: {e}"),
-                    )
-                })?;
-                host.set_fqdn(true);
-                RecordData::Cname(host)
-            };
-            if !found.contains(&data) {
-                found.push(data);
-            }
-        }
-        return Ok(found);
+        return annotated_targets(targets);
     }
     let wanted = &gateway.spec.selector;
     if wanted.is_empty() {
         return Err((
-            "no_address",
+            Skip::NoAddress,
             "spec.selector is empty: no ingress Service to take addresses from".into(),
         ));
     }
+    let mut found = Vec::new();
     let mut selected = Vec::new();
-    for service in services {
-        let Some(spec) = service.spec.as_ref() else {
-            continue;
-        };
-        if spec.type_.as_deref() != Some("LoadBalancer") {
-            continue;
-        }
-        let selector = spec.selector.as_ref();
-        if !wanted
-            .iter()
-            .all(|(k, v)| selector.and_then(|s| s.get(k)) == Some(v))
-        {
-            continue;
-        }
-        let service_ref = object_ref("Service", &service.metadata);
+    for service in services.filter(|s| selects(wanted, s)) {
+        let service_ref = object_ref(&Service::label(), &service.metadata);
         selected.push(service_ref.to_string());
         let addresses = service_addresses(service)
-            .map_err(|(field, e)| ("invalid_field", format!("{service_ref}: {field}: {e}")))?;
+            .map_err(|(field, e)| (Skip::InvalidField, format!("{service_ref}: {field}: {e}")))?;
         for data in addresses {
             if !found.contains(&data) {
                 found.push(data);
@@ -187,7 +177,39 @@ fn gateway_addresses(
                 selected.join(", ")
             )
         };
-        return Err(("no_address", detail));
+        return Err((Skip::NoAddress, detail));
+    }
+    Ok(found)
+}
+
+/// Whether `service` is a LoadBalancer Service whose selector contains all of `wanted`.
+fn selects(wanted: &BTreeMap<String, String>, service: &Service) -> bool {
+    let Some(spec) = service.spec.as_ref() else {
+        return false;
+    };
+    let selector = spec.selector.as_ref();
+    spec.type_.as_deref() == Some("LoadBalancer")
+        && wanted
+            .iter()
+            .all(|(k, v)| selector.and_then(|s| s.get(k)) == Some(v))
+}
+
+/// The addresses in the target annotation (comma-separated addresses or host names).
+fn annotated_targets(targets: &str) -> Result<Vec<RecordData>, Why> {
+    let invalid = |e: String| {
+        let detail = format!("metadata.annotations[{TARGET_ANNOTATION}]: {e}");
+        (Skip::InvalidField, detail)
+    };
+    let mut found = Vec::new();
+    for target in targets.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        let data = if is_ip(target) {
+            RecordData::Address(target.parse().map_err(|e| invalid(format!("{e}")))?)
+        } else {
+            RecordData::Cname(parse_absolute(target, false).map_err(invalid)?)
+        };
+        if !found.contains(&data) {
+            found.push(data);
+        }
     }
     Ok(found)
 }
@@ -199,10 +221,7 @@ fn publishable_host(host: &str) -> Option<Result<Name, String>> {
     if host == "*" || is_ip(host) || !host.trim_end_matches('.').contains('.') {
         return None;
     }
-    Some(parse_hostname(host, true).map(|mut n| {
-        n.set_fqdn(true);
-        n
-    }))
+    Some(parse_absolute(host, true))
 }
 
 /// The records a VirtualService publishes through the ingress Gateways it binds to, and
@@ -211,25 +230,22 @@ pub fn virtual_service_entries(
     service: &VirtualService,
     gateways: &GatewayIndex<'_>,
 ) -> (Vec<Entry>, Vec<Skipped>) {
-    let object = object_ref("VirtualService", &service.metadata);
+    let object = object_ref(&VirtualService::label(), &service.metadata);
     let namespace = service.metadata.namespace.as_deref().unwrap_or("default");
     let mut entries = Vec::new();
     let mut skipped = Vec::new();
-    let mut skip = |reason, detail: String| {
-        skipped.push(Skipped {
-            object: object.clone(),
-            reason,
-            detail,
-        })
-    };
-
     let mut hosts = Vec::new();
     for (i, host) in service.spec.hosts.iter().enumerate() {
         match publishable_host(host) {
             None => {}
             Some(Ok(name)) => hosts.push(name),
             Some(Err(e)) => {
-                skip("invalid_field", format!("spec.hosts[{i}]: {e}"));
+                let detail = format!("spec.hosts[{i}]: {e}");
+                skipped.push(Skipped {
+                    object,
+                    reason: Skip::InvalidField,
+                    detail,
+                });
                 return (entries, skipped);
             }
         }
@@ -237,74 +253,78 @@ pub fn virtual_service_entries(
     if hosts.is_empty() {
         return (entries, skipped);
     }
-    let claimed = hosts
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
-
-    for reference in &service.spec.gateways {
-        if reference == "mesh" {
-            continue;
-        }
+    let claimed = claimed(&hosts);
+    for reference in service.spec.gateways.iter().filter(|r| *r != "mesh") {
         let (gw_namespace, gw_name) = reference
             .split_once('/')
             .unwrap_or((namespace, reference.as_str()));
-        let Some(gateway) = gateways.get(&(gw_namespace, gw_name)) else {
-            skip(
-                "gateway_not_found",
-                format!(
-                    "spec.gateways: Gateway {gw_namespace}/{gw_name} does not exist (would publish {claimed})"
-                ),
-            );
-            continue;
-        };
-        if !exported_to(&service.spec.export_to, namespace, gw_namespace) {
-            skip(
-                "not_exported",
-                format!(
-                    "spec.exportTo [{}] does not include the Gateway's namespace {gw_namespace} (would publish {claimed})",
-                    service.spec.export_to.join(", ")
-                ),
-            );
-            continue;
-        }
-        let addresses = match &gateway.addresses {
-            Ok(addresses) => addresses,
+        let bound = bind(service, gateways, (gw_namespace, gw_name));
+        let (gateway, addresses) = match bound {
+            Ok(found) => found,
             Err((reason, detail)) => {
-                skip(
+                let detail = format!("{detail} (would publish {claimed})");
+                skipped.push(Skipped {
+                    object: object.clone(),
                     reason,
-                    format!("{}: {detail} (would publish {claimed})", gateway.object),
-                );
+                    detail,
+                });
                 continue;
             }
         };
         for host in &hosts {
             let Some(name) = admitted(gateway, namespace, host) else {
-                skip(
-                    "not_admitted",
-                    format!(
-                        "no server of {} admits {host} from namespace {namespace}",
-                        gateway.object
-                    ),
+                let detail = format!(
+                    "no server of {} admits {host} from namespace {namespace}",
+                    gateway_ref(gateway.gateway)
                 );
+                skipped.push(Skipped {
+                    object: object.clone(),
+                    reason: Skip::NotAdmitted,
+                    detail,
+                });
                 continue;
             };
-            for data in addresses {
-                let entry = Entry {
-                    name: EntryName::Absolute(name.clone()),
-                    data: data.clone(),
-                    ttl: None,
-                    kind: Kind::VirtualService,
-                    object: object.clone(),
-                };
-                if !entries.contains(&entry) {
-                    entries.push(entry);
-                }
-            }
+            let found = entries_for(
+                &[name],
+                EntryName::Absolute,
+                addresses,
+                Kind::VirtualService,
+                &object,
+            );
+            add_new(&mut entries, found);
         }
     }
     (entries, skipped)
+}
+
+/// A Gateway a VirtualService binds to, and its addresses.
+type Bound<'p> = (&'p Resolved<'p, IstioGateway>, &'p [RecordData]);
+
+/// The Gateway a VirtualService binds to and its addresses, or why it does not.
+fn bind<'p>(
+    service: &VirtualService,
+    gateways: &'p GatewayIndex<'_>,
+    (gw_namespace, gw_name): (&'p str, &'p str),
+) -> Result<Bound<'p>, Why> {
+    let namespace = service.metadata.namespace.as_deref().unwrap_or("default");
+    let Some(gateway) = gateways.get(&(gw_namespace, gw_name)) else {
+        let detail = format!("spec.gateways: Gateway {gw_namespace}/{gw_name} does not exist");
+        return Err((Skip::GatewayNotFound, detail));
+    };
+    if !exported_to(&service.spec.export_to, namespace, gw_namespace) {
+        let detail = format!(
+            "spec.exportTo [{}] does not include the Gateway's namespace {gw_namespace}",
+            service.spec.export_to.join(", ")
+        );
+        return Err((Skip::NotExported, detail));
+    }
+    match &gateway.addresses {
+        Ok(addresses) => Ok((gateway, addresses)),
+        Err((reason, detail)) => Err((
+            *reason,
+            format!("{}: {detail}", gateway_ref(gateway.gateway)),
+        )),
+    }
 }
 
 /// Whether a VirtualService in `own` with this `exportTo` is visible in `target`.
@@ -317,13 +337,19 @@ fn exported_to(export_to: &[String], own: &str, target: &str) -> bool {
 
 /// The name a Gateway's servers admit `host` under when bound from `namespace`: the
 /// more specific of the host and the server's host, or `None`.
-fn admitted(gateway: &ResolvedGateway<'_>, namespace: &str, host: &Name) -> Option<Name> {
+fn admitted(gateway: &Resolved<'_, IstioGateway>, namespace: &str, host: &Name) -> Option<Name> {
+    let own_namespace = gateway
+        .gateway
+        .metadata
+        .namespace
+        .as_deref()
+        .unwrap_or("default");
     for server in &gateway.gateway.spec.servers {
         for entry in &server.hosts {
             let (scope, server_host) = entry.split_once('/').unwrap_or(("*", entry.as_str()));
             let scope_ok = match scope {
                 "*" => true,
-                "." => namespace == gateway.namespace,
+                "." => namespace == own_namespace,
                 "~" => false,
                 other => other == namespace,
             };
@@ -333,10 +359,9 @@ fn admitted(gateway: &ResolvedGateway<'_>, namespace: &str, host: &Name) -> Opti
             if server_host.trim() == "*" {
                 return Some(host.clone());
             }
-            let Ok(mut server_name) = parse_hostname(server_host, true) else {
+            let Ok(server_name) = parse_absolute(server_host, true) else {
                 continue;
             };
-            server_name.set_fqdn(true);
             if let Some(name) = intersect(host, &server_name) {
                 return Some(name);
             }
@@ -347,7 +372,8 @@ fn admitted(gateway: &ResolvedGateway<'_>, namespace: &str, host: &Name) -> Opti
 
 /// The records an Istio Gateway publishes for its own hosts: every server host that is
 /// a plain name (not a wildcard), at the Gateway's addresses.
-pub fn gateway_entries(gateway: &ResolvedGateway<'_>) -> (Vec<Entry>, Vec<Skipped>) {
+pub fn gateway_entries(gateway: &Resolved<'_, IstioGateway>) -> (Vec<Entry>, Vec<Skipped>) {
+    let object = gateway_ref(gateway.gateway);
     let mut names = Vec::new();
     let mut skipped = Vec::new();
     for (i, server) in gateway.gateway.spec.servers.iter().enumerate() {
@@ -358,8 +384,8 @@ pub fn gateway_entries(gateway: &ResolvedGateway<'_>) -> (Vec<Entry>, Vec<Skippe
                     names.push(name);
                 }
                 Some(Err(e)) => skipped.push(Skipped {
-                    object: gateway.object.clone(),
-                    reason: "invalid_field",
+                    object: object.clone(),
+                    reason: Skip::InvalidField,
                     detail: format!("spec.servers[{i}].hosts[{j}]: {e}"),
                 }),
                 _ => {}
@@ -369,45 +395,32 @@ pub fn gateway_entries(gateway: &ResolvedGateway<'_>) -> (Vec<Entry>, Vec<Skippe
     if names.is_empty() {
         return (Vec::new(), skipped);
     }
-    let addresses = match &gateway.addresses {
-        Ok(a) => a,
-        Err((reason, detail)) => {
-            let claimed = names
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ");
-            skipped.push(Skipped {
-                object: gateway.object.clone(),
-                reason,
-                detail: format!("{detail} (would publish {claimed})"),
-            });
-            return (Vec::new(), skipped);
+    match &gateway.addresses {
+        Ok(addresses) => {
+            let entries = entries_for(
+                &names,
+                EntryName::Absolute,
+                addresses,
+                Kind::VirtualService,
+                &object,
+            );
+            (entries, skipped)
         }
-    };
-    let entries = names
-        .iter()
-        .flat_map(|name| {
-            addresses.iter().map(|data| Entry {
-                name: EntryName::Absolute(name.clone()),
-                data: data.clone(),
-                ttl: None,
-                kind: Kind::VirtualService,
-                object: gateway.object.clone(),
-            })
-        })
-        .collect();
-    (entries, skipped)
+        Err((reason, detail)) => {
+            skipped.push(Skipped {
+                object,
+                reason: *reason,
+                detail: format!("{detail} (would publish {})", claimed(&names)),
+            });
+            (Vec::new(), skipped)
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::testing::service;
-
-    fn yaml<T: serde::de::DeserializeOwned>(text: &str) -> T {
-        serde_saphyr::from_str(text).unwrap()
-    }
+    use crate::sources::testing::{service, yaml};
 
     /// The reference cluster's ingress: Gateway istio-ingress/external-gateway.
     const GATEWAY: &str = r#"
@@ -442,12 +455,24 @@ spec:
         ))
     }
 
+    fn set(gateways: &[IstioGateway], services: &[Service]) -> ObjectSet {
+        let mut objects = ObjectSet::default();
+        for gateway in gateways {
+            objects.add(gateway.clone());
+        }
+        for service in services {
+            objects.add(service.clone());
+        }
+        objects
+    }
+
     fn publish(
         vs: &VirtualService,
         gateways: &[IstioGateway],
         services: &[Service],
     ) -> (Vec<String>, Vec<Skipped>) {
-        let index = index_gateways(gateways, services);
+        let objects = set(gateways, services);
+        let index = index_gateways(&objects);
         let (entries, skipped) = virtual_service_entries(vs, &index);
         (render(&entries), skipped)
     }
@@ -499,7 +524,7 @@ spec:
         );
         let (found, skipped) = publish(&other, &[gateway], &[ingress_service()]);
         assert!(found.is_empty());
-        assert_eq!(skipped[0].reason, "gateway_not_found");
+        assert_eq!(skipped[0].reason, Skip::GatewayNotFound);
     }
 
     #[test]
@@ -542,7 +567,7 @@ spec:
                 publish(&app, std::slice::from_ref(&gateway), &[ingress_service()]);
             assert_eq!(!found.is_empty(), published, "exportTo {export_to}");
             if !published {
-                assert_eq!(skipped[0].reason, "not_exported");
+                assert_eq!(skipped[0].reason, Skip::NotExported);
             }
         }
         // "." is fine when the Gateway lives in the same namespace.
@@ -602,7 +627,7 @@ spec:
                 .collect();
             assert_eq!(found, expected, "{hosts} from {namespace} for {host}");
             if found.is_empty() {
-                assert_eq!(skipped[0].reason, "not_admitted");
+                assert_eq!(skipped[0].reason, Skip::NotAdmitted);
             }
         }
     }
@@ -618,11 +643,14 @@ spec:
         second.metadata.namespace = Some("other".into());
         second.status = None;
         second.spec.as_mut().unwrap().external_ips = Some(vec!["fd00::40".into()]);
+        // Distinct names: one namespace holds one Service of a name.
         let mut cluster_ip = ingress_service();
+        cluster_ip.metadata.name = Some("internal".into());
         cluster_ip.spec.as_mut().unwrap().type_ = Some("ClusterIP".into());
         cluster_ip.status = None;
         cluster_ip.spec.as_mut().unwrap().external_ips = Some(vec!["10.9.9.9".into()]);
         let mut unrelated = ingress_service();
+        unrelated.metadata.name = Some("egress".into());
         unrelated.spec.as_mut().unwrap().selector =
             Some([("istio".to_string(), "egress".to_string())].into());
         unrelated.status = None;
@@ -640,7 +668,7 @@ spec:
         // No Service selected: not published, and the reason names the selector.
         let (found, skipped) = publish(&app, &[gateway], &[]);
         assert!(found.is_empty());
-        assert_eq!(skipped[0].reason, "no_address");
+        assert_eq!(skipped[0].reason, Skip::NoAddress);
         assert!(
             skipped[0].detail.contains("istio=ingress"),
             "{}",
@@ -677,11 +705,11 @@ spec:
         let gateway: IstioGateway = yaml(
             "apiVersion: networking.istio.io/v1alpha3\nkind: Gateway\nmetadata: {name: gw, namespace: istio-ingress}\nspec:\n  selector: {istio: ingress}\n  servers:\n  - {port: {number: 443}, hosts: [\"*.home.example\", \"istio-ingress/auth.home.example\", \"*\"]}\n",
         );
-        let services = [ingress_service()];
-        let index = index_gateways(std::slice::from_ref(&gateway), &services);
+        let objects = set(std::slice::from_ref(&gateway), &[ingress_service()]);
+        let index = index_gateways(&objects);
         let (entries, skipped) = gateway_entries(&index[&("istio-ingress", "gw")]);
         assert_eq!(render(&entries), ["auth.home.example. 192.168.10.40"]);
-        assert_eq!(&*entries[0].object.kind, GATEWAY_KIND);
+        assert_eq!(&*entries[0].object.kind, "Gateway.networking.istio.io");
         assert!(skipped.is_empty());
     }
 }

@@ -1,43 +1,26 @@
-//! The folder source: Kubernetes objects read from YAML/JSON files, reloaded on change.
+//! The folder feeder: Kubernetes objects read from YAML/JSON files, reloaded on change.
 //!
 //! Reads what `kubectl get -A -o yaml` prints (multi-document files, `kind: List`),
 //! status included. A file, document or object that cannot be read is reported with its
 //! file and skipped; everything else still serves.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::networking::v1::Ingress;
-
-use super::dnsendpoint::DnsEndpoint;
-use super::gateway_api::{Gateway, GrpcRoute, HttpRoute, TlsRoute};
-use super::istio::{GATEWAY_KIND, IstioGateway, VirtualService};
-use super::slim::Slim;
-use super::{Objects, Rebuilder, object_ref};
+use super::kind::{self, Kind};
+use super::objects::ObjectSet;
+use super::rebuild::Feed;
 use crate::metrics::ZoneMetrics;
 use crate::zone::ObjectRef;
 
-/// How long to wait for more file events before reloading: an editor or `kubectl` writes
-/// several files, a ConfigMap update swaps a symlink; one reload covers them all.
-const SETTLE: Duration = Duration::from_millis(150);
-
-/// Why the manifests source could not run at all (a bad file is only a warning).
+/// Why the manifests cannot be watched (a bad file is only a warning).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("--manifests {path}: {source}")]
-    Unreadable {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("cannot watch {path} for changes: {source}")]
     WatchFailed {
         path: PathBuf,
@@ -45,6 +28,8 @@ pub enum Error {
         source: notify::Error,
     },
 }
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// A problem with one file or document, reported and skipped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,25 +44,8 @@ impl std::fmt::Display for LoadError {
     }
 }
 
-/// Checks that every path exists and can be read, before anything starts.
-pub fn check_paths(paths: &[PathBuf]) -> Result<(), Error> {
-    for path in paths {
-        let unreadable = |source| Error::Unreadable {
-            path: path.clone(),
-            source,
-        };
-        let meta = std::fs::metadata(path).map_err(unreadable)?;
-        if meta.is_dir() {
-            std::fs::read_dir(path).map_err(unreadable)?;
-        } else {
-            std::fs::File::open(path).map_err(unreadable)?;
-        }
-    }
-    Ok(())
-}
-
 /// Reads every object under `paths`. Later files win when two define the same object.
-pub fn load(paths: &[PathBuf]) -> (Objects, Vec<LoadError>) {
+pub fn load(paths: &[PathBuf]) -> (ObjectSet, Vec<LoadError>) {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for path in paths {
@@ -94,7 +62,7 @@ pub fn load(paths: &[PathBuf]) -> (Objects, Vec<LoadError>) {
         }
     }
     errors.append(&mut loader.errors);
-    (loader.finish(), errors)
+    (loader.objects, errors)
 }
 
 /// Lists the manifest files under `path`, sorted. Hidden entries are skipped: a mounted
@@ -132,215 +100,115 @@ fn is_manifest(path: &Path) -> bool {
     )
 }
 
-/// One decoded object of a kind that publishes names.
-#[derive(Debug)]
-enum Decoded {
-    Service(Box<Service>),
-    Ingress(Box<Ingress>),
-    DnsEndpoint(Box<DnsEndpoint>),
-    Gateway(Box<Gateway>),
-    HttpRoute(Box<HttpRoute>),
-    GrpcRoute(Box<GrpcRoute>),
-    TlsRoute(Box<TlsRoute>),
-    IstioGateway(Box<IstioGateway>),
-    VirtualService(Box<VirtualService>),
-}
-
 /// Accumulates objects by identity, so that a later definition replaces an earlier one.
 #[derive(Default)]
 struct Loader {
-    objects: HashMap<ObjectRef, (usize, Decoded)>,
-    locations: HashMap<ObjectRef, Arc<str>>,
+    objects: ObjectSet,
     errors: Vec<LoadError>,
-    order: usize,
 }
 
 impl Loader {
     fn read_text(&mut self, file: &Path, text: &str) {
         let documents = match serde_saphyr::from_multiple::<Value>(text) {
             Ok(documents) => documents,
-            Err(whole) => {
-                // One broken document must not hide the good ones beside it.
-                let parts = split_documents(text);
-                if parts.len() <= 1 {
-                    self.error(
-                        file,
-                        format!("not valid YAML or JSON: {}", first_line(&whole.to_string())),
-                    );
-                    return;
-                }
-                let mut documents = Vec::new();
-                for (index, part) in parts.iter().enumerate() {
-                    match serde_saphyr::from_multiple::<Value>(part) {
-                        Ok(mut docs) => documents.append(&mut docs),
-                        Err(e) => self.error(
-                            file,
-                            format!(
-                                "document {}: not valid YAML: {}",
-                                index + 1,
-                                first_line(&e.to_string())
-                            ),
-                        ),
-                    }
-                }
-                documents
-            }
+            Err(whole) => self.read_each_document(file, text, &whole.to_string()),
         };
         for (index, document) in documents.into_iter().enumerate() {
             self.read_document(file, index + 1, document);
         }
     }
 
+    /// One broken document must not hide the good ones beside it: reads them one by
+    /// one, reporting the broken ones.
+    fn read_each_document(&mut self, file: &Path, text: &str, whole: &str) -> Vec<Value> {
+        let parts = split_documents(text);
+        if parts.len() <= 1 {
+            let message = format!("not valid YAML or JSON: {}", first_line(whole));
+            self.error(file, message);
+            return Vec::new();
+        }
+        let mut documents = Vec::new();
+        for (index, part) in parts.iter().enumerate() {
+            match serde_saphyr::from_multiple::<Value>(part) {
+                Ok(mut docs) => documents.append(&mut docs),
+                Err(e) => {
+                    let message = format!(
+                        "document {}: not valid YAML: {}",
+                        index + 1,
+                        first_line(&e.to_string())
+                    );
+                    self.error(file, message);
+                }
+            }
+        }
+        documents
+    }
+
     fn read_document(&mut self, file: &Path, index: usize, document: Value) {
         if document.is_null() {
             return;
         }
-        let Some(kind) = document
-            .get("kind")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-        else {
-            self.error(
-                file,
-                format!("document {index} is not a Kubernetes object: it has no kind"),
-            );
+        let Some(kind) = document.get("kind").and_then(Value::as_str) else {
+            let message = format!("document {index} is not a Kubernetes object: it has no kind");
+            self.error(file, message);
             return;
         };
-        let api_version = document
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
         if kind == "List" || kind.ends_with("List") && document.get("items").is_some() {
-            let items = match document {
-                Value::Object(mut map) => map.remove("items"),
-                _ => None,
-            };
-            for item in items
-                .and_then(|i| {
-                    if let Value::Array(a) = i {
-                        Some(a)
-                    } else {
-                        None
-                    }
-                })
-                .unwrap_or_default()
+            if let Value::Object(mut map) = document
+                && let Some(Value::Array(items)) = map.remove("items")
             {
-                self.read_document(file, index, item);
+                for item in items {
+                    self.read_document(file, index, item);
+                }
             }
             return;
         }
-        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        let api_version = document.get("apiVersion").and_then(Value::as_str);
+        let group = api_version
+            .and_then(|v| v.rsplit_once('/'))
+            .map_or("", |(g, _)| g);
         // Every served version of a kind reads into the same tolerant type.
-        match (group, kind.as_str()) {
-            ("", "Service") => self.add(file, index, "Service", document, |o| {
-                Decoded::Service(Box::new(o))
-            }),
-            ("networking.k8s.io", "Ingress") => self.add(file, index, "Ingress", document, |o| {
-                Decoded::Ingress(Box::new(o))
-            }),
-            ("externaldns.k8s.io", "DNSEndpoint") => {
-                self.add(file, index, "DNSEndpoint", document, |o| {
-                    Decoded::DnsEndpoint(Box::new(o))
-                })
-            }
-            ("gateway.networking.k8s.io", "Gateway") => {
-                self.add(file, index, "Gateway", document, |o| {
-                    Decoded::Gateway(Box::new(o))
-                })
-            }
-            ("gateway.networking.k8s.io", "HTTPRoute") => {
-                self.add(file, index, "HTTPRoute", document, |o| {
-                    Decoded::HttpRoute(Box::new(o))
-                })
-            }
-            ("gateway.networking.k8s.io", "GRPCRoute") => {
-                self.add(file, index, "GRPCRoute", document, |o| {
-                    Decoded::GrpcRoute(Box::new(o))
-                })
-            }
-            ("gateway.networking.k8s.io", "TLSRoute") => {
-                self.add(file, index, "TLSRoute", document, |o| {
-                    Decoded::TlsRoute(Box::new(o))
-                })
-            }
-            ("networking.istio.io", "Gateway") => {
-                self.add(file, index, GATEWAY_KIND, document, |o| {
-                    Decoded::IstioGateway(Box::new(o))
-                })
-            }
-            ("networking.istio.io", "VirtualService") => {
-                self.add(file, index, "VirtualService", document, |o| {
-                    Decoded::VirtualService(Box::new(o))
-                })
-            }
-            _ => {
-                tracing::debug!(file = %file.display(), kind, "ignored: not a kind that publishes names")
+        match kind::find(group, kind) {
+            Some(kind) => self.add(file, index, kind, document),
+            None => {
+                tracing::debug!(file = %file.display(), kind, "ignored: not a kind that publishes names");
             }
         }
     }
 
-    /// Decodes and keeps one object of a known kind.
-    fn add<T>(
-        &mut self,
-        file: &Path,
-        index: usize,
-        kind: &'static str,
-        document: Value,
-        wrap: fn(T) -> Decoded,
-    ) where
-        T: serde::de::DeserializeOwned + kube::Resource + Slim,
-    {
-        let Some(object) = self.decode::<T>(file, index, kind, document) else {
+    /// Decodes and keeps one object of a known kind, naming the field when its shape
+    /// is wrong.
+    fn add(&mut self, file: &Path, index: usize, kind: &dyn Kind, mut document: Value) {
+        let label = kind.label();
+        let text = |pointer: &str| {
+            document
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let Some(name) = text("/metadata/name") else {
+            let message = format!("document {index}: {label} has no metadata.name: skipped");
+            self.error(file, message);
             return;
         };
-        let mut object = object.slim();
-        let meta = object.meta_mut();
-        meta.namespace.get_or_insert_with(|| "default".into());
-        let key = object_ref(kind, object.meta());
-        self.locations
-            .insert(key.clone(), format!("file {}", file.display()).into());
-        self.order += 1;
-        self.objects.insert(key, (self.order, wrap(object)));
-    }
-
-    /// Decodes one object, naming the field when its shape is wrong.
-    fn decode<T: serde::de::DeserializeOwned>(
-        &mut self,
-        file: &Path,
-        index: usize,
-        kind: &str,
-        document: Value,
-    ) -> Option<T> {
-        let name = document
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("(no name)")
-            .to_owned();
-        let namespace = document
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("default")
-            .to_owned();
-        match serde_path_to_error::deserialize::<_, T>(document) {
-            Ok(object) if name != "(no name)" => Some(object),
-            Ok(_) => {
-                self.error(
-                    file,
-                    format!("document {index}: {kind} has no metadata.name: skipped"),
-                );
-                None
+        let namespace = text("/metadata/namespace").unwrap_or_else(|| "default".into());
+        if let Some(meta) = document.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.insert("namespace".into(), Value::String(namespace.clone()));
+        }
+        match kind.decode(document) {
+            Ok(object) => {
+                let location = format!("file {}", file.display());
+                let key = ObjectRef::new(&label, &namespace, &name);
+                self.objects.locations.insert(key, location.into());
+                self.objects.apply(kind, (namespace, name), object);
             }
             Err(e) => {
-                let path = e.path().to_string();
-                self.error(
-                    file,
-                    format!(
-                        "{kind} {namespace}/{name} (document {index}): field {path}: {}: skipped",
-                        e.inner()
-                    ),
+                let message = format!(
+                    "{label} {namespace}/{name} (document {index}): field {}: {}: skipped",
+                    e.path(),
+                    e.inner()
                 );
-                None
+                self.error(file, message);
             }
         }
     }
@@ -350,29 +218,6 @@ impl Loader {
             file: file.to_path_buf(),
             message,
         });
-    }
-
-    fn finish(self) -> Objects {
-        let mut decoded: Vec<(usize, Decoded)> = self.objects.into_values().collect();
-        decoded.sort_by_key(|(order, _)| *order);
-        let mut objects = Objects {
-            locations: self.locations,
-            ..Objects::default()
-        };
-        for (_, object) in decoded {
-            match object {
-                Decoded::Service(o) => objects.services.push(*o),
-                Decoded::Ingress(o) => objects.ingresses.push(*o),
-                Decoded::DnsEndpoint(o) => objects.dns_endpoints.push(*o),
-                Decoded::Gateway(o) => objects.gateways.push(*o),
-                Decoded::HttpRoute(o) => objects.http_routes.push(*o),
-                Decoded::GrpcRoute(o) => objects.grpc_routes.push(*o),
-                Decoded::TlsRoute(o) => objects.tls_routes.push(*o),
-                Decoded::IstioGateway(o) => objects.istio_gateways.push(*o),
-                Decoded::VirtualService(o) => objects.virtual_services.push(*o),
-            }
-        }
-        objects
     }
 }
 
@@ -395,14 +240,14 @@ fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or(text)
 }
 
-/// Loads, reports problems, and rebuilds the zone.
-pub fn reload(paths: &[PathBuf], rebuilder: &Rebuilder, metrics: &ZoneMetrics) {
+/// Loads, and reports what could not be read.
+pub fn load_reporting(paths: &[PathBuf], metrics: &ZoneMetrics) -> ObjectSet {
     let (objects, errors) = load(paths);
     for error in &errors {
         metrics.reload_errors.inc();
         tracing::warn!("{error}");
     }
-    rebuilder.rebuild(&objects);
+    objects
 }
 
 /// File-change notifications for the manifest paths. Created before the first load, so
@@ -476,25 +321,21 @@ impl ManifestWatch {
         })
     }
 
-    /// Reloads the zone whenever a file under the paths changes, until `shutdown`.
-    pub async fn run(
-        mut self,
-        rebuilder: Arc<Rebuilder>,
-        metrics: ZoneMetrics,
-        shutdown: CancellationToken,
-    ) -> Result<(), Error> {
+    /// Reloads the objects into `feed` whenever a file under the paths changes, until
+    /// `shutdown`. The rebuild loop coalesces the changes of a burst.
+    pub async fn run(mut self, feed: Arc<Feed>, metrics: ZoneMetrics, shutdown: CancellationToken) {
         loop {
             tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
-                event = self.events.recv() => if event.is_none() { return Ok(()) },
+                _ = shutdown.cancelled() => return,
+                event = self.events.recv() => if event.is_none() { return },
             }
-            tokio::time::sleep(SETTLE).await;
-            while self.events.try_recv().is_ok() {}
-            let paths = self.paths.clone();
-            let rebuilder = rebuilder.clone();
-            let metrics = metrics.clone();
+            let (paths, metrics) = (self.paths.clone(), metrics.clone());
             // Reading files blocks: keep it off the threads that answer queries.
-            let _ = tokio::task::spawn_blocking(move || reload(&paths, &rebuilder, &metrics)).await;
+            let loaded =
+                tokio::task::spawn_blocking(move || load_reporting(&paths, &metrics)).await;
+            if let Ok(objects) = loaded {
+                feed.replace(objects);
+            }
         }
     }
 }
@@ -502,12 +343,17 @@ impl ManifestWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::kind::Source;
+    use k8s_openapi::api::core::v1::Service;
 
-    fn load_text(name: &str, text: &str) -> (Objects, Vec<LoadError>) {
+    fn load_text(name: &str, text: &str) -> (ObjectSet, Vec<LoadError>) {
         let mut loader = Loader::default();
         loader.read_text(Path::new(name), text);
-        let errors = std::mem::take(&mut loader.errors);
-        (loader.finish(), errors)
+        (loader.objects, loader.errors)
+    }
+
+    fn services(objects: &ObjectSet) -> Vec<&Service> {
+        objects.all::<Service>().collect()
     }
 
     #[test]
@@ -531,10 +377,16 @@ items:
 "#;
         let (objects, errors) = load_text("a.yaml", text);
         assert_eq!(errors, Vec::new());
-        let names: Vec<_> = objects
-            .services
+        let names: Vec<_> = services(&objects)
             .iter()
-            .map(|s| object_ref("Service", &s.metadata).to_string())
+            .map(|s| {
+                ObjectRef::new(
+                    &Service::label(),
+                    s.metadata.namespace.as_deref().unwrap_or_default(),
+                    s.metadata.name.as_deref().unwrap_or_default(),
+                )
+                .to_string()
+            })
             .collect();
         assert_eq!(names, ["Service apps/a", "Service default/b"]);
     }
@@ -543,7 +395,7 @@ items:
     fn a_broken_document_is_reported_and_the_others_still_load() {
         let text = "apiVersion: v1\nkind: Service\nmetadata: {name: good}\n---\nkind: [unclosed\n---\nfoo: bar\n";
         let (objects, errors) = load_text("mixed.yaml", text);
-        assert_eq!(objects.services.len(), 1);
+        assert_eq!(services(&objects).len(), 1);
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert!(errors[0].message.contains("document 2"), "{}", errors[0]);
         assert!(errors[1].message.contains("no kind"), "{}", errors[1]);
@@ -553,7 +405,7 @@ items:
     fn a_malformed_object_names_itself_and_the_field() {
         let text = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: apps}\nspec: {ports: [{port: eighty}]}\n";
         let (objects, errors) = load_text("bad.yaml", text);
-        assert!(objects.services.is_empty());
+        assert!(services(&objects).is_empty());
         let message = errors[0].to_string();
         assert!(
             message.starts_with("bad.yaml: Service apps/web"),
@@ -566,9 +418,14 @@ items:
     fn a_later_definition_replaces_an_earlier_one() {
         let text = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {type: ClusterIP}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {type: LoadBalancer}\n";
         let (objects, _) = load_text("dup.yaml", text);
-        assert_eq!(objects.services.len(), 1);
+        assert_eq!(services(&objects).len(), 1);
         assert_eq!(
-            objects.services[0].spec.as_ref().unwrap().type_.as_deref(),
+            services(&objects)[0]
+                .spec
+                .as_ref()
+                .unwrap()
+                .type_
+                .as_deref(),
             Some("LoadBalancer")
         );
     }
@@ -576,7 +433,7 @@ items:
     #[test]
     fn not_yaml_at_all_is_one_error_for_the_file() {
         let (objects, errors) = load_text("junk.yaml", "{{{ not yaml");
-        assert!(objects.services.is_empty());
+        assert!(services(&objects).is_empty());
         assert_eq!(errors.len(), 1);
         assert!(
             errors[0].message.starts_with("not valid YAML"),

@@ -1,10 +1,13 @@
 //! Services of type LoadBalancer: their host names and their load-balancer addresses.
 
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{LoadBalancerIngress, Service, ServiceSpec};
 
-use super::names::{parse_hostname, parse_ip};
-use super::object_ref;
-use crate::zone::{Entry, EntryName, Kind, RecordData, Skipped};
+use super::kind::{Output, Source};
+use super::objects::ObjectSet;
+use super::shared::{claimed, entries_for, load_balancer_targets, object_ref, slim_meta};
+use crate::config::Filters;
+use crate::zone::names::{parse_hostname, parse_ip};
+use crate::zone::{Entry, EntryName, Kind, RecordData, Skip, Skipped};
 
 /// Host-name annotations, first present wins: CoreDNS's own, then both prefixes
 /// external-dns has used (users carry either from an ExternalDNS setup).
@@ -14,16 +17,57 @@ pub const HOSTNAME_ANNOTATIONS: [&str; 3] = [
     "external-dns.alpha.kubernetes.io/hostname",
 ];
 
+impl Source for Service {
+    /// An Istio Gateway's addresses are those of the Services in front of its workload.
+    const NEEDED_BY: &'static [Kind] = &[Kind::Service, Kind::VirtualService];
+
+    /// The type, external IPs, selector (for Istio) and load-balancer addresses.
+    fn slim(self) -> Self {
+        let spec = self.spec.map(|s| ServiceSpec {
+            type_: s.type_,
+            external_ips: s.external_ips,
+            selector: s.selector,
+            ..ServiceSpec::default()
+        });
+        let mut status = self.status;
+        if let Some(s) = status.as_mut() {
+            s.conditions = None;
+            for point in s
+                .load_balancer
+                .iter_mut()
+                .flat_map(|lb| lb.ingress.iter_mut().flatten())
+            {
+                *point = LoadBalancerIngress {
+                    ip: point.ip.take(),
+                    hostname: point.hostname.take(),
+                    ..LoadBalancerIngress::default()
+                };
+            }
+        }
+        Service {
+            metadata: slim_meta(self.metadata, &HOSTNAME_ANNOTATIONS),
+            spec,
+            status,
+        }
+    }
+
+    fn entries(objects: &ObjectSet, _: &Filters, out: &mut Output) {
+        for service in objects.published::<Service>() {
+            out.keep(service_entries(service));
+        }
+    }
+}
+
 /// The records a Service publishes. Only `type: LoadBalancer` publishes anything: a
 /// ClusterIP is not reachable from the LAN. Names come from the first host-name
 /// annotation (comma-separated), else `<name>.<namespace>` under every domain.
 /// Addresses come from `spec.externalIPs`, else `status.loadBalancer.ingress` (an
 /// `ip`, or a `hostname` that becomes a CNAME). A malformed value skips the object.
 pub fn service_entries(service: &Service) -> Result<Vec<Entry>, Skipped> {
-    let object = object_ref("Service", &service.metadata);
+    let object = object_ref(&Service::label(), &service.metadata);
     let invalid = |field: String, detail: String| Skipped {
         object: object.clone(),
-        reason: "invalid_field",
+        reason: Skip::InvalidField,
         detail: format!("{field}: {detail}"),
     };
     let spec = service.spec.as_ref();
@@ -54,75 +98,54 @@ pub fn service_entries(service: &Service) -> Result<Vec<Entry>, Skipped> {
 
     // From here on a problem names what the object would have published, so that
     // `/explain` of that name finds it.
-    let claimed = names
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
+    let claimed = claimed(&names);
     let invalid = |field: String, detail: String| Skipped {
         object: object.clone(),
-        reason: "invalid_field",
+        reason: Skip::InvalidField,
         detail: format!("{field}: {detail} (would publish {claimed})"),
     };
     let targets = service_addresses(service).map_err(|(field, e)| invalid(field, e))?;
     if targets.is_empty() {
         return Err(Skipped {
             object,
-            reason: "no_address",
+            reason: Skip::NoAddress,
             detail: format!(
                 "no load-balancer address yet (status.loadBalancer.ingress is empty) for {claimed}"
             ),
         });
     }
 
-    Ok(names
-        .iter()
-        .flat_map(|name| {
-            targets.iter().map(|data| Entry {
-                name: EntryName::Hostname(name.clone()),
-                data: data.clone(),
-                ttl: None,
-                kind: Kind::Service,
-                object: object.clone(),
-            })
-        })
-        .collect())
+    Ok(entries_for(
+        &names,
+        EntryName::Hostname,
+        &targets,
+        Kind::Service,
+        &object,
+    ))
 }
 
 /// The addresses a Service of type LoadBalancer is reached at: `spec.externalIPs` if
 /// set, else `status.loadBalancer.ingress` (an `ip`, or a `hostname` that becomes a
 /// CNAME). An error names the field and what is wrong with it.
 pub fn service_addresses(service: &Service) -> Result<Vec<RecordData>, (String, String)> {
-    let mut targets = Vec::new();
     let external_ips = service
         .spec
         .as_ref()
         .and_then(|s| s.external_ips.as_deref())
         .unwrap_or_default();
     if external_ips.is_empty() {
-        let ingress = service
+        let points = service
             .status
             .as_ref()
             .and_then(|s| s.load_balancer.as_ref())
             .and_then(|lb| lb.ingress.as_deref())
             .unwrap_or_default();
-        for (i, point) in ingress.iter().enumerate() {
-            if let Some(ip) = &point.ip {
-                let ip = parse_ip(ip)
-                    .map_err(|e| (format!("status.loadBalancer.ingress[{i}].ip"), e))?;
-                targets.push(RecordData::Address(ip));
-            } else if let Some(host) = &point.hostname {
-                let mut host = parse_hostname(host, false)
-                    .map_err(|e| (format!("status.loadBalancer.ingress[{i}].hostname"), e))?;
-                host.set_fqdn(true);
-                targets.push(RecordData::Cname(host));
-            }
-        }
-    } else {
-        for (i, ip) in external_ips.iter().enumerate() {
-            let ip = parse_ip(ip).map_err(|e| (format!("spec.externalIPs[{i}]"), e))?;
-            targets.push(RecordData::Address(ip));
-        }
+        return load_balancer_targets(points.iter().map(|p| (p.ip.as_ref(), p.hostname.as_ref())));
+    }
+    let mut targets = Vec::new();
+    for (i, ip) in external_ips.iter().enumerate() {
+        let ip = parse_ip(ip).map_err(|e| (format!("spec.externalIPs[{i}]"), e))?;
+        targets.push(RecordData::Address(ip));
     }
     Ok(targets)
 }
@@ -130,7 +153,7 @@ pub fn service_addresses(service: &Service) -> Result<Vec<RecordData>, (String, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::testing::service;
+    use crate::sources::testing::{service, yaml};
 
     fn names_and_data(entries: &[Entry]) -> Vec<(String, String)> {
         entries
@@ -249,7 +272,7 @@ mod tests {
         ];
         for (svc, field) in cases {
             let skipped = service_entries(&svc).unwrap_err();
-            assert_eq!(skipped.reason, "invalid_field");
+            assert_eq!(skipped.reason, Skip::InvalidField);
             assert!(skipped.detail.starts_with(field), "{}", skipped.detail);
         }
     }
@@ -257,6 +280,45 @@ mod tests {
     #[test]
     fn pending_load_balancer_is_skipped_as_no_address() {
         let svc = service("web", "apps").build();
-        assert_eq!(service_entries(&svc).unwrap_err().reason, "no_address");
+        assert_eq!(service_entries(&svc).unwrap_err().reason, Skip::NoAddress);
+    }
+
+    #[test]
+    fn a_service_keeps_what_the_zone_reads_and_nothing_else() {
+        let service: Service = yaml(
+            r#"
+metadata:
+  name: web
+  namespace: apps
+  uid: 7d2c
+  resourceVersion: "123"
+  labels: {app: web, k8s-gateway.dns/ignore: "false"}
+  annotations:
+    coredns.io/hostname: web.home.example
+    kubectl.kubernetes.io/last-applied-configuration: '{"big": "json"}'
+  managedFields: [{manager: kubectl, operation: Apply, fieldsType: FieldsV1, fieldsV1: {f:spec: {}}}]
+spec:
+  type: LoadBalancer
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+  clusterIP: 10.43.0.10
+  externalIPs: [192.168.10.9]
+status:
+  loadBalancer: {ingress: [{ip: 192.168.10.20, ipMode: VIP, ports: [{port: 80, protocol: TCP}]}]}
+"#,
+        );
+        let before = service_entries(&service).unwrap();
+        let slim = service.slim();
+        assert_eq!(service_entries(&slim).unwrap(), before);
+        assert!(slim.metadata.managed_fields.is_none());
+        assert!(slim.metadata.uid.is_none());
+        assert_eq!(slim.metadata.labels.as_ref().unwrap().len(), 1);
+        assert_eq!(slim.metadata.annotations.as_ref().unwrap().len(), 1);
+        let spec = slim.spec.as_ref().unwrap();
+        assert!(spec.ports.is_none() && spec.cluster_ip.is_none());
+        assert_eq!(spec.selector.as_ref().unwrap()["app"], "web");
+        let point = &slim.status.unwrap().load_balancer.unwrap().ingress.unwrap()[0];
+        assert_eq!(point.ip.as_deref(), Some("192.168.10.20"));
+        assert!(point.ports.is_none());
     }
 }

@@ -82,3 +82,8 @@ impl ServiceBuilder {
         self.0
     }
 }
+
+/// An object as `kubectl get -o yaml` shows it (any kind, any fields).
+pub fn yaml<T: serde::de::DeserializeOwned>(text: &str) -> T {
+    serde_saphyr::from_str(text).unwrap()
+}

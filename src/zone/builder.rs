@@ -12,7 +12,8 @@ use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
 use super::reverse::{ReverseZone, ptr_name};
 use super::{
-    Authority, Claims, Entry, EntryName, Kind, Node, ObjectRef, RecordData, RrSet, Skipped, Zone,
+    Authority, Claims, Entry, EntryName, Kind, Node, ObjectRef, RecordData, RrSet, Skip, Skipped,
+    Zone,
 };
 
 /// SOA timers for secondaries (RFC 1912 §2.2 ranges). NOTIFY tells them of a change at
@@ -98,11 +99,26 @@ pub fn build(
     previous: Option<&Zone>,
     now: u32,
 ) -> Zone {
+    build_with(entries, Vec::new(), settings, previous, now)
+}
+
+/// [`build`], with what the sources could not turn into entries: kept in the zone's
+/// claims (ahead of what the builder drops) for `/explain` and the skip metrics.
+pub fn build_with(
+    entries: impl IntoIterator<Item = Entry>,
+    skipped: Vec<Skipped>,
+    settings: &Settings,
+    previous: Option<&Zone>,
+    now: u32,
+) -> Zone {
     let mut origins: Vec<LowerName> = settings.domains.iter().map(LowerName::from).collect();
     origins.sort_by_key(|o| std::cmp::Reverse(o.num_labels()));
     origins.dedup();
 
-    let mut claims = Claims::default();
+    let mut claims = Claims {
+        dropped: skipped,
+        ..Claims::default()
+    };
     let mut by_name: Vec<HashMap<LowerName, Vec<Claim>>> =
         origins.iter().map(|_| HashMap::new()).collect();
     for entry in entries {
@@ -113,7 +129,7 @@ pub fn build(
         if placed.is_empty() {
             claims.dropped.push(Skipped {
                 object: entry.object.clone(),
-                reason: "outside_domains",
+                reason: Skip::OutsideDomains,
                 detail: format!(
                     "{} is not under any configured domain",
                     entry_name(&entry.name)
@@ -439,7 +455,7 @@ fn rrsets_for(name: &LowerName, won: Vec<Claim>, is_apex: bool, claims: &mut Cla
             if let Some(detail) = conflict {
                 claims.dropped.push(Skipped {
                     object: claim.object,
-                    reason: "cname_conflict",
+                    reason: Skip::CnameConflict,
                     detail,
                 });
                 continue;

@@ -124,13 +124,75 @@ pub struct Entry {
     pub object: ObjectRef,
 }
 
+/// Why an object, or one of its records, is left out of the zone. One closed list, so
+/// that `/explain`, the `skipped` metric's `reason` label and the log level all read the
+/// same value; [`Skip::as_str`] is that label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Skip {
+    /// A field holds something that is not what it must be (a host name, an address).
+    InvalidField,
+    /// A DNSEndpoint asks for a record type we do not serve.
+    UnknownRecordType,
+    /// Nothing to point the names at yet (no load-balancer status, no Gateway address).
+    NoAddress,
+    /// `--ingress-class` or `--gateway-class` leaves it out.
+    ClassFiltered,
+    /// The route's parent Gateway has not accepted it (Gateway API `status.parents`).
+    NotAccepted,
+    /// The Gateway it attaches to does not exist (or carries the ignore label).
+    GatewayNotFound,
+    /// The parentRef's `sectionName`/`port` names no listener of the Gateway.
+    NoListener,
+    /// The route and the listeners have no hostname in common.
+    NoHostname,
+    /// An Istio VirtualService's `exportTo` hides it from the Gateway's namespace.
+    NotExported,
+    /// No server of the Istio Gateway admits the host.
+    NotAdmitted,
+    /// The name is under none of the configured domains.
+    OutsideDomains,
+    /// A CNAME that cannot stand beside the name's other records (RFC 1034 §3.6.2).
+    CnameConflict,
+}
+
+impl Skip {
+    /// The reason as `/explain` and the metric label spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Skip::InvalidField => "invalid_field",
+            Skip::UnknownRecordType => "unknown_record_type",
+            Skip::NoAddress => "no_address",
+            Skip::ClassFiltered => "class_filtered",
+            Skip::NotAccepted => "not_accepted",
+            Skip::GatewayNotFound => "gateway_not_found",
+            Skip::NoListener => "no_listener",
+            Skip::NoHostname => "no_hostname",
+            Skip::NotExported => "not_exported",
+            Skip::NotAdmitted => "not_admitted",
+            Skip::OutsideDomains => "outside_domains",
+            Skip::CnameConflict => "cname_conflict",
+        }
+    }
+
+    /// Whether the object is wrong (worth a warning), rather than waiting on something
+    /// or left out on purpose (worth a debug line).
+    pub fn is_mistake(self) -> bool {
+        matches!(self, Skip::InvalidField | Skip::UnknownRecordType)
+    }
+}
+
+impl fmt::Display for Skip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An object a source could not turn into entries, and why. The object is skipped whole;
 /// the rest of the zone still serves.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Skipped {
     pub object: ObjectRef,
-    /// Machine-readable reason, used as a metric label (`invalid_field`, `not_accepted`...).
-    pub reason: &'static str,
+    pub reason: Skip,
     /// For people: the field and what is wrong with it.
     pub detail: String,
 }

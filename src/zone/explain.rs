@@ -227,7 +227,7 @@ impl Zone {
             .filter(|s| s.detail.to_ascii_lowercase().contains(&bare_lower))
             .map(|s| ExplainedSkip {
                 object: s.object.to_string(),
-                reason: s.reason,
+                reason: s.reason.as_str(),
                 detail: s.detail.clone(),
             })
             .collect();

@@ -8,19 +8,27 @@
 mod builder;
 mod entry;
 mod explain;
+pub mod names;
 pub mod render;
 mod reverse;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
-pub use builder::{DEFAULT_APEX, DEFAULT_TTL, Settings, build};
-pub use entry::{Entry, EntryName, Kind, ObjectRef, RecordData, Skipped};
+pub use builder::{DEFAULT_APEX, DEFAULT_TTL, Settings, build, build_with};
+pub use entry::{Entry, EntryName, Kind, ObjectRef, RecordData, Skip, Skipped};
 pub use explain::{Explanation, explain_name};
 pub use reverse::{AddressRange, ReverseZone};
+
+/// The zone being served, shared by the rebuild loop (the only writer) and every query.
+/// `None` until the first zone is built. Cloning the `Arc` is cheap.
+pub type SharedZone = Arc<ArcSwapOption<Zone>>;
 
 /// Bound on CNAME links followed inside the zone, so that a loop is answered, not chased.
 const MAX_CNAME_CHAIN: usize = 8;
@@ -112,11 +120,6 @@ impl Zone {
 
     pub fn claims(&self) -> &Claims {
         &self.claims
-    }
-
-    /// For the rebuild loop, before the zone is shared: adds what the sources skipped.
-    pub fn claims_mut(&mut self) -> &mut Claims {
-        &mut self.claims
     }
 
     /// The domain that owns `name`: the most specific configured domain containing it.

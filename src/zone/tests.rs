@@ -234,7 +234,7 @@ fn service_host_names_are_relative_to_each_domain_unless_under_one() {
 fn absolute_names_outside_the_domains_are_dropped_with_a_reason() {
     let z = zone(vec![a(Kind::Ingress, "web.other.example", "10.0.0.1")]);
     assert_eq!(z.claims().dropped.len(), 1);
-    assert_eq!(z.claims().dropped[0].reason, "outside_domains");
+    assert_eq!(z.claims().dropped[0].reason, Skip::OutsideDomains);
 }
 
 #[test]
@@ -330,7 +330,7 @@ fn cname_beside_addresses_is_dropped() {
         ask(&z, "web.home.example.", RecordType::A).1,
         ["web.home.example. A 10.0.0.1"]
     );
-    assert_eq!(z.claims().dropped[0].reason, "cname_conflict");
+    assert_eq!(z.claims().dropped[0].reason, Skip::CnameConflict);
 }
 
 #[test]

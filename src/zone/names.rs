@@ -1,4 +1,5 @@
-//! Validation of host names and addresses as objects write them, shared by every kind.
+//! Host names and addresses as objects and options write them: checked once, the same
+//! way for every kind and for `--domain`.
 
 use std::net::IpAddr;
 
@@ -53,6 +54,15 @@ pub fn parse_hostname(text: &str, allow_wildcard: bool) -> Result<Name, String> 
     let mut name =
         Name::from_ascii(body).map_err(|e| format!("{text:?} is not a host name: {e}"))?;
     name.set_fqdn(absolute);
+    Ok(name)
+}
+
+/// [`parse_hostname`], made fully qualified: how a kind reads a name that is either
+/// under one of our domains or not ours at all (Ingress hosts, route hostnames,
+/// load-balancer hostnames, CNAME targets).
+pub fn parse_absolute(text: &str, allow_wildcard: bool) -> Result<Name, String> {
+    let mut name = parse_hostname(text, allow_wildcard)?;
+    name.set_fqdn(true);
     Ok(name)
 }
 

@@ -1,0 +1,349 @@
+//! The cluster feeder: watches the Kubernetes API and keeps the object set in step.
+//!
+//! Each kind is on its own. Discovery ([`discovery`]) tells which kinds (and which
+//! versions) the cluster serves; a kind that is not served, or that RBAC does not let
+//! us list, is skipped with one warning and a metric, and the others serve. (k8s_gateway
+//! answered SERVFAIL for everything when one CRD or one rule was missing.) Discovery
+//! runs again every `--resync`, so a CRD installed later is picked up without a restart.
+//!
+//! Each watch ([`watch`]) keeps its kind's slimmed objects in the feed; when the API goes
+//! away the last good zone keeps answering, watches resume with backoff and relist, and
+//! the zone is rebuilt only when the objects changed.
+
+pub mod discovery;
+pub mod watch;
+
+use std::any::TypeId;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kube::Client;
+use kube::api::{Api, DynamicObject};
+use kube::config::{InferConfigError, KubeConfigOptions, Kubeconfig, KubeconfigError};
+use kube::discovery::ApiResource;
+use kube::runtime::watcher;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::kind::{self, Kind};
+use super::objects::ObjectSet;
+use super::rebuild::{Feed, lock};
+use crate::config::ClusterOptions;
+use crate::metrics::{KindLabels, SourceMetrics, SourceStateLabels, WatchErrorLabels};
+use crate::zone;
+use discovery::Served;
+use watch::Failure;
+
+/// First and longest wait between discovery attempts while the API is unreachable.
+const RETRY_FIRST: Duration = Duration::from_millis(500);
+const RETRY_MAX: Duration = Duration::from_secs(10);
+
+/// Why the cluster feeder could not start: there is no usable Kubernetes configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("--kubeconfig {path}: {source}")]
+    Kubeconfig {
+        path: PathBuf,
+        #[source]
+        source: KubeconfigError,
+    },
+    #[error(
+        "no Kubernetes configuration (not in a pod, no KUBECONFIG or ~/.kube/config; or give --manifests): {source}"
+    )]
+    NoConfig {
+        #[source]
+        source: InferConfigError,
+    },
+    #[error(
+        "no Kubernetes configuration (not in a pod, no KUBECONFIG or ~/.kube/config; or give --manifests): {source}"
+    )]
+    NoContext {
+        #[source]
+        source: KubeconfigError,
+    },
+    #[error("cannot create a Kubernetes client: {source}")]
+    Client {
+        #[source]
+        source: kube::Error,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Connects with `--kubeconfig`/`--context` when given, else the pod's service account,
+/// else `KUBECONFIG` or `~/.kube/config`.
+pub async fn connect(options: &ClusterOptions) -> Result<Client> {
+    let kube_options = KubeConfigOptions {
+        context: options.context.clone(),
+        ..KubeConfigOptions::default()
+    };
+    let config = match &options.kubeconfig {
+        Some(path) => {
+            let invalid = |source| Error::Kubeconfig {
+                path: path.clone(),
+                source,
+            };
+            let file = Kubeconfig::read_from(path).map_err(invalid)?;
+            kube::Config::from_custom_kubeconfig(file, &kube_options)
+                .await
+                .map_err(invalid)?
+        }
+        None if options.context.is_some() => kube::Config::from_kubeconfig(&kube_options)
+            .await
+            .map_err(|source| Error::NoContext { source })?,
+        None => kube::Config::infer()
+            .await
+            .map_err(|source| Error::NoConfig { source })?,
+    };
+    Client::try_from(config).map_err(|source| Error::Client { source })
+}
+
+/// Where a kind stands. The server is ready once no enabled kind is `Pending`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncState {
+    /// Not listed yet (the API may be unreachable).
+    Pending,
+    /// Listed, and watched.
+    Synced,
+    /// The cluster does not serve this kind (its CRD is not installed).
+    NotServed,
+    /// RBAC does not let us list it.
+    Forbidden,
+}
+
+impl SyncState {
+    const ALL: [SyncState; 4] = [
+        SyncState::Pending,
+        SyncState::Synced,
+        SyncState::NotServed,
+        SyncState::Forbidden,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncState::Pending => "pending",
+            SyncState::Synced => "synced",
+            SyncState::NotServed => "not_served",
+            SyncState::Forbidden => "forbidden",
+        }
+    }
+}
+
+/// What the watch tasks share: the feed they fill, and where each kind stands.
+pub(crate) struct Shared {
+    feed: Arc<Feed>,
+    states: Mutex<HashMap<TypeId, SyncState>>,
+    metrics: SourceMetrics,
+    /// (kind, failure) already warned about, until the kind lists again.
+    warned: Mutex<HashSet<(TypeId, Failure)>>,
+}
+
+impl Shared {
+    /// Changes the objects of `kind`, counting them when they changed.
+    fn change(&self, kind: &dyn Kind, change: impl FnOnce(&mut ObjectSet) -> bool) {
+        self.feed.update(|set| {
+            let changed = change(set);
+            if changed {
+                let count = i64::try_from(set.len(kind)).unwrap_or(i64::MAX);
+                let labels = KindLabels {
+                    kind: kind.label().into_owned(),
+                };
+                self.metrics.objects.get_or_create(&labels).set(count);
+            }
+            changed
+        });
+    }
+
+    fn set_state(&self, kind: &dyn Kind, state: SyncState) {
+        lock(&self.states).insert(kind.id(), state);
+        for s in SyncState::ALL {
+            let labels = SourceStateLabels {
+                kind: kind.label().into_owned(),
+                state: s.as_str().into(),
+            };
+            self.metrics
+                .state
+                .get_or_create(&labels)
+                .set(i64::from(s == state));
+        }
+        if state == SyncState::Pending {
+            self.feed.wait_for(&kind.label());
+        } else {
+            self.feed.settled(&kind.label());
+        }
+    }
+
+    fn state(&self, kind: &dyn Kind) -> Option<SyncState> {
+        lock(&self.states).get(&kind.id()).copied()
+    }
+
+    fn count_failure(&self, kind: &dyn Kind, failure: Failure) {
+        let labels = WatchErrorLabels {
+            kind: kind.label().into_owned(),
+            reason: failure.as_str().into(),
+        };
+        self.metrics.watch_errors.get_or_create(&labels).inc();
+    }
+
+    /// Warns once per kind and failure until the kind lists again.
+    fn warn_once(&self, kind: &dyn Kind, failure: Failure) -> bool {
+        lock(&self.warned).insert((kind.id(), failure))
+    }
+
+    fn forget_warnings(&self, kind: &dyn Kind) {
+        lock(&self.warned).retain(|(k, _)| *k != kind.id());
+    }
+}
+
+/// The running watches of one kind, at the version discovery chose.
+struct Running {
+    resource: ApiResource,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Watches the cluster and feeds what it sees to the rebuild loop.
+pub struct ClusterSource {
+    client: Client,
+    options: ClusterOptions,
+    kinds: Vec<&'static dyn Kind>,
+    shared: Arc<Shared>,
+}
+
+impl ClusterSource {
+    /// Connects with `options` (see [`connect`]) and prepares the watches of what the
+    /// `enabled` kinds (`--resources`) need; nothing is listed until
+    /// [`ClusterSource::run`]. Until every kind has settled, the feed holds back the
+    /// first zone.
+    pub async fn connect(
+        options: &ClusterOptions,
+        enabled: &[zone::Kind],
+        feed: Arc<Feed>,
+        metrics: SourceMetrics,
+    ) -> Result<Self> {
+        let client = connect(options).await?;
+        let shared = Arc::new(Shared {
+            feed,
+            states: Mutex::default(),
+            metrics,
+            warned: Mutex::default(),
+        });
+        let kinds = kind::needed(enabled);
+        for kind in &kinds {
+            shared.set_state(*kind, SyncState::Pending);
+        }
+        Ok(ClusterSource {
+            client,
+            options: options.clone(),
+            kinds,
+            shared,
+        })
+    }
+
+    /// Runs until `shutdown`: discovery every `--resync`, and the watches of every
+    /// served kind.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut running: HashMap<TypeId, Running> = HashMap::new();
+        let mut retry = RETRY_FIRST;
+        let mut reachable = true;
+        loop {
+            let wait = match discovery::discover(&self.client, &self.kinds).await {
+                Ok(served) => {
+                    if !reachable {
+                        tracing::info!("the Kubernetes API is reachable again");
+                    }
+                    reachable = true;
+                    retry = RETRY_FIRST;
+                    self.follow(served, &mut running);
+                    self.options.resync
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "discovery failed");
+                    if reachable {
+                        tracing::warn!(
+                            "cannot reach the Kubernetes API for discovery; serving the last zone, retrying"
+                        );
+                    }
+                    reachable = false;
+                    let wait = retry;
+                    retry = (retry * 2).min(RETRY_MAX).min(self.options.resync);
+                    wait
+                }
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Starts, restarts or stops the watches after discovery.
+    fn follow(&self, served: Vec<Served>, running: &mut HashMap<TypeId, Running>) {
+        for (kind, served) in self.kinds.iter().copied().zip(served) {
+            match served {
+                Served::No => {
+                    if running.remove(&kind.id()).is_some()
+                        || self.shared.state(kind) != Some(SyncState::NotServed)
+                    {
+                        tracing::warn!(
+                            kind = %kind.label(),
+                            group = %kind.group(),
+                            "the cluster does not serve this kind (CRD not installed?): skipped"
+                        );
+                    }
+                    self.shared.change(kind, |set| set.clear(kind));
+                    self.shared.set_state(kind, SyncState::NotServed);
+                }
+                Served::At(resource) => {
+                    let current = running.get(&kind.id()).map(|r| r.resource.version.clone());
+                    if current.as_deref() == Some(resource.version.as_str()) {
+                        continue;
+                    }
+                    if let Some(old) = current {
+                        tracing::info!(kind = %kind.label(), from = %old, to = %resource.version, "the served version changed: watching again");
+                    }
+                    running.remove(&kind.id());
+                    tracing::info!(kind = %kind.label(), version = %resource.api_version, "watching");
+                    let tasks = self.spawn_watches(kind, &resource);
+                    running.insert(kind.id(), Running { resource, tasks });
+                }
+            }
+        }
+    }
+
+    /// One watch per `--namespace` (or one over all namespaces).
+    fn spawn_watches(
+        &self,
+        kind: &'static dyn Kind,
+        resource: &ApiResource,
+    ) -> Vec<JoinHandle<()>> {
+        let scopes: Vec<Option<String>> = if self.options.namespaces.is_empty() {
+            vec![None]
+        } else {
+            self.options.namespaces.iter().cloned().map(Some).collect()
+        };
+        scopes
+            .into_iter()
+            .map(|scope| {
+                let api: Api<DynamicObject> = match &scope {
+                    Some(ns) => Api::namespaced_with(self.client.clone(), ns, resource),
+                    None => Api::all_with(self.client.clone(), resource),
+                };
+                let mut config = watcher::Config::default();
+                if let Some(selector) = &self.options.label_selector {
+                    config = config.labels(selector);
+                }
+                watch::spawn(self.shared.clone(), kind, api, scope, config)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,323 @@
+//! The one rebuild loop: objects in, a new zone swapped in, for every feeder.
+//!
+//! The feeders (the manifests folder, the cluster watches) only change the [`Feed`]'s
+//! object set and say so. The loop coalesces a burst of changes (a Flux reconcile
+//! touching 200 objects rebuilds the zone a few times, not 200), builds the zone off the
+//! async workers, and swaps it in. Metrics and logs of a rebuild are the [`Observer`]'s,
+//! which reads its result.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::kind;
+use super::objects::ObjectSet;
+use crate::config::Filters;
+use crate::metrics::{SkipLabels, ZoneKindLabels, ZoneLabels, ZoneMetrics};
+use crate::zone::{self, ObjectRef, Settings, SharedZone, Zone};
+
+/// How long the rebuild waits for the changes of a burst to stop arriving.
+const QUIET: Duration = Duration::from_millis(100);
+/// The longest a rebuild waits in a burst that does not stop: a change must reach the
+/// answers within a second.
+const MAX_WAIT: Duration = Duration::from_millis(500);
+
+/// Locks a mutex; a panic elsewhere while holding it leaves data that is still whole.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What the feeders fill and the rebuild loop reads. Shared by `Arc`.
+#[derive(Default)]
+pub struct Feed {
+    objects: Mutex<ObjectSet>,
+    /// Set when the objects changed since the last rebuild.
+    dirty: AtomicBool,
+    changed: Notify,
+    /// What has not been read in full yet (a kind's first list): no zone before.
+    pending: Mutex<BTreeSet<String>>,
+}
+
+impl Feed {
+    /// Changes the objects; `change` returns whether anything changed.
+    pub fn update(&self, change: impl FnOnce(&mut ObjectSet) -> bool) {
+        if change(&mut lock(&self.objects)) {
+            self.dirty.store(true, Ordering::Release);
+            self.changed.notify_one();
+        }
+    }
+
+    /// Replaces every object at once (a reload of the manifests).
+    pub fn replace(&self, objects: ObjectSet) {
+        self.update(|set| {
+            *set = objects;
+            true
+        });
+    }
+
+    /// Reads `f` of the objects (a metric of how many there are).
+    pub fn read<R>(&self, f: impl FnOnce(&ObjectSet) -> R) -> R {
+        f(&lock(&self.objects))
+    }
+
+    /// `what` must be read in full before the first zone is built.
+    pub fn wait_for(&self, what: &str) {
+        lock(&self.pending).insert(what.to_string());
+    }
+
+    /// `what` has been read in full (or will never be: not served, forbidden).
+    pub fn settled(&self, what: &str) {
+        if lock(&self.pending).remove(what) {
+            self.changed.notify_one();
+        }
+    }
+
+    fn all_settled(&self) -> bool {
+        lock(&self.pending).is_empty()
+    }
+
+    fn snapshot(&self) -> ObjectSet {
+        lock(&self.objects).clone()
+    }
+}
+
+/// Rebuilds the zone after changes, until `shutdown`. Before everything has settled the
+/// zone stays empty and queries get SERVFAIL, never half a cluster; after that, a
+/// source that goes away leaves the last good zone serving.
+pub async fn run(feed: Arc<Feed>, rebuilder: Arc<Rebuilder>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = feed.changed.notified() => {}
+        }
+        if !settle(&feed, &shutdown).await {
+            return;
+        }
+        let first_zone = rebuilder.zone().load().is_none();
+        if first_zone && !feed.all_settled() {
+            continue;
+        }
+        if !feed.dirty.swap(false, Ordering::AcqRel) && !first_zone {
+            continue;
+        }
+        let objects = feed.snapshot();
+        let rebuilder = rebuilder.clone();
+        // Thousands of objects take milliseconds: off the async workers.
+        let built = tokio::task::spawn_blocking(move || rebuilder.rebuild(&objects)).await;
+        if first_zone && built.is_ok() {
+            tracing::info!("every kind read: serving");
+        }
+    }
+}
+
+/// Waits until the changes have been quiet for [`QUIET`], or [`MAX_WAIT`] after the
+/// first. False when shutting down.
+async fn settle(feed: &Feed, shutdown: &CancellationToken) -> bool {
+    let first = Instant::now();
+    loop {
+        let left = MAX_WAIT.saturating_sub(first.elapsed());
+        if left.is_zero() {
+            return true;
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return false,
+            () = tokio::time::sleep(QUIET.min(left)) => return true,
+            () = feed.changed.notified() => {}
+        }
+    }
+}
+
+/// Builds zones and swaps them in. Shared by `Arc`.
+pub struct Rebuilder {
+    settings: Settings,
+    filters: Filters,
+    zone: SharedZone,
+    observer: Observer,
+    /// The serial of the zone last swapped in, for whoever follows it (NOTIFY, `render`).
+    serials: watch::Sender<u32>,
+}
+
+impl Rebuilder {
+    pub fn new(
+        settings: Settings,
+        filters: Filters,
+        zone: SharedZone,
+        metrics: ZoneMetrics,
+    ) -> Self {
+        Rebuilder {
+            settings,
+            filters,
+            zone,
+            observer: Observer::new(metrics),
+            serials: watch::Sender::new(0),
+        }
+    }
+
+    pub fn zone(&self) -> &SharedZone {
+        &self.zone
+    }
+
+    /// Follows the serial of every zone swapped in from now on; only a new serial
+    /// wakes the receiver.
+    pub fn subscribe(&self) -> watch::Receiver<u32> {
+        self.serials.subscribe()
+    }
+
+    /// Builds a zone from `objects` and swaps it in whole.
+    pub fn rebuild(&self, objects: &ObjectSet) -> Arc<Zone> {
+        let started = Instant::now();
+        let found = kind::entries(objects, &self.filters);
+        let previous = self.zone.load_full();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let zone = Arc::new(zone::build_with(
+            found.entries,
+            found.skipped,
+            &self.settings,
+            previous.as_deref(),
+            u32::try_from(now).unwrap_or(u32::MAX),
+        ));
+        // Observed first, then swapped: whoever sees the new answers also sees them
+        // counted (a test, or an operator comparing a dig with a scrape).
+        self.observer.observe(&Rebuilt {
+            zone: &zone,
+            previous: previous.as_deref(),
+            started,
+            objects,
+        });
+        self.zone.store(Some(zone.clone()));
+        self.serials
+            .send_if_modified(|serial| std::mem::replace(serial, zone.serial()) != zone.serial());
+        zone
+    }
+}
+
+/// One rebuild's result, as the observer sees it.
+pub struct Rebuilt<'a> {
+    pub zone: &'a Zone,
+    pub previous: Option<&'a Zone>,
+    pub started: Instant,
+    pub objects: &'a ObjectSet,
+}
+
+/// Metrics and logs of each rebuild: one line when the records change, a warning for
+/// each newly skipped object.
+pub struct Observer {
+    metrics: ZoneMetrics,
+    /// Skips already reported, so a reload does not repeat every warning.
+    warned: Mutex<HashSet<(ObjectRef, String)>>,
+}
+
+impl Observer {
+    pub fn new(metrics: ZoneMetrics) -> Self {
+        Observer {
+            metrics,
+            warned: Mutex::default(),
+        }
+    }
+
+    pub fn observe(&self, rebuilt: &Rebuilt<'_>) {
+        let (m, zone) = (&self.metrics, rebuilt.zone);
+        m.builds.inc();
+        m.build_seconds
+            .observe(rebuilt.started.elapsed().as_secs_f64());
+        m.serial.set(i64::from(zone.serial()));
+        if rebuilt.previous.is_none_or(|p| p.serial() != zone.serial()) {
+            log_change(m, rebuilt.previous, zone);
+        }
+        self.count_records(zone);
+        self.report_skips(rebuilt);
+    }
+
+    fn count_records(&self, zone: &Zone) {
+        let m = &self.metrics;
+        m.records.clear();
+        m.names.clear();
+        for authority in zone.authorities() {
+            let domain = authority.origin().to_string();
+            let mut names = 0;
+            for (_, node) in authority.nodes() {
+                if !node.is_empty_non_terminal() {
+                    names += 1;
+                }
+                for origins in node.rrsets().iter().flat_map(|set| &set.origins) {
+                    let kind = origins.first().map_or("zone", |o| &*o.kind).to_string();
+                    let labels = ZoneKindLabels {
+                        zone: domain.clone(),
+                        kind,
+                    };
+                    m.records.get_or_create(&labels).inc();
+                }
+            }
+            m.names
+                .get_or_create(&ZoneLabels { zone: domain })
+                .set(names);
+        }
+    }
+
+    fn report_skips(&self, rebuilt: &Rebuilt<'_>) {
+        let m = &self.metrics;
+        m.skipped.clear();
+        let mut warned = lock(&self.warned);
+        let mut still = HashSet::new();
+        for skip in &rebuilt.zone.claims().dropped {
+            let labels = SkipLabels {
+                kind: skip.object.kind.to_string(),
+                reason: skip.reason.to_string(),
+            };
+            m.skipped.get_or_create(&labels).inc();
+            let key = (skip.object.clone(), skip.detail.clone());
+            if !warned.contains(&key) {
+                let location = rebuilt
+                    .objects
+                    .locations
+                    .get(&skip.object)
+                    .map_or("", |l| l);
+                if skip.reason.is_mistake() {
+                    tracing::warn!(object = %skip.object, location, "skipped: {}", skip.detail);
+                } else {
+                    tracing::debug!(object = %skip.object, location, reason = %skip.reason, "not published: {}", skip.detail);
+                }
+            }
+            still.insert(key);
+        }
+        *warned = still;
+    }
+}
+
+/// Records when and how the records changed.
+fn log_change(metrics: &ZoneMetrics, previous: Option<&Zone>, zone: &Zone) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    metrics.last_change.set(now);
+    let (added, removed) = previous.map_or((zone.name_count(), 0), |p| name_diff(p, zone));
+    tracing::info!(
+        serial = zone.serial(),
+        names = zone.name_count(),
+        added,
+        removed,
+        "zone changed"
+    );
+}
+
+/// Names (with records) added and removed between two zones.
+fn name_diff(old: &Zone, new: &Zone) -> (usize, usize) {
+    let names = |z: &Zone| -> HashSet<String> {
+        z.authorities()
+            .iter()
+            .flat_map(|a| {
+                a.nodes()
+                    .filter(|(_, n)| !n.is_empty_non_terminal())
+                    .map(|(k, _)| k.to_string())
+            })
+            .collect()
+    };
+    let (old, new) = (names(old), names(new));
+    (new.difference(&old).count(), old.difference(&new).count())
+}
