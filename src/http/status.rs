@@ -349,6 +349,14 @@ td:first-child { white-space: nowrap; }
 #names td:nth-child(3) { overflow-wrap: anywhere; min-width: 8rem; }
 th { font-weight: 600; white-space: nowrap; }
 #stale { color: #c0392b; }
+/* A phone: each record on two lines (name type data TTL, then its objects), no sideways scroll. */
+@media (max-width: 40rem) {
+  #names thead { display: none; }
+  #names tr { display: block; padding: 0.3rem 0; border-bottom: 1px solid var(--line); }
+  #names tr[hidden] { display: none; }
+  #names td { display: inline; padding: 0 0.5rem 0 0; border: none; white-space: normal; overflow-wrap: anywhere; }
+  #names td:nth-child(5) { display: block; opacity: 0.7; }
+}
 </style>
 </head>
 <body>
