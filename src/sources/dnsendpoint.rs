@@ -189,6 +189,7 @@ spec:
                     RecordData::Address(ip) => ip.to_string(),
                     RecordData::Cname(t) => format!("CNAME {t}"),
                     RecordData::Txt(t) => format!("TXT {t}"),
+                    srv @ RecordData::Srv { .. } => format!("{srv:?}"),
                 };
                 format!("{name} {data} ttl={:?}", e.ttl)
             })

@@ -596,6 +596,7 @@ status:
                     RecordData::Address(ip) => ip.to_string(),
                     RecordData::Cname(c) => format!("CNAME {c}"),
                     RecordData::Txt(t) => t.clone(),
+                    srv @ RecordData::Srv { .. } => format!("{srv:?}"),
                 };
                 assert_eq!(e.kind, Kind::HttpRoute);
                 format!("{n} {data}")

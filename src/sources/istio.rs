@@ -489,6 +489,7 @@ spec:
                     RecordData::Address(ip) => format!("{n} {ip}"),
                     RecordData::Cname(c) => format!("{n} CNAME {c}"),
                     RecordData::Txt(t) => format!("{n} TXT {t}"),
+                    srv @ RecordData::Srv { .. } => format!("{srv:?}"),
                 }
             })
             .collect();

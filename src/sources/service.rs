@@ -166,6 +166,7 @@ mod tests {
                     RecordData::Address(ip) => ip.to_string(),
                     RecordData::Cname(n) => format!("CNAME {n}"),
                     RecordData::Txt(t) => format!("TXT {t}"),
+                    srv @ RecordData::Srv { .. } => format!("{srv:?}"),
                 };
                 (name, data)
             })

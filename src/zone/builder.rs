@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
-use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA, TXT};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA, SRV, TXT};
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
 use super::reverse::{ReverseZone, ptr_name};
@@ -481,6 +481,19 @@ fn rrsets_for(name: &LowerName, won: Vec<Claim>, is_apex: bool, claims: &mut Cla
                 (RecordType::CNAME, RData::CNAME(CNAME(target)))
             }
             RecordData::Txt(text) => (RecordType::TXT, RData::TXT(TXT::new(txt_chunks(&text)))),
+            RecordData::Srv {
+                priority,
+                weight,
+                port,
+                target,
+            } => {
+                let mut target = target.to_lowercase();
+                target.set_fqdn(true);
+                (
+                    RecordType::SRV,
+                    RData::SRV(SRV::new(priority, weight, port, target)),
+                )
+            }
         };
         let record = Record::from_rdata(owner.clone(), ttl, rdata);
         match sets.iter_mut().find(|s| s.rtype == rtype) {

@@ -110,6 +110,13 @@ pub enum RecordData {
     /// An alias to another name; alone at its name (RFC 1034 §3.6.2).
     Cname(Name),
     Txt(String),
+    /// A service location (RFC 2782): `priority weight port target`.
+    Srv {
+        priority: u16,
+        weight: u16,
+        port: u16,
+        target: Name,
+    },
 }
 
 /// One record claimed by one object.

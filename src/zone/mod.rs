@@ -201,7 +201,8 @@ impl Authority {
         };
         match found {
             Some(set) => {
-                let additionals = if rtype == RecordType::NS {
+                // NS: glue; SRV: the targets' addresses (RFC 2782, "Usage rules").
+                let additionals = if matches!(rtype, RecordType::NS | RecordType::SRV) {
                     self.glue(&set.records)
                 } else {
                     Cow::Borrowed(&[][..])
@@ -295,9 +296,9 @@ impl Authority {
     }
 
     /// The A/AAAA records of the NS targets that are in this domain.
-    fn glue(&self, ns: &[Record]) -> Cow<'_, [Record]> {
+    fn glue(&self, records: &[Record]) -> Cow<'_, [Record]> {
         let mut glue = Vec::new();
-        for target in ns.iter().filter_map(ns_target) {
+        for target in records.iter().filter_map(ns_target) {
             if let Some(node) = self.nodes.get(&LowerName::from(target)) {
                 for rtype in [RecordType::A, RecordType::AAAA] {
                     if let Some(set) = node.rrset(rtype) {
@@ -369,9 +370,11 @@ fn cname_target(record: &Record) -> Option<&Name> {
     }
 }
 
+/// The name an NS or SRV record points to, whose addresses go in the additional section.
 fn ns_target(record: &Record) -> Option<&Name> {
     match &record.data {
         RData::NS(ns) => Some(&ns.0),
+        RData::SRV(srv) => Some(&srv.target),
         _ => None,
     }
 }

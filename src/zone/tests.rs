@@ -677,3 +677,69 @@ fn explain_tells_what_a_reverse_name_answers() {
     let unassigned = z.explain(&LowerName::from(name("41.10.168.192.in-addr.arpa.")));
     assert_eq!(unassigned.status, "NXDOMAIN");
 }
+
+fn srv(host: &str, priority: u16, weight: u16, port: u16, target: &str) -> Entry {
+    entry(
+        Kind::DnsEndpoint,
+        host,
+        RecordData::Srv {
+            priority,
+            weight,
+            port,
+            target: name(target),
+        },
+    )
+}
+
+#[test]
+fn srv_answers_carry_the_targets_addresses_in_the_additional_section() {
+    let z = zone(vec![
+        srv(
+            "_minecraft._tcp.mc.home.example",
+            0,
+            100,
+            25565,
+            "MC.home.example",
+        ),
+        srv(
+            "_minecraft._tcp.mc.home.example",
+            10,
+            5,
+            25566,
+            "backup.elsewhere.example",
+        ),
+        a(Kind::Service, "mc.home.example", "192.168.10.60"),
+        a(Kind::Service, "mc.home.example", "fd00::60"),
+    ]);
+    let Lookup::Answer(answer) = z.lookup(
+        &LowerName::from(name("_minecraft._tcp.mc.home.example.")),
+        RecordType::SRV,
+    ) else {
+        panic!("ours")
+    };
+    assert_eq!(
+        show(&answer.answers),
+        [
+            "_minecraft._tcp.mc.home.example. SRV 0 100 25565 mc.home.example.",
+            "_minecraft._tcp.mc.home.example. SRV 10 5 25566 backup.elsewhere.example.",
+        ]
+    );
+    // The target in our zone brings its A and AAAA; the one elsewhere brings nothing.
+    assert_eq!(
+        show(&answer.additionals),
+        [
+            "mc.home.example. A 192.168.10.60",
+            "mc.home.example. AAAA fd00::60",
+        ]
+    );
+    // `_tcp.mc` exists as an empty non-terminal.
+    assert_eq!(
+        ask(&z, "_tcp.mc.home.example.", RecordType::SRV).0,
+        ResponseCode::NoError
+    );
+    let text = render::zone_files(&z);
+    assert!(
+        text.contains("_minecraft._tcp.mc.home.example.\t60\tIN\tSRV\t0 100 25565 mc.home.example.\t; DNSEndpoint apps/_minecraft"),
+        "{text}"
+    );
+}
