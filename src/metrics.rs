@@ -102,7 +102,8 @@ fn size_histogram() -> Histogram {
     ])
 }
 
-/// Every metric of the process. Cloning the handle is cheap (the families are shared).
+/// Every metric of the process, shared by `Arc`. The per-part handles (`zone`, `sources`)
+/// are cheap to clone: their families are shared.
 pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     responses: Family<ResponseLabels, Counter>,

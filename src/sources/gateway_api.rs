@@ -270,6 +270,20 @@ impl<'a> Parent<'a> {
         self.group == Gateway::group(&()) && self.kind == Gateway::kind(&())
     }
 
+    /// The Gateway's listeners this parentRef selects (by `sectionName` and `port`).
+    fn listeners<'g>(&self, gateway: &'g Gateway) -> Vec<&'g Listener> {
+        gateway
+            .spec
+            .listeners
+            .iter()
+            .filter(|l| {
+                self.section_name
+                    .is_none_or(|s| l.name.as_deref() == Some(s))
+            })
+            .filter(|l| self.port.is_none_or(|p| l.port == Some(p)))
+            .collect()
+    }
+
     fn describe(&self) -> String {
         let mut text = format!("Gateway {}/{}", self.namespace, self.name);
         if let Some(section) = self.section_name {
@@ -384,18 +398,7 @@ impl Attaching<'_, '_> {
             );
             return Err((Skip::ClassFiltered, detail));
         }
-        let listeners: Vec<&Listener> = gateway
-            .gateway
-            .spec
-            .listeners
-            .iter()
-            .filter(|l| {
-                parent
-                    .section_name
-                    .is_none_or(|s| l.name.as_deref() == Some(s))
-            })
-            .filter(|l| parent.port.is_none_or(|p| l.port == Some(p)))
-            .collect();
+        let listeners = parent.listeners(gateway.gateway);
         if listeners.is_empty() {
             let detail = format!("{} has no such listener", parent.describe());
             return Err((Skip::NoListener, detail));

@@ -1,10 +1,11 @@
 //! Ingresses (networking.k8s.io/v1): their hosts, at their load-balancer addresses.
 
+use hickory_proto::rr::Name;
 use k8s_openapi::api::networking::v1::{Ingress, IngressRule, IngressSpec, IngressTLS};
 
 use super::kind::{Output, Source};
 use super::objects::ObjectSet;
-use super::shared::{claimed, entries_for, load_balancer_targets, object_ref, slim_meta};
+use super::shared::{Why, claimed, entries_for, load_balancer_targets, object_ref, slim_meta};
 use crate::config::Filters;
 use crate::zone::names::parse_absolute;
 use crate::zone::{Entry, EntryName, Kind, Skip, Skipped};
@@ -68,64 +69,16 @@ impl Source for Ingress {
 /// nothing.
 pub fn ingress_entries(ingress: &Ingress, classes: &[String]) -> Result<Vec<Entry>, Skipped> {
     let object = object_ref(&Ingress::label(), &ingress.metadata);
-    let skip = |reason, detail: String| Skipped {
+    let skip = |(reason, detail): Why| Skipped {
         object: object.clone(),
         reason,
         detail,
     };
-    let spec = ingress.spec.as_ref();
-    let class = spec
-        .and_then(|s| s.ingress_class_name.as_deref())
-        .or_else(|| {
-            ingress
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(LEGACY_CLASS_ANNOTATION))
-                .map(String::as_str)
-        });
-    if !classes.is_empty() && !class.is_some_and(|c| classes.iter().any(|k| k == c)) {
-        return Err(skip(
-            Skip::ClassFiltered,
-            format!(
-                "class {} is not one of --ingress-class {}",
-                class.unwrap_or("(none)"),
-                classes.join(",")
-            ),
-        ));
-    }
-
-    let mut hosts = Vec::new();
-    let rules = spec.and_then(|s| s.rules.as_deref()).unwrap_or_default();
-    for (i, rule) in rules.iter().enumerate() {
-        if let Some(host) = &rule.host {
-            hosts.push((format!("spec.rules[{i}].host"), host.as_str()));
-        }
-    }
-    let tls = spec.and_then(|s| s.tls.as_deref()).unwrap_or_default();
-    for (i, entry) in tls.iter().enumerate() {
-        for (j, host) in entry
-            .hosts
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-        {
-            hosts.push((format!("spec.tls[{i}].hosts[{j}]"), host.as_str()));
-        }
-    }
-    let mut names = Vec::new();
-    for (field, host) in hosts {
-        let name = parse_absolute(host, true)
-            .map_err(|e| skip(Skip::InvalidField, format!("{field}: {e}")))?;
-        if !names.contains(&name) {
-            names.push(name);
-        }
-    }
+    class_allowed(ingress, classes).map_err(skip)?;
+    let names = hosts(ingress).map_err(skip)?;
     if names.is_empty() {
         return Ok(Vec::new());
     }
-
     let claimed = claimed(&names);
     let points = ingress
         .status
@@ -136,18 +89,14 @@ pub fn ingress_entries(ingress: &Ingress, classes: &[String]) -> Result<Vec<Entr
     let targets =
         load_balancer_targets(points.iter().map(|p| (p.ip.as_ref(), p.hostname.as_ref())))
             .map_err(|(field, e)| {
-                skip(
-                    Skip::InvalidField,
-                    format!("{field}: {e} (would publish {claimed})"),
-                )
+                let detail = format!("{field}: {e} (would publish {claimed})");
+                skip((Skip::InvalidField, detail))
             })?;
     if targets.is_empty() {
-        return Err(skip(
-            Skip::NoAddress,
-            format!(
-                "no load-balancer address yet (status.loadBalancer.ingress is empty) for {claimed}"
-            ),
-        ));
+        let detail = format!(
+            "no load-balancer address yet (status.loadBalancer.ingress is empty) for {claimed}"
+        );
+        return Err(skip((Skip::NoAddress, detail)));
     }
     Ok(entries_for(
         &names,
@@ -156,6 +105,59 @@ pub fn ingress_entries(ingress: &Ingress, classes: &[String]) -> Result<Vec<Entr
         Kind::Ingress,
         &object,
     ))
+}
+
+/// Whether `--ingress-class` lets the Ingress publish: its `spec.ingressClassName`, else
+/// the legacy annotation, is one of `classes` (or no classes are given).
+fn class_allowed(ingress: &Ingress, classes: &[String]) -> Result<(), Why> {
+    let class = ingress
+        .spec
+        .as_ref()
+        .and_then(|s| s.ingress_class_name.as_deref())
+        .or_else(|| {
+            ingress
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(LEGACY_CLASS_ANNOTATION))
+                .map(String::as_str)
+        });
+    if classes.is_empty() || class.is_some_and(|c| classes.iter().any(|k| k == c)) {
+        return Ok(());
+    }
+    let detail = format!(
+        "class {} is not one of --ingress-class {}",
+        class.unwrap_or("(none)"),
+        classes.join(",")
+    );
+    Err((Skip::ClassFiltered, detail))
+}
+
+/// The hosts of the rules and of TLS, each once, in that order.
+fn hosts(ingress: &Ingress) -> Result<Vec<Name>, Why> {
+    let spec = ingress.spec.as_ref();
+    let mut hosts = Vec::new();
+    let rules = spec.and_then(|s| s.rules.as_deref()).unwrap_or_default();
+    for (i, rule) in rules.iter().enumerate() {
+        if let Some(host) = &rule.host {
+            hosts.push((format!("spec.rules[{i}].host"), host.as_str()));
+        }
+    }
+    let tls = spec.and_then(|s| s.tls.as_deref()).unwrap_or_default();
+    for (i, entry) in tls.iter().enumerate() {
+        for (j, host) in entry.hosts.iter().flatten().enumerate() {
+            hosts.push((format!("spec.tls[{i}].hosts[{j}]"), host.as_str()));
+        }
+    }
+    let mut names = Vec::new();
+    for (field, host) in hosts {
+        let name = parse_absolute(host, true)
+            .map_err(|e| (Skip::InvalidField, format!("{field}: {e}")))?;
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    Ok(names)
 }
 
 #[cfg(test)]

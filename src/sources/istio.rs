@@ -231,25 +231,18 @@ pub fn virtual_service_entries(
     gateways: &GatewayIndex<'_>,
 ) -> (Vec<Entry>, Vec<Skipped>) {
     let object = object_ref(&VirtualService::label(), &service.metadata);
+    let skip = |(reason, detail): Why| Skipped {
+        object: object.clone(),
+        reason,
+        detail,
+    };
     let namespace = service.metadata.namespace.as_deref().unwrap_or("default");
     let mut entries = Vec::new();
     let mut skipped = Vec::new();
-    let mut hosts = Vec::new();
-    for (i, host) in service.spec.hosts.iter().enumerate() {
-        match publishable_host(host) {
-            None => {}
-            Some(Ok(name)) => hosts.push(name),
-            Some(Err(e)) => {
-                let detail = format!("spec.hosts[{i}]: {e}");
-                skipped.push(Skipped {
-                    object,
-                    reason: Skip::InvalidField,
-                    detail,
-                });
-                return (entries, skipped);
-            }
-        }
-    }
+    let hosts = match hosts(service) {
+        Ok(hosts) => hosts,
+        Err(why) => return (entries, vec![skip(why)]),
+    };
     if hosts.is_empty() {
         return (entries, skipped);
     }
@@ -258,16 +251,13 @@ pub fn virtual_service_entries(
         let (gw_namespace, gw_name) = reference
             .split_once('/')
             .unwrap_or((namespace, reference.as_str()));
-        let bound = bind(service, gateways, (gw_namespace, gw_name));
-        let (gateway, addresses) = match bound {
+        let (gateway, addresses) = match bind(service, gateways, (gw_namespace, gw_name)) {
             Ok(found) => found,
             Err((reason, detail)) => {
-                let detail = format!("{detail} (would publish {claimed})");
-                skipped.push(Skipped {
-                    object: object.clone(),
+                skipped.push(skip((
                     reason,
-                    detail,
-                });
+                    format!("{detail} (would publish {claimed})"),
+                )));
                 continue;
             }
         };
@@ -277,11 +267,7 @@ pub fn virtual_service_entries(
                     "no server of {} admits {host} from namespace {namespace}",
                     gateway_ref(gateway.gateway)
                 );
-                skipped.push(Skipped {
-                    object: object.clone(),
-                    reason: Skip::NotAdmitted,
-                    detail,
-                });
+                skipped.push(skip((Skip::NotAdmitted, detail)));
                 continue;
             };
             let found = entries_for(
@@ -299,6 +285,19 @@ pub fn virtual_service_entries(
 
 /// A Gateway a VirtualService binds to, and its addresses.
 type Bound<'p> = (&'p Resolved<'p, IstioGateway>, &'p [RecordData]);
+
+/// The hosts of a VirtualService that can be DNS names.
+fn hosts(service: &VirtualService) -> Result<Vec<Name>, Why> {
+    let mut hosts = Vec::new();
+    for (i, host) in service.spec.hosts.iter().enumerate() {
+        match publishable_host(host) {
+            None => {}
+            Some(Ok(name)) => hosts.push(name),
+            Some(Err(e)) => return Err((Skip::InvalidField, format!("spec.hosts[{i}]: {e}"))),
+        }
+    }
+    Ok(hosts)
+}
 
 /// The Gateway a VirtualService binds to and its addresses, or why it does not.
 fn bind<'p>(
