@@ -7,6 +7,7 @@
 //! its answer sent later, without holding up the loop.
 
 pub mod cache;
+pub mod connections;
 pub mod forward;
 pub mod handler;
 pub mod notify;
@@ -21,20 +22,17 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::metrics::{DnsMetrics, RequestTimer};
 use crate::zone::{AddressRange, SharedZone};
+use connections::{Connection, Connections, TCP_IDLE_TIMEOUT, TCP_IO_TIMEOUT};
+pub use connections::{MAX_TCP_CONNECTIONS, MAX_TCP_PER_CLIENT};
 use forward::Forwarder;
 use handler::Transport;
 use prepared::PreparedAnswers;
 
-/// Open TCP connections at most; one more is closed at once (bounded memory).
-pub const MAX_TCP_CONNECTIONS: usize = 512;
-/// A TCP connection idle for this long is closed (RFC 7766 §6.2.3 suggests seconds).
-pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a shutdown waits for TCP answers already being written.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Largest UDP datagram we read; anything longer is truncated by the kernel and then
@@ -312,7 +310,7 @@ const MAX_UDP_RESPONSE: usize = handler::MAX_UDP_PAYLOAD as usize;
 /// Accepts TCP connections on `listener` until `shutdown` fires, then waits (briefly)
 /// for answers already being written.
 pub async fn serve_tcp(listener: TcpListener, ctx: DnsContext, shutdown: CancellationToken) {
-    let slots = Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS));
+    let table = Connections::new(MAX_TCP_CONNECTIONS, MAX_TCP_PER_CLIENT);
     let connections = TaskTracker::new();
     let stop = shutdown.cancelled();
     tokio::pin!(stop);
@@ -325,17 +323,10 @@ pub async fn serve_tcp(listener: TcpListener, ctx: DnsContext, shutdown: Cancell
                 Err(_) => continue,
             },
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            drop(stream); // over the limit: refuse the connection rather than queue it
-            continue;
-        };
-        connections.spawn(serve_connection(
-            stream,
-            peer,
-            ctx.clone(),
-            shutdown.clone(),
-            slot,
-        ));
+        // RFC 7766 §6.2.3: never refuse for lack of room; the longest-idle connection
+        // (of this client, when it holds its share) is closed instead.
+        let connection = table.admit(peer.ip(), &shutdown);
+        connections.spawn(serve_connection(stream, peer, ctx.clone(), connection));
     }
     drop(listener);
     connections.close();
@@ -360,15 +351,19 @@ async fn serve_connection(
     mut stream: TcpStream,
     peer: SocketAddr,
     ctx: DnsContext,
-    shutdown: CancellationToken,
-    _slot: OwnedSemaphorePermit,
+    connection: Connection,
 ) {
     let _ = stream.set_nodelay(true);
+    // When the message begun in `received` must be complete (Knot's tcp-io-timeout).
+    let mut message_deadline: Option<tokio::time::Instant> = None;
     let mut received: Vec<u8> = Vec::with_capacity(TCP_READ);
     let mut answers: Vec<u8> = Vec::new();
     let mut response = Vec::new();
     loop {
         let (used, next) = answer_frames(&ctx, peer, &received, &mut response, &mut answers);
+        if used > 0 {
+            message_deadline = None; // a message completed: the next one has its own time
+        }
         // Counted before writing (in `answer_frames`): a scrape that follows sees them.
         if !answers.is_empty() {
             let written = tokio::time::timeout(TCP_IDLE_TIMEOUT, stream.write_all(&answers)).await;
@@ -414,13 +409,24 @@ async fn serve_connection(
             _ => 2,
         };
         received.reserve(TCP_READ.max(pending.saturating_sub(received.len())));
-        // Waiting for the next request is where a shutdown or an idle client ends us.
+        // Between messages a client may idle (less long as the table fills); a message
+        // that has begun must be complete within TCP_IO_TIMEOUT of its first byte, so
+        // a stalled half-sent message cannot hold a connection (RFC 7766 §6.2.3).
+        let deadline = if received.is_empty() {
+            message_deadline = None;
+            tokio::time::Instant::now() + connection.idle_timeout()
+        } else {
+            *message_deadline.get_or_insert_with(|| tokio::time::Instant::now() + TCP_IO_TIMEOUT)
+        };
+        // Waiting for the next request is where a shutdown, an eviction or an idle
+        // client ends us.
         let read = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            read = tokio::time::timeout(TCP_IDLE_TIMEOUT, stream.read_buf(&mut received)) => read,
+            biased;
+            _ = connection.close.cancelled() => return,
+            read = tokio::time::timeout_at(deadline, stream.read_buf(&mut received)) => read,
         };
         match read {
-            Ok(Ok(n)) if n > 0 => {}
+            Ok(Ok(n)) if n > 0 => connection.touch(),
             _ => return, // closed, failed or idle
         }
     }

@@ -17,3 +17,4 @@ mod reverse;
 mod secondary;
 mod status_page;
 mod support;
+mod tcp;
