@@ -1,8 +1,13 @@
 //! The status page `/`, loaded by a real browser (headless Chromium): the rendered DOM
 //! shows the example cluster's names, why objects published nothing, and user text as
-//! text.
+//! text; the filter box hides rows, and the page fetches fresh data in place.
 
+use std::net::SocketAddr;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::support::{TestServer, debug_get, have, repo_path};
 
@@ -76,8 +81,9 @@ fn example_cluster() -> String {
     text + EXTRAS
 }
 
-/// Loads `url` in headless Chromium and returns the DOM after its scripts ran.
-fn dump_dom(url: String) -> String {
+/// Loads `url` in headless Chromium and returns the DOM after its scripts ran; `extra`
+/// goes to Chromium too.
+fn dump_dom(url: String, extra: &[&str]) -> String {
     let profile = tempfile::tempdir().expect("profile folder");
     let out = Command::new("timeout")
         .args(["120", "chromium"])
@@ -92,6 +98,7 @@ fn dump_dom(url: String) -> String {
             "--disable-sync",
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(extra)
         .args(["--dump-dom", &url])
         .output()
         .expect("run chromium");
@@ -104,13 +111,13 @@ fn dump_dom(url: String) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_browser_shows_names_reasons_and_escaped_text() {
+async fn in_a_browser_the_page_shows_names_reasons_escaped_text_filters_and_refreshes() {
     if !have("chromium") {
         return;
     }
     let server = TestServer::start(&example_cluster(), &[]).await;
     let addr = server.server.as_ref().unwrap().debug_address.unwrap();
-    let dom = tokio::task::spawn_blocking(move || dump_dom(format!("http://{addr}/")))
+    let dom = tokio::task::spawn_blocking(move || dump_dom(format!("http://{addr}/"), &[]))
         .await
         .unwrap();
 
@@ -150,17 +157,73 @@ async fn a_browser_shows_names_reasons_and_escaped_text() {
     // With manifests, the source table counts the objects behind the zone per kind.
     assert!(dom.contains("<td>HTTPRoute</td><td>loaded</td>"), "{dom}");
 
-    // The filter box (set from ?q=) hides every other row, in the browser.
-    let dom = tokio::task::spawn_blocking(move || dump_dom(format!("http://{addr}/?q=jellyfin")))
-        .await
-        .unwrap();
+    // The filter box (set from ?q=) hides every other row, in the browser. Chromium's
+    // virtual clock runs 20 s, past the 15 s refresh: the page fetches `/` again (seen by
+    // a relay in front of the server), swaps the data in without a reload, keeps the
+    // filter, and shows no "could not refresh".
+    let (relay, requests) = recording_relay(addr).await;
+    let dom = tokio::task::spawn_blocking(move || {
+        dump_dom(
+            format!("http://{relay}/?q=jellyfin"),
+            &["--virtual-time-budget=20000"],
+        )
+    })
+    .await
+    .unwrap();
+    let requests = requests.lock().unwrap().clone();
+    assert_eq!(
+        requests.first().map(String::as_str),
+        Some("GET /?q=jellyfin")
+    );
+    assert!(requests.iter().any(|r| r == "GET /"), "{requests:?}");
     assert!(dom.contains("<tr><td>jellyfin.home.example.</td>"), "{dom}");
     assert!(
         dom.contains("<tr hidden=\"\"><td>grafana.home.example.</td>"),
         "{dom}"
     );
+    assert!(dom.contains("<p id=\"stale\" hidden=\"\">"), "{dom}");
 
     // The page is HTML, and not cached (it is refreshed in place).
     assert_eq!(debug_get(&server, "/").await.0, 200);
     server.stop().await;
+}
+
+/// A TCP relay to `target` that records the method and path of every request through it.
+async fn recording_relay(target: SocketAddr) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
+    let addr = listener.local_addr().expect("relay address");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = TcpStream::connect(target).await else {
+                continue;
+            };
+            let log = log.clone();
+            let (mut from_client, mut to_client) = client.into_split();
+            let (mut from_server, mut to_server) = server.into_split();
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut from_server, &mut to_client).await;
+            });
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n) = from_client.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    // NB: a browser writes each small GET in one piece: its request line
+                    // starts the chunk.
+                    let text = String::from_utf8_lossy(&buf[..n]);
+                    if let Some(line) = text.lines().next().filter(|l| l.starts_with("GET ")) {
+                        let request = line.trim_end_matches(" HTTP/1.1").to_string();
+                        log.lock().unwrap().push(request);
+                    }
+                    if to_server.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
 }
