@@ -97,86 +97,36 @@ impl Server {
         let rebuilder = Arc::new(rebuilder);
         start_source(&config, &rebuilder, &metrics, &mut tasks, &shutdown).await?;
 
-        let forwarder = (!config.fallthrough.is_empty()).then(|| {
-            Arc::new(Forwarder::new(
-                &config.fallthrough,
-                config.fallthrough_cache,
-                UPSTREAM_TIMEOUT,
-                metrics.forward.clone(),
-                tokio::runtime::Handle::current(),
-            ))
-        });
-        let transfer_allow: Arc<[AddressRange]> = config.transfer_allow.clone().into();
-        let workers = config
-            .udp_workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        tracing::info!(workers, "UDP workers (and sockets) per address");
-        let mut dns_addresses = Vec::new();
-        for address in &config.listen {
-            let (udp, tcp) = bind_pair(*address, workers).await?;
-            let bound = tcp.local_addr().map_err(|source| Error::BindFailed {
-                address: *address,
-                source,
-            })?;
-            tracing::info!(address = %bound, "serving DNS over UDP and TCP");
-            let ctx = DnsContext {
-                zone: zone.clone(),
-                metrics: Arc::new(metrics.dns_server(bound)),
-                forwarder: forwarder.clone(),
-                transfer_allow: transfer_allow.clone(),
-            };
-            for udp in udp {
-                let (ctx, stop) = (ctx.clone(), shutdown.clone());
-                tasks.spawn(async move {
-                    // NB: a join error only means the thread panicked, which the answer
-                    // path is built and tested never to do.
-                    let _ =
-                        tokio::task::spawn_blocking(move || dns::serve_udp(udp, ctx, stop)).await;
-                    Ok(())
-                });
+        let dns_addresses = start_dns(&config, &zone, &metrics, &mut tasks, &shutdown).await?;
+        let http_address = match config.http_listen {
+            Some(address) => {
+                let listener = bind_http(address).await?;
+                let bound = local_address(&listener, address)?;
+                tracing::info!(address = %bound, "serving HTTP (/metrics /healthz /readyz)");
+                let (zone, registry, stop) = (zone.clone(), registry.clone(), shutdown.clone());
+                tasks.spawn(http_failed(
+                    bound,
+                    crate::http::serve(listener, zone, registry, stop),
+                ));
+                Some(bound)
             }
-            tasks.spawn(ok(dns::serve_tcp(tcp, ctx, shutdown.clone())));
-            dns_addresses.push(bound);
-        }
-
-        let mut http_address = None;
-        if let Some(address) = config.http_listen {
-            let listener = bind_http(address).await?;
-            let bound = listener
-                .local_addr()
-                .map_err(|source| Error::BindFailed { address, source })?;
-            tracing::info!(address = %bound, "serving HTTP (/metrics /healthz /readyz)");
-            let (zone, registry, stop) = (zone.clone(), registry.clone(), shutdown.clone());
-            tasks.spawn(async move {
-                crate::http::serve(listener, zone, registry, stop)
-                    .await
-                    .map_err(|source| Error::HttpFailed {
-                        address: bound,
-                        source,
-                    })
-            });
-            http_address = Some(bound);
-        }
-
-        let mut debug_address = None;
-        if let Some(address) = config.debug_listen {
-            let listener = bind_http(address).await?;
-            let bound = listener
-                .local_addr()
-                .map_err(|source| Error::BindFailed { address, source })?;
-            tracing::info!(address = %bound, "serving the debug views (/ /zone /explain)");
-            let (zone, registry, stop) = (zone.clone(), registry.clone(), shutdown.clone());
-            let upstreams = config.fallthrough.clone();
-            tasks.spawn(async move {
-                crate::http::debug::serve(listener, zone, registry, upstreams, stop)
-                    .await
-                    .map_err(|source| Error::HttpFailed {
-                        address: bound,
-                        source,
-                    })
-            });
-            debug_address = Some(bound);
-        }
+            None => None,
+        };
+        let debug_address = match config.debug_listen {
+            Some(address) => {
+                let listener = bind_http(address).await?;
+                let bound = local_address(&listener, address)?;
+                tracing::info!(address = %bound, "serving the debug views (/ /zone /explain)");
+                let (zone, registry, stop) = (zone.clone(), registry.clone(), shutdown.clone());
+                let upstreams = config.fallthrough.clone();
+                tasks.spawn(http_failed(
+                    bound,
+                    crate::http::debug::serve(listener, zone, registry, upstreams, stop),
+                ));
+                Some(bound)
+            }
+            None => None,
+        };
 
         Ok(Server {
             dns_addresses,
@@ -202,6 +152,73 @@ impl Server {
         }
         result
     }
+}
+
+/// Binds every `--listen` address and starts its UDP workers and TCP loop, answering
+/// from `zone` (and the upstreams, with `--fallthrough`). Returns the bound addresses.
+async fn start_dns(
+    config: &Config,
+    zone: &SharedZone,
+    metrics: &Arc<Metrics>,
+    tasks: &mut JoinSet<Result<()>>,
+    shutdown: &CancellationToken,
+) -> Result<Vec<SocketAddr>> {
+    let forwarder = (!config.fallthrough.is_empty()).then(|| {
+        Arc::new(Forwarder::new(
+            &config.fallthrough,
+            config.fallthrough_cache,
+            UPSTREAM_TIMEOUT,
+            metrics.forward.clone(),
+            tokio::runtime::Handle::current(),
+        ))
+    });
+    let transfer_allow: Arc<[AddressRange]> = config.transfer_allow.clone().into();
+    let workers = config
+        .udp_workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    tracing::info!(workers, "UDP workers (and sockets) per address");
+    let mut dns_addresses = Vec::new();
+    for address in &config.listen {
+        let (udp, tcp) = bind_pair(*address, workers).await?;
+        let bound = local_address(&tcp, *address)?;
+        tracing::info!(address = %bound, "serving DNS over UDP and TCP");
+        let ctx = DnsContext {
+            zone: zone.clone(),
+            metrics: Arc::new(metrics.dns_server(bound)),
+            forwarder: forwarder.clone(),
+            transfer_allow: transfer_allow.clone(),
+        };
+        for udp in udp {
+            let (ctx, stop) = (ctx.clone(), shutdown.clone());
+            tasks.spawn(async move {
+                // NB: a join error only means the thread panicked, which the answer
+                // path is built and tested never to do.
+                let _ = tokio::task::spawn_blocking(move || dns::serve_udp(udp, ctx, stop)).await;
+                Ok(())
+            });
+        }
+        tasks.spawn(ok(dns::serve_tcp(tcp, ctx, shutdown.clone())));
+        dns_addresses.push(bound);
+    }
+    Ok(dns_addresses)
+}
+
+/// The address a listener got (the port the kernel chose for port 0).
+fn local_address(listener: &TcpListener, asked: SocketAddr) -> Result<SocketAddr> {
+    listener.local_addr().map_err(|source| Error::BindFailed {
+        address: asked,
+        source,
+    })
+}
+
+/// An HTTP listener's task, whose failure names its address.
+async fn http_failed(
+    address: SocketAddr,
+    serve: impl Future<Output = io::Result<()>>,
+) -> Result<()> {
+    serve
+        .await
+        .map_err(|source| Error::HttpFailed { address, source })
 }
 
 async fn bind_http(address: SocketAddr) -> Result<TcpListener> {
