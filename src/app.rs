@@ -165,6 +165,7 @@ async fn start_dns(
 ) -> Result<Vec<SocketAddr>> {
     let forwarder = (!config.fallthrough.is_empty()).then(|| {
         Arc::new(Forwarder::new(
+            zone.clone(),
             &config.fallthrough,
             config.fallthrough_cache,
             UPSTREAM_TIMEOUT,

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Message, MessageType, Metadata, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
-use hickory_proto::rr::{LowerName, Record};
+use hickory_proto::rr::{LowerName, RData, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncoder;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
@@ -33,6 +33,8 @@ use super::handler::{MAX_UDP_PAYLOAD, Outcome, Transport, response_edns};
 use crate::metrics::{
     DnsMetrics, ForwardMetrics, IgnoredLabels, UpstreamLabels, UpstreamRcodeLabels,
 };
+
+use crate::zone::{Lookup, SharedZone, Zone};
 
 /// How long one upstream has to answer before the next is asked.
 pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
@@ -67,6 +69,8 @@ type Waiters = Vec<oneshot::Sender<Option<Arc<Upstreamed>>>>;
 /// Asks the upstreams, caches and coalesces. Shared by every transport.
 pub struct Forwarder {
     upstreams: Vec<Upstream>,
+    /// Our zone, to keep our names ours inside an upstream's CNAME chain.
+    zone: SharedZone,
     state: Mutex<State>,
     metrics: ForwardMetrics,
     timeout: Duration,
@@ -98,6 +102,7 @@ impl Forwarder {
     /// A forwarder to `upstreams` (asked in this order), keeping at most `cache_entries`
     /// answers; its tasks run on `runtime`.
     pub fn new(
+        zone: SharedZone,
         upstreams: &[SocketAddr],
         cache_entries: usize,
         timeout: Duration,
@@ -105,6 +110,7 @@ impl Forwarder {
         runtime: Handle,
     ) -> Self {
         Forwarder {
+            zone,
             upstreams: upstreams
                 .iter()
                 .map(|address| Upstream {
@@ -198,7 +204,11 @@ impl Forwarder {
                 })
                 .collect()
         };
-        let sections = (aged(&upstream.answers), aged(&upstream.authorities));
+        let answers = match self.zone.load().as_deref() {
+            Some(zone) => keep_ours(zone, query.query_type(), aged(&upstream.answers)),
+            None => aged(&upstream.answers),
+        };
+        let sections = (answers, aged(&upstream.authorities));
         if !encode(
             &meta,
             query,
@@ -380,6 +390,40 @@ impl Forwarder {
             })
             .inc();
     }
+}
+
+/// The upstream's answer section with our names kept ours: a record owned by a name our
+/// zone has is dropped, and a CNAME that leads to such a name is followed by our records
+/// for it. So `blog CNAME web` at the public side answers with our addresses for `web`,
+/// never the public ones (which a resolver would otherwise cache for `web` itself).
+fn keep_ours(zone: &Zone, qtype: RecordType, answers: Vec<Record>) -> Vec<Record> {
+    let ours = |name: &LowerName| {
+        match zone.lookup(name, qtype) {
+            Lookup::Answer(answer) => Some(answer),
+            Lookup::NotAuthoritative => None,
+        }
+        .filter(|answer| answer.rcode != ResponseCode::NXDomain || !answer.answers.is_empty())
+    };
+    let mut kept = Vec::with_capacity(answers.len());
+    let mut spliced: Vec<LowerName> = Vec::new();
+    for record in answers {
+        if ours(&LowerName::from(&record.name)).is_some() {
+            continue;
+        }
+        let target = match &record.data {
+            RData::CNAME(target) => Some(LowerName::from(&target.0)),
+            _ => None,
+        };
+        kept.push(record);
+        if let Some(target) = target
+            && !spliced.contains(&target)
+            && let Some(answer) = ours(&target)
+        {
+            kept.extend(answer.answers.iter().cloned());
+            spliced.push(target);
+        }
+    }
+    kept
 }
 
 /// Our query upstream: a fresh ID, RD set (the upstream may be a resolver), EDNS(0) with

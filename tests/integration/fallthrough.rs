@@ -25,6 +25,7 @@ const PUBLIC_ZONE: &str = "$ORIGIN home.example.\n$TTL 300\n\
     @ SOA ns.public.example. hostmaster.home.example. 1 7200 1800 86400 30\n\
     @ NS ns.public.example.\n\
     blog A 203.0.113.7\n\
+    alias CNAME web\n\
     web A 203.0.113.80\n\
     web HTTPS 1 . alpn=h2 ipv4hint=203.0.113.80\n";
 
@@ -110,6 +111,27 @@ async fn public_only_names_come_from_the_upstream_and_ours_never_do() {
         https.metadata.authoritative && https.answers.is_empty(),
         "{https:?}"
     );
+    // A public CNAME to a name we have: the chain goes on with our addresses, never the
+    // public ones (a resolver would cache those for web.home.example itself).
+    let alias = ask(
+        server.addr,
+        "alias.home.example",
+        RecordType::A,
+        Transport::Udp,
+    )
+    .await;
+    assert_eq!(
+        addresses(&alias),
+        ["192.168.1.10", "192.168.1.11"],
+        "{alias:?}"
+    );
+    assert!(
+        alias
+            .answers
+            .iter()
+            .any(|r| r.record_type() == RecordType::CNAME),
+        "{alias:?}"
+    );
     // Neither side has it: the upstream's NXDOMAIN with its SOA, AA off.
     for _ in 0..2 {
         let none = ask(
@@ -129,12 +151,12 @@ async fn public_only_names_come_from_the_upstream_and_ours_never_do() {
         );
     }
 
-    // Two questions went upstream; the repeated ones came from the cache.
+    // Three questions went upstream; the repeated ones came from the cache.
     let metrics = scrape(&server);
     let to_label = [("to", to.as_str())];
     assert_eq!(
         sample(&metrics, "coredns_forward_requests_total", &to_label),
-        2.0,
+        3.0,
         "{metrics}"
     );
     assert_eq!(
@@ -143,7 +165,7 @@ async fn public_only_names_come_from_the_upstream_and_ours_never_do() {
             "coredns_forward_responses_total",
             &[("to", &to), ("rcode", "NOERROR")]
         ),
-        1.0
+        2.0
     );
     assert_eq!(
         sample(
@@ -153,7 +175,7 @@ async fn public_only_names_come_from_the_upstream_and_ours_never_do() {
         ),
         1.0
     );
-    assert_eq!(sample(&metrics, "coredns_cache_misses_total", &[]), 2.0);
+    assert_eq!(sample(&metrics, "coredns_cache_misses_total", &[]), 3.0);
     assert_eq!(
         sample(&metrics, "coredns_cache_hits_total", &[("type", "success")]),
         1.0
