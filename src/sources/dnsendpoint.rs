@@ -117,10 +117,11 @@ fn endpoint_entries(
             }
             "CNAME" => RecordData::Cname(parse_absolute(target, false).map_err(|e| invalid(j, e))?),
             "TXT" => RecordData::Txt(target.clone()),
+            "SRV" => parse_srv(target).map_err(|e| invalid(j, e))?,
             other => {
                 return Err((
                     Skip::UnknownRecordType,
-                    format!("{}: {other} records are not served (A, AAAA, CNAME, TXT are), for {dns_name}", field("recordType")),
+                    format!("{}: {other} records are not served (A, AAAA, CNAME, TXT, SRV are), for {dns_name}", field("recordType")),
                 ));
             }
         });
@@ -135,6 +136,28 @@ fn endpoint_entries(
             object: object.clone(),
         })
         .collect())
+}
+
+/// An SRV target as external-dns writes it: `priority weight port target` (RFC 2782).
+fn parse_srv(text: &str) -> Result<RecordData, String> {
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    let [priority, weight, port, target] = fields[..] else {
+        return Err(format!(
+            "{text:?} is not an SRV target (priority weight port target, like \"0 100 25565 mc.home.example\")"
+        ));
+    };
+    let number = |what: &str, value: &str| {
+        value
+            .parse::<u16>()
+            .map_err(|_| format!("{value:?} is not a {what} (0 to 65535) in {text:?}"))
+    };
+    let target = parse_absolute(target, false)?;
+    Ok(RecordData::Srv {
+        priority: number("priority", priority)?,
+        weight: number("weight", weight)?,
+        port: number("port", port)?,
+        target,
+    })
 }
 
 #[cfg(test)]
@@ -174,6 +197,52 @@ spec:
 
     fn endpoint(text: &str) -> DnsEndpoint {
         yaml(text)
+    }
+
+    #[test]
+    fn srv_targets_are_priority_weight_port_target() {
+        let (entries, skipped) = dns_endpoint_entries(&endpoint(
+            r#"
+apiVersion: externaldns.k8s.io/v1alpha1
+kind: DNSEndpoint
+metadata: {name: minecraft, namespace: games}
+spec:
+  endpoints:
+  - dnsName: _minecraft._tcp.mc.home.example
+    recordType: SRV
+    targets: ["0 100 25565 mc.home.example", "10 5 25566 backup.home.example."]
+  - dnsName: _bad._tcp.home.example
+    recordType: SRV
+    targets: ["0 100 mc.home.example"]
+  - dnsName: _big._tcp.home.example
+    recordType: SRV
+    targets: ["0 100 70000 mc.home.example"]
+"#,
+        ));
+        let data: Vec<&RecordData> = entries.iter().map(|e| &e.data).collect();
+        let srv = |priority, weight, port, target: &str| RecordData::Srv {
+            priority,
+            weight,
+            port,
+            target: hickory_proto::rr::Name::from_ascii(target).unwrap(),
+        };
+        assert_eq!(
+            data,
+            [
+                &srv(0, 100, 25565, "mc.home.example."),
+                &srv(10, 5, 25566, "backup.home.example."),
+            ]
+        );
+        // Each bad endpoint is skipped with the field and what is wrong.
+        assert!(
+            skipped[0].detail.contains("targets[0]")
+                && skipped[0].detail.contains("priority weight port target"),
+            "{skipped:?}"
+        );
+        assert!(
+            skipped[1].detail.contains("\"70000\" is not a port"),
+            "{skipped:?}"
+        );
     }
 
     #[test]

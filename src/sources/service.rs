@@ -1,13 +1,15 @@
 //! Services of type LoadBalancer: their host names and their load-balancer addresses.
 
-use k8s_openapi::api::core::v1::{LoadBalancerIngress, Service, ServiceSpec};
+use k8s_openapi::api::core::v1::{LoadBalancerIngress, Service, ServicePort, ServiceSpec};
 
 use super::kind::{Output, Source};
 use super::objects::ObjectSet;
 use super::shared::{claimed, entries_for, load_balancer_targets, object_ref, slim_meta};
 use crate::config::Filters;
 use crate::zone::names::{parse_hostname, parse_ip};
-use crate::zone::{Entry, EntryName, Kind, RecordData, Skip, Skipped};
+use hickory_proto::rr::Name;
+
+use crate::zone::{Entry, EntryName, Kind, ObjectRef, RecordData, Skip, Skipped};
 
 /// Host-name annotations, first present wins: CoreDNS's own, then both prefixes
 /// external-dns has used (users carry either from an ExternalDNS setup).
@@ -21,12 +23,28 @@ impl Source for Service {
     /// An Istio Gateway's addresses are those of the Services in front of its workload.
     const NEEDED_BY: &'static [Kind] = &[Kind::Service, Kind::VirtualService];
 
-    /// The type, external IPs, selector (for Istio) and load-balancer addresses.
+    /// The type, external IPs, selector (for Istio), named ports (for SRV) and
+    /// load-balancer addresses.
     fn slim(self) -> Self {
         let spec = self.spec.map(|s| ServiceSpec {
             type_: s.type_,
             external_ips: s.external_ips,
             selector: s.selector,
+            ports: s
+                .ports
+                .map(|ports| {
+                    ports
+                        .into_iter()
+                        .filter(|p| p.name.as_deref().is_some_and(|n| !n.is_empty()))
+                        .map(|p| ServicePort {
+                            name: p.name,
+                            port: p.port,
+                            protocol: p.protocol,
+                            ..ServicePort::default()
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .filter(|named| !named.is_empty()),
             ..ServiceSpec::default()
         });
         let mut status = self.status;
@@ -115,13 +133,70 @@ pub fn service_entries(service: &Service) -> Result<Vec<Entry>, Skipped> {
         });
     }
 
-    Ok(entries_for(
+    let mut entries = entries_for(
         &names,
         EntryName::Hostname,
         &targets,
         Kind::Service,
         &object,
-    ))
+    );
+    entries.extend(srv_entries(service, &names, &object).map_err(|(f, e)| invalid(f, e))?);
+    Ok(entries)
+}
+
+/// The Kubernetes DNS convention for named ports: `_<port name>._<protocol>.<name>` SRV
+/// `0 100 <port> <name>` for each name of the Service (wildcards excepted); unnamed ports
+/// publish none. A relative name's target is completed with the same domain as its SRV
+/// owner by the zone builder.
+fn srv_entries(
+    service: &Service,
+    names: &[Name],
+    object: &ObjectRef,
+) -> Result<Vec<Entry>, (String, String)> {
+    let ports = service
+        .spec
+        .as_ref()
+        .and_then(|s| s.ports.as_deref())
+        .unwrap_or_default();
+    let mut entries = Vec::new();
+    for (i, port) in ports.iter().enumerate() {
+        let Some(port_name) = port.name.as_deref().filter(|n| !n.is_empty()) else {
+            continue;
+        };
+        let field = || format!("spec.ports[{i}]");
+        let number = u16::try_from(port.port).map_err(|_| {
+            (
+                format!("{}.port", field()),
+                format!("{} is not a port", port.port),
+            )
+        })?;
+        let protocol = port
+            .protocol
+            .as_deref()
+            .unwrap_or("TCP")
+            .to_ascii_lowercase();
+        let prefix = Name::from_labels([format!("_{port_name}"), format!("_{protocol}")])
+            .map_err(|e| (format!("{}.name", field()), format!("{port_name:?}: {e}")))?;
+        for name in names.iter().filter(|n| !n.is_wildcard()) {
+            let owner = prefix
+                .clone()
+                .append_name(name)
+                .map_err(|e| (format!("{}.name", field()), format!("{port_name:?}: {e}")))?;
+            entries.push(Entry {
+                name: EntryName::Hostname(owner),
+                data: RecordData::Srv {
+                    priority: 0,
+                    weight: 100,
+                    port: number,
+                    target: name.clone(),
+                },
+                ttl: None,
+                kind: Kind::Service,
+                object: object.clone(),
+            });
+        }
+    }
+    Ok(entries)
 }
 
 /// The addresses a Service of type LoadBalancer is reached at: `spec.externalIPs` if
@@ -177,6 +252,66 @@ mod tests {
         list.iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn named_ports_publish_srv_for_each_name() {
+        let svc: Service = yaml(
+            r#"
+apiVersion: v1
+kind: Service
+metadata:
+  name: mc
+  namespace: games
+  annotations: {coredns.io/hostname: "mc.home.example,*.mc.home.example,minecraft.home.example"}
+spec:
+  type: LoadBalancer
+  ports:
+  - {name: minecraft, port: 25565}
+  - {name: Voice, port: 9987, protocol: UDP}
+  - {port: 8080}
+status:
+  loadBalancer: {ingress: [{ip: 192.168.10.60}]}
+"#,
+        );
+        let srv: Vec<(String, String)> = names_and_data(&service_entries(&svc).unwrap())
+            .into_iter()
+            .filter(|(_, data)| data.starts_with("Srv"))
+            .collect();
+        let expected = |owner: &str, port: u16, target: &str| {
+            let target = hickory_proto::rr::Name::from_ascii(target).unwrap();
+            (
+                owner.to_string(),
+                format!(
+                    "{:?}",
+                    RecordData::Srv {
+                        priority: 0,
+                        weight: 100,
+                        port,
+                        target
+                    }
+                ),
+            )
+        };
+        // The protocol defaults to TCP and is lower-cased; the wildcard name and the
+        // unnamed port publish none.
+        assert_eq!(
+            srv,
+            [
+                expected("_minecraft._tcp.mc.home.example", 25565, "mc.home.example"),
+                expected(
+                    "_minecraft._tcp.minecraft.home.example",
+                    25565,
+                    "minecraft.home.example"
+                ),
+                expected("_Voice._udp.mc.home.example", 9987, "mc.home.example"),
+                expected(
+                    "_Voice._udp.minecraft.home.example",
+                    9987,
+                    "minecraft.home.example"
+                ),
+            ]
+        );
     }
 
     #[test]
@@ -301,7 +436,7 @@ metadata:
 spec:
   type: LoadBalancer
   selector: {app: web}
-  ports: [{port: 80, targetPort: 8080}]
+  ports: [{port: 80, targetPort: 8080}, {name: https, port: 443, targetPort: 8443, protocol: TCP, appProtocol: https}]
   clusterIP: 10.43.0.10
   externalIPs: [192.168.10.9]
 status:
@@ -316,7 +451,17 @@ status:
         assert_eq!(slim.metadata.labels.as_ref().unwrap().len(), 1);
         assert_eq!(slim.metadata.annotations.as_ref().unwrap().len(), 1);
         let spec = slim.spec.as_ref().unwrap();
-        assert!(spec.ports.is_none() && spec.cluster_ip.is_none());
+        assert!(spec.cluster_ip.is_none());
+        // Only named ports (for SRV), with only their name, port and protocol.
+        assert_eq!(
+            spec.ports.as_deref().unwrap(),
+            [ServicePort {
+                name: Some("https".into()),
+                port: 443,
+                protocol: Some("TCP".into()),
+                ..ServicePort::default()
+            }]
+        );
         assert_eq!(spec.selector.as_ref().unwrap()["app"], "web");
         let point = &slim.status.unwrap().load_balancer.unwrap().ingress.unwrap()[0];
         assert_eq!(point.ip.as_deref(), Some("192.168.10.20"));

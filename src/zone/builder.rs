@@ -137,9 +137,10 @@ pub fn build_with(
             });
         }
         for (index, name) in placed {
+            let data = completed_target(&entry, &name, &origins[index]);
             by_name[index].entry(name).or_default().push(Claim {
                 kind: entry.kind,
-                data: entry.data.clone(),
+                data,
                 ttl: entry.ttl.unwrap_or(settings.ttl),
                 object: entry.object.clone(),
             });
@@ -189,6 +190,37 @@ fn entry_name(name: &EntryName) -> &Name {
     match name {
         EntryName::Absolute(n) | EntryName::Hostname(n) => n,
     }
+}
+
+/// The entry's data, with a relative SRV target completed by `origin` when the entry's
+/// name was placed relative to that domain (a Service's `_http._tcp.web.apps` SRV points
+/// to `web.apps.<the same domain>`).
+fn completed_target(entry: &Entry, placed: &LowerName, origin: &LowerName) -> RecordData {
+    if let (
+        EntryName::Hostname(name),
+        RecordData::Srv {
+            priority,
+            weight,
+            port,
+            target,
+        },
+    ) = (&entry.name, &entry.data)
+        && !target.is_fqdn()
+    {
+        let mut absolute = name.clone();
+        absolute.set_fqdn(true);
+        if LowerName::from(&absolute) != *placed
+            && let Ok(full) = target.clone().append_domain(&Name::from(origin))
+        {
+            return RecordData::Srv {
+                priority: *priority,
+                weight: *weight,
+                port: *port,
+                target: full,
+            };
+        }
+    }
+    entry.data.clone()
 }
 
 /// Where a name goes: `(index of the owning domain, lower-case name)`, once per domain

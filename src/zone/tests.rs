@@ -743,3 +743,43 @@ fn srv_answers_carry_the_targets_addresses_in_the_additional_section() {
         "{text}"
     );
 }
+
+#[test]
+fn a_relative_srv_target_is_completed_with_the_domain_of_its_owner() {
+    let relative = |text: &str| {
+        let mut n = name(text);
+        n.set_fqdn(false);
+        n
+    };
+    let entry = Entry {
+        name: EntryName::Hostname(relative("_http._tcp.web.apps")),
+        data: RecordData::Srv {
+            priority: 0,
+            weight: 100,
+            port: 80,
+            target: relative("web.apps"),
+        },
+        ttl: None,
+        kind: Kind::Service,
+        object: ObjectRef::new("Service", "apps", "web"),
+    };
+    let z = build(
+        vec![entry],
+        &settings(&["home.example", "lab.example"]),
+        None,
+        1,
+    );
+    for domain in ["home.example", "lab.example"] {
+        assert_eq!(
+            ask(
+                &z,
+                &format!("_http._tcp.web.apps.{domain}."),
+                RecordType::SRV
+            )
+            .1,
+            [format!(
+                "_http._tcp.web.apps.{domain}. SRV 0 100 80 web.apps.{domain}."
+            )]
+        );
+    }
+}

@@ -105,8 +105,8 @@ async fn request_metrics_count_real_queries() {
     assert_eq!(sample(&after, "coredns_build_info", &[]), 1.0, "{after}");
     assert_eq!(
         sample(&after, "k8s_gateway_zone_names", &[zone]),
-        2.0,
-        "web and the apex: {after}"
+        3.0,
+        "web, its SRV _http._tcp.web (named port) and the apex: {after}"
     );
     assert_eq!(
         sample(
@@ -114,7 +114,7 @@ async fn request_metrics_count_real_queries() {
             "k8s_gateway_zone_records",
             &[zone, ("kind", "Service")]
         ),
-        2.0,
+        3.0, // two addresses and the SRV of the named port
         "{after}"
     );
     assert_eq!(

@@ -15,6 +15,7 @@ mod prepared;
 mod reload;
 mod reverse;
 mod secondary;
+mod srv;
 mod status_page;
 mod support;
 mod tcp;
