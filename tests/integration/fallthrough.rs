@@ -189,6 +189,12 @@ async fn public_only_names_come_from_the_upstream_and_ours_never_do() {
         1.0
     );
 
+    // The forward and cache families pass promtool with samples in them.
+    if have("promtool") {
+        let text = crate::support::http_get(&server, "/metrics").await.1;
+        crate::support::promtool_check_metrics(&text);
+    }
+
     // /explain says where a name we do not have goes, and says nothing of it otherwise.
     let (_, body) = debug_get(&server, "/explain?name=blog.home.example").await;
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();

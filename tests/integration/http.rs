@@ -1,8 +1,6 @@
 //! The HTTP endpoint: health, readiness, metrics that move with real queries, the zone
 //! file and `/explain`.
 
-use std::process::{Command, Stdio};
-
 use hickory_proto::rr::RecordType;
 
 use crate::support::{TestServer, Transport, ask, debug_get, have, http_get, lb_service, sample};
@@ -146,28 +144,7 @@ async fn metrics_pass_promtool() {
     )
     .await;
     let text = http_get(&server, "/metrics").await.1;
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "promtool: {report}\n{text}");
-    assert!(report.trim().is_empty(), "promtool lint: {report}");
+    crate::support::promtool_check_metrics(&text);
     server.stop().await;
 }
 
