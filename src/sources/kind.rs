@@ -24,7 +24,7 @@ use crate::config::Filters;
 use crate::zone::{self, Entry, Skipped};
 
 /// Every kind, in the order their entries are made. Adding a kind is one line here.
-pub static KINDS: [&dyn Kind; 9] = [
+pub static KINDS: &[&dyn Kind] = &[
     &Of::<Service>::KIND,
     &Of::<Ingress>::KIND,
     &Of::<DnsEndpoint>::KIND,
