@@ -88,6 +88,22 @@ async fn public_only_names_come_from_the_upstream_and_ours_never_do() {
             blog.answers
         );
     }
+    // dig agrees: the upstream's address, and no aa flag.
+    if have("dig") {
+        let addr = server.addr;
+        let out = tokio::task::spawn_blocking(move || {
+            crate::peers::dig("dig", addr, &["blog.home.example", "A"])
+        })
+        .await
+        .unwrap();
+        assert!(out.contains("status: NOERROR"), "{out}");
+        assert!(out.contains("203.0.113.7"), "{out}");
+        let flags = out
+            .lines()
+            .find(|l| l.contains("flags:"))
+            .unwrap_or_default();
+        assert!(!flags.contains(" aa"), "AA off: {out}");
+    }
     // Names we have: our addresses, authoritative, although upstream has others; and a
     // type we lack is our NODATA, never the public HTTPS record with its address hints.
     let web = ask(
@@ -176,9 +192,11 @@ async fn public_only_names_come_from_the_upstream_and_ours_never_do() {
         1.0
     );
     assert_eq!(sample(&metrics, "coredns_cache_misses_total", &[]), 3.0);
+    // blog over TCP, and again with dig when it is installed.
+    let dug = if have("dig") { 1.0 } else { 0.0 };
     assert_eq!(
         sample(&metrics, "coredns_cache_hits_total", &[("type", "success")]),
-        1.0
+        1.0 + dug
     );
     assert_eq!(
         sample(
