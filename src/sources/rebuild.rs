@@ -321,3 +321,56 @@ fn name_diff(old: &Zone, new: &Zone) -> (usize, usize) {
     let (old, new) = (names(old), names(new));
     (new.difference(&old).count(), old.difference(&new).count())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::testing::service;
+    use arc_swap::ArcSwapOption;
+    use hickory_proto::rr::{LowerName, Name};
+    use prometheus_client::registry::Registry;
+
+    /// The loop builds the first zone once what it waits for has settled, with the
+    /// objects fed before, and follows later changes.
+    #[tokio::test]
+    async fn the_loop_builds_once_settled_and_follows_changes() {
+        let domains = vec![Name::from_ascii("home.example.").unwrap()];
+        let metrics = crate::metrics::Metrics::new(&domains, &mut Registry::default());
+        let zone: SharedZone = Arc::new(ArcSwapOption::empty());
+        let rebuilder = Arc::new(Rebuilder::new(
+            Settings::with_defaults(domains),
+            Filters::default(),
+            zone.clone(),
+            metrics.zone.clone(),
+        ));
+        let mut serials = rebuilder.subscribe();
+        let feed = Arc::new(Feed::default());
+        feed.wait_for("Service");
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(run(feed.clone(), rebuilder, stop.clone()));
+        let web = |ip| service("web", "apps").lb_ip(ip).build();
+        feed.update(|set| {
+            set.add(web("10.0.0.1"));
+            true
+        });
+        feed.settled("Service");
+        let name = LowerName::from(Name::from_ascii("web.apps.home.example.").unwrap());
+        let first = serials
+            .wait_for(|_| zone.load().is_some())
+            .await
+            .map(|s| *s);
+        assert!(first.is_ok());
+        let answer =
+            |zone: &Zone| format!("{:?}", zone.lookup(&name, hickory_proto::rr::RecordType::A));
+        assert!(answer(&zone.load_full().unwrap()).contains("10.0.0.1"));
+
+        feed.update(|set| {
+            set.add(web("10.0.0.2"));
+            true
+        });
+        serials.changed().await.unwrap();
+        assert!(answer(&zone.load_full().unwrap()).contains("10.0.0.2"));
+        stop.cancel();
+        task.await.unwrap();
+    }
+}
