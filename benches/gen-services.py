@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Writes N LoadBalancer Services as `kubectl get services -A -o yaml` prints them.
 
-For the memory and start-up measurements at scale (README, Performance): one `kind: List`
-document, status included, 10 % of the Services annotated with a hostname (the others get
-the default <name>.<namespace>.<domain>), each with the fields real Services carry and we
-do not read (labels, ports, clusterIPs, selector, uid...).
+For the memory and start-up measurements at scale (README, Performance): the objects as
+kubectl prints them, status included, 10 % of the Services annotated with a hostname (the
+others get the default <name>.<namespace>.<domain>), each with the fields real Services
+carry and we do not read (labels, ports, clusterIPs, selector, uid...). By default one
+document per Service (`---`); with --list, one `kind: List` document holding them all, as
+`kubectl get -A -o yaml` prints it.
 
     python3 benches/gen-services.py 100000 > /tmp/services-100k.yaml
 """
@@ -67,13 +69,23 @@ def service(i: int) -> str:
 
 
 def main() -> None:
-    if len(sys.argv) != 2 or not sys.argv[1].isdigit():
-        sys.exit("usage: gen-services.py COUNT")
+    args = sys.argv[1:]
+    as_list = "--list" in args
+    args = [a for a in args if a != "--list"]
+    if len(args) != 1 or not args[0].isdigit():
+        sys.exit("usage: gen-services.py [--list] COUNT")
     out = sys.stdout
-    out.write("apiVersion: v1\nitems:\n")
-    for i in range(int(sys.argv[1])):
-        out.write(service(i))
-    out.write('kind: List\nmetadata:\n  resourceVersion: ""\n')
+    if as_list:
+        out.write("apiVersion: v1\nitems:\n")
+    for i in range(int(args[0])):
+        item = service(i)
+        if as_list:
+            out.write(item)
+        else:
+            # The list item as a document of its own: drop "- " and the indent.
+            out.write("---\n" + "".join(line[2:] + "\n" for line in item.splitlines()))
+    if as_list:
+        out.write('kind: List\nmetadata:\n  resourceVersion: ""\n')
 
 
 if __name__ == "__main__":

@@ -27,6 +27,12 @@ trap 'kill "${pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 now() { date +%s.%N; }
 answer() { dig +short +tries=1 +time=1 @127.0.0.1 -p "$port" "$1" A 2>/dev/null || true; }
+# Gives up (with the server's log) when the server died or the answer never came.
+check() {
+  if ! kill -0 "$pid" 2>/dev/null || [ "$(date +%s)" -gt "$deadline" ]; then
+    echo "scale.sh: no answer for $name" >&2; cat "$work/log" >&2; exit 1
+  fi
+}
 
 for count in "$@"; do
   python3 "$here/gen-services.py" "$count" >"$work/services.yaml"
@@ -36,19 +42,15 @@ for count in "$@"; do
   start=$(now)
   "$bin" serve --domain home.example --manifests "$work/services.yaml" \
     --listen 127.0.0.1:"$port" --http-listen 127.0.0.1:0 --debug-listen off 2>"$work/log" &
-  pid=$!
-  until [ "$(answer "$name")" = "$ip" ]; do
-    kill -0 "$pid" 2>/dev/null || { cat "$work/log" >&2; exit 1; }
-  done
+  pid=$! deadline=$(($(date +%s) + 300))
+  until [ "$(answer "$name")" = "$ip" ]; do check; done
   ready=$(now)
   rss=$(awk '/^VmRSS/ {print $2}' /proc/$pid/status)
   hwm=$(awk '/^VmHWM/ {print $2}' /proc/$pid/status)
   # One object changed: the last Service's address.
   sed -i "s/- ip: $ip\$/- ip: 192.0.2.1/" "$work/services.yaml"
-  changed=$(now)
-  until [ "$(answer "$name")" = "192.0.2.1" ]; do
-    kill -0 "$pid" 2>/dev/null || { cat "$work/log" >&2; exit 1; }
-  done
+  changed=$(now) deadline=$(($(date +%s) + 300))
+  until [ "$(answer "$name")" = "192.0.2.1" ]; do check; done
   seen=$(now)
   hwm2=$(awk '/^VmHWM/ {print $2}' /proc/$pid/status)
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
