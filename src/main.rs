@@ -11,6 +11,11 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc rather than the system allocator: it returns the memory of the first load
+/// (the parsed manifests, the first zone) to the system and fragments less over rebuilds.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit code for a bad option or path, as for any command-line usage error.
 const USAGE_ERROR: u8 = 2;
 
