@@ -45,6 +45,7 @@ pub struct PreparedAnswers {
     generation: u64,
     /// Scratch buffers for the variants encoded when an answer is kept.
     scratch_request: Vec<u8>,
+    scratch_template: Vec<u8>,
     scratch_expected: Vec<u8>,
     scratch_patched: Vec<u8>,
 }
@@ -84,6 +85,7 @@ impl PreparedAnswers {
             zone: None,
             generation: 1,
             scratch_request: Vec::new(),
+            scratch_template: Vec::new(),
             scratch_expected: Vec::new(),
             scratch_patched: Vec::new(),
         }
@@ -152,13 +154,14 @@ impl PreparedAnswers {
         }
         let name = HEADER..question.name_end;
         // The template: the answer to the question in lower case.
-        let mut template = std::mem::take(&mut self.slots[index].response);
+        let mut template = std::mem::take(&mut self.scratch_template);
         self.scratch_request.clear();
         self.scratch_request.extend_from_slice(request);
         self.scratch_request[name.clone()].make_ascii_lowercase();
         let Some(template_outcome) =
             handler::respond(Some(zone), &self.scratch_request, transport, &mut template)
         else {
+            self.scratch_template = template;
             return;
         };
         let lower_ok = template_outcome == *outcome;
@@ -177,18 +180,18 @@ impl PreparedAnswers {
             lower_ok
                 && self.variant_reproduces(zone, transport, &template, question.name_end, false)
         };
-        let slot = &mut self.slots[index];
-        slot.response = template;
         if kept {
+            // NB: an answer that cannot be patched leaves the slot to the one it holds.
+            let slot = &mut self.slots[index];
+            std::mem::swap(&mut slot.response, &mut template);
             slot.generation = self.generation;
             slot.key.clear();
             slot.key
                 .extend_from_slice(&question.key[..question.key_len]);
             slot.case_free = case_free;
             slot.outcome = Some(template_outcome);
-        } else {
-            slot.generation = 0;
         }
+        self.scratch_template = template;
     }
 
     /// Whether patching `template` for the request in `scratch_request` gives what the
