@@ -22,12 +22,10 @@ fn authority_file(authority: &Authority, out: &mut String) {
     let _ = writeln!(out, "$ORIGIN {}", authority.origin());
     line(out, authority.soa(), "zone apex");
     let mut names: Vec<(&LowerName, _)> = authority.nodes().collect();
-    // Apex first, then by name, so a diff of two renders reads well.
-    names.sort_by(|(a, _), (b, _)| {
-        (**a != *authority.origin())
-            .cmp(&(**b != *authority.origin()))
-            .then_with(|| a.to_string().cmp(&b.to_string()))
-    });
+    // Apex first, then by name as printed, so a diff of two renders reads well. Each
+    // name is printed once for its key, not twice per comparison: at 10,000 names that
+    // was most of the time `/zone` took.
+    names.sort_by_cached_key(|(name, _)| (**name != *authority.origin(), name.to_string()));
     for (_, node) in names {
         for set in node.rrsets() {
             for (record, origins) in set.records.iter().zip(&set.origins) {
