@@ -4,6 +4,7 @@
 //! status included. A file, document or object that cannot be read is reported with its
 //! file and skipped; everything else still serves.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -44,52 +45,145 @@ impl std::fmt::Display for LoadError {
     }
 }
 
+/// The largest manifest file read, in bytes. Bigger files are skipped with a warning
+/// naming them: one stray dump must not take the process's memory with it. 16 MiB is
+/// more than `kubectl get -A -o yaml` prints for thousands of Services.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Reads every object under `paths`. Later files win when two define the same object.
 pub fn load(paths: &[PathBuf]) -> (ObjectSet, Vec<LoadError>) {
-    let mut files = Vec::new();
-    let mut errors = Vec::new();
+    let mut walk = Walk::default();
     for path in paths {
-        collect_files(path, true, &mut files, &mut errors);
+        walk.collect(path, true);
     }
-    let mut loader = Loader::default();
-    for file in &files {
-        match std::fs::read_to_string(file) {
+    let mut loader = Loader {
+        errors: walk.errors,
+        ..Loader::default()
+    };
+    // One file at a time, each closed before the next is opened: a folder of tens of
+    // thousands of files holds one descriptor and one file's text at once.
+    for file in &walk.files {
+        match read_file(file) {
             Ok(text) => loader.read_text(file, &text),
-            Err(e) => loader.errors.push(LoadError {
-                file: file.clone(),
-                message: format!("cannot read: {e}"),
-            }),
+            Err(message) => loader.error(file, message),
         }
     }
-    errors.append(&mut loader.errors);
-    (loader.objects, errors)
+    (loader.objects, loader.errors)
 }
 
-/// Lists the manifest files under `path`, sorted. Hidden entries are skipped: a mounted
-/// ConfigMap keeps each file twice, under `..data/` and as a link beside it.
-fn collect_files(path: &Path, top: bool, files: &mut Vec<PathBuf>, errors: &mut Vec<LoadError>) {
-    if path.is_dir() {
-        let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
-            Ok(dir) => dir.filter_map(|e| e.ok().map(|e| e.path())).collect(),
-            Err(e) => {
-                errors.push(LoadError {
-                    file: path.to_path_buf(),
-                    message: format!("cannot list: {e}"),
-                });
+/// Reads one manifest file whole, refusing what is not a regular file or is over
+/// [`MAX_FILE_BYTES`]. The error says why, for a warning that names the file.
+fn read_file(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking, so that opening a FIFO (named pipe) returns at once instead of
+    // waiting forever for a writer; regular files read the same either way.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    // The type and size of what was opened, not of what the name points to now: the
+    // file may be replaced between the two.
+    let meta = file.metadata().map_err(|e| format!("cannot read: {e}"))?;
+    if !meta.is_file() {
+        return Err(
+            "not a regular file (a FIFO, socket or device): skipped, only files are read".into(),
+        );
+    }
+    let too_big = |size: u64| {
+        format!(
+            "{size} bytes, over the limit of {MAX_FILE_BYTES} bytes (16 MiB) for a manifest file: skipped"
+        )
+    };
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    // Never more than the limit, even when the file grows while it is read.
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    let read = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    if read > MAX_FILE_BYTES {
+        return Err(too_big(read));
+    }
+    if read < meta.len() {
+        // Truncated while read (a writer that truncates, then writes). Its change
+        // notification brings another reload, which reads it whole.
+        return Err(format!(
+            "changed while being read ({read} of {} bytes): skipped until it is read whole",
+            meta.len()
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "not UTF-8 text (invalid byte at offset {}): skipped",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// The manifest files under some paths, sorted per folder, and what could not be listed.
+#[derive(Default)]
+struct Walk {
+    files: Vec<PathBuf>,
+    errors: Vec<LoadError>,
+    /// Folders already listed, by device and inode: a symbolic link back to a parent
+    /// (a loop) or a second link to the same folder is listed once.
+    seen: HashSet<(u64, u64)>,
+}
+
+impl Walk {
+    /// Lists the manifest files under `path`. Hidden entries are skipped: a mounted
+    /// ConfigMap keeps each file twice, under `..data/` and as a link beside it.
+    fn collect(&mut self, path: &Path, top: bool) {
+        use std::os::unix::fs::MetadataExt;
+        // Follows links; a link in a loop with itself, or to nothing, fails here.
+        let meta = match std::fs::metadata(path) {
+            Ok(meta) => meta,
+            Err(e) if top || is_manifest(path) => {
+                self.error(path, format!("cannot read: {e}"));
                 return;
             }
+            Err(_) => return,
         };
-        entries.sort();
-        for entry in entries {
-            let hidden = entry
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-            if !hidden {
-                collect_files(&entry, false, files, errors);
+        if meta.is_dir() {
+            if !self.seen.insert((meta.dev(), meta.ino())) {
+                if top {
+                    return; // the same --manifests twice: nothing to say
+                }
+                let message =
+                    "a folder already read (a symbolic link loop, or a second link to it): skipped";
+                self.error(path, message.into());
+                return;
             }
+            let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
+                Ok(dir) => dir.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+                Err(e) => {
+                    self.error(path, format!("cannot list: {e}"));
+                    return;
+                }
+            };
+            entries.sort();
+            for entry in entries {
+                let hidden = entry
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+                if !hidden {
+                    self.collect(&entry, false);
+                }
+            }
+        } else if top || is_manifest(path) {
+            self.files.push(path.to_path_buf());
         }
-    } else if top || is_manifest(path) {
-        files.push(path.to_path_buf());
+    }
+
+    fn error(&mut self, file: &Path, message: String) {
+        self.errors.push(LoadError {
+            file: file.to_path_buf(),
+            message,
+        });
     }
 }
 
@@ -428,6 +522,86 @@ items:
                 .as_deref(),
             Some("LoadBalancer")
         );
+    }
+
+    /// What `load` said about each file, by file name.
+    fn load_dir(dir: &Path) -> (ObjectSet, Vec<(String, String)>) {
+        let (objects, errors) = load(&[dir.to_path_buf()]);
+        let errors = errors
+            .into_iter()
+            .map(|e| {
+                let name = e.file.strip_prefix(dir).unwrap_or(&e.file);
+                (name.display().to_string(), e.message)
+            })
+            .collect();
+        (objects, errors)
+    }
+
+    const SERVICE: &str = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\n";
+
+    #[test]
+    fn a_symlink_loop_is_read_once_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/a.yaml"), SERVICE).unwrap();
+        std::os::unix::fs::symlink("..", dir.path().join("sub/up")).unwrap();
+        std::os::unix::fs::symlink("self.yaml", dir.path().join("self.yaml")).unwrap();
+        let (objects, errors) = load_dir(dir.path());
+        assert_eq!(services(&objects).len(), 1);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(errors[0].0, "self.yaml");
+        assert!(errors[0].1.contains("symbolic links"), "{errors:?}");
+        assert_eq!(errors[1].0, "sub/up");
+        assert!(errors[1].1.contains("symbolic link loop"), "{errors:?}");
+    }
+
+    #[test]
+    fn a_fifo_is_skipped_without_waiting_for_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.yaml"), SERVICE).unwrap();
+        mkfifo(&dir.path().join("pipe.yaml"));
+        let (objects, errors) = load_dir(dir.path());
+        assert_eq!(services(&objects).len(), 1);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].0, "pipe.yaml");
+        assert!(errors[0].1.contains("not a regular file"), "{errors:?}");
+    }
+
+    fn mkfifo(path: &Path) {
+        let status = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .expect("mkfifo runs");
+        assert!(status.success(), "mkfifo {}", path.display());
+    }
+
+    #[test]
+    fn a_file_over_the_limit_is_skipped_and_names_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.yaml"), SERVICE).unwrap();
+        // 100 MB without writing them: a sparse file.
+        let big = std::fs::File::create(dir.path().join("big.yaml")).unwrap();
+        big.set_len(100 * 1000 * 1000).unwrap();
+        let (objects, errors) = load_dir(dir.path());
+        assert_eq!(services(&objects).len(), 1);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].0, "big.yaml");
+        assert!(
+            errors[0]
+                .1
+                .contains("100000000 bytes, over the limit of 16777216 bytes"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_utf8_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bin.yaml"), b"kind: \xff\xfe").unwrap();
+        let (_, errors) = load_dir(dir.path());
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].0, "bin.yaml");
+        assert!(errors[0].1.contains("not UTF-8"), "{errors:?}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! TCP. One test binary, one module per behaviour.
 
 mod answers;
+mod bad_manifests;
 mod cli;
 mod cluster;
 mod edges;
