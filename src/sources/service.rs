@@ -93,26 +93,7 @@ pub fn service_entries(service: &Service) -> Result<Vec<Entry>, Skipped> {
         return Ok(Vec::new());
     }
 
-    let annotations = service.metadata.annotations.as_ref();
-    let annotated = HOSTNAME_ANNOTATIONS.iter().find_map(|key| {
-        annotations
-            .and_then(|a| a.get(*key))
-            .map(|value| (*key, value))
-    });
-    let names = match annotated {
-        Some((key, value)) => value
-            .split(',')
-            .filter(|part| !part.trim().is_empty())
-            .map(|part| {
-                parse_hostname(part, true)
-                    .map_err(|e| invalid(format!("metadata.annotations[{key}]"), e))
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-        None => {
-            let default = format!("{}.{}", object.name, object.namespace);
-            vec![parse_hostname(&default, false).map_err(|e| invalid("metadata.name".into(), e))?]
-        }
-    };
+    let names = hostnames(service).map_err(|(field, e)| invalid(field, e))?;
 
     // From here on a problem names what the object would have published, so that
     // `/explain` of that name finds it.
@@ -142,6 +123,37 @@ pub fn service_entries(service: &Service) -> Result<Vec<Entry>, Skipped> {
     );
     entries.extend(srv_entries(service, &names, &object).map_err(|(f, e)| invalid(f, e))?);
     Ok(entries)
+}
+
+/// The names a Service publishes: those of the first host-name annotation present
+/// (comma-separated), else `<name>.<namespace>`. An error names the field.
+fn hostnames(service: &Service) -> Result<Vec<Name>, (String, String)> {
+    let annotations = service.metadata.annotations.as_ref();
+    let annotated = HOSTNAME_ANNOTATIONS.iter().find_map(|key| {
+        annotations
+            .and_then(|a| a.get(*key))
+            .map(|value| (*key, value))
+    });
+    match annotated {
+        Some((key, value)) => value
+            .split(',')
+            .filter(|part| !part.trim().is_empty())
+            .map(|part| {
+                parse_hostname(part, true).map_err(|e| (format!("metadata.annotations[{key}]"), e))
+            })
+            .collect(),
+        None => {
+            let meta = &service.metadata;
+            let default = format!(
+                "{}.{}",
+                meta.name.as_deref().unwrap_or_default(),
+                meta.namespace.as_deref().unwrap_or("default")
+            );
+            Ok(vec![
+                parse_hostname(&default, false).map_err(|e| ("metadata.name".to_string(), e))?,
+            ])
+        }
+    }
 }
 
 /// The Kubernetes DNS convention for named ports: `_<port name>._<protocol>.<name>` SRV
