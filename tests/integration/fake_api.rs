@@ -259,6 +259,37 @@ impl FakeApi {
         state.publish(rv, group, plural, kind, object);
     }
 
+    /// Creates many objects at once, without watch events or history: a cluster that
+    /// already holds them when the watches start (each needs `metadata.namespace`).
+    pub fn seed(&self, group: &str, plural: &str, objects: impl IntoIterator<Item = Value>) {
+        let mut state = self.state();
+        state.resource_version += 1;
+        let rv = json!(state.resource_version.to_string());
+        let stored = state
+            .objects
+            .entry((group.into(), plural.into()))
+            .or_default();
+        for mut object in objects {
+            let meta = &mut object["metadata"];
+            meta["resourceVersion"] = rv.clone();
+            let key = (
+                meta["namespace"].as_str().unwrap_or("default").to_string(),
+                meta["name"].as_str().expect("metadata.name").to_string(),
+            );
+            stored.insert(key, object);
+        }
+    }
+
+    /// Sends `line` as it is, as one line of every open watch of `plural`: an event the
+    /// server makes up (a kind we do not read, an object that does not decode).
+    pub fn send_raw(&self, plural: &str, line: &str) {
+        let mut state = self.state();
+        state.watchers.retain(|w| !w.tx.is_closed());
+        for watcher in state.watchers.iter().filter(|w| w.plural == plural) {
+            let _ = watcher.tx.send(Line::Event(line.to_string()));
+        }
+    }
+
     pub fn delete(&self, group: &str, plural: &str, namespace: &str, name: &str) {
         let mut state = self.state();
         let removed = state
@@ -635,13 +666,13 @@ fn objects(
     }
 
     *state.lists.entry(plural.into()).or_default() += 1;
-    let all: Vec<Value> = state
+    // Only the page asked for is copied: a list of 50,000 objects comes in pages.
+    let all: Vec<&Value> = state
         .objects
         .get(&(group.to_string(), plural.to_string()))
         .map(|o| {
             o.values()
                 .filter(|v| in_scope(v, namespace, selector.as_deref()))
-                .map(|v| versioned(v, &api_version))
                 .collect()
         })
         .unwrap_or_default();
@@ -660,8 +691,12 @@ fn objects(
         metadata["continue"] = json!(end.to_string());
         metadata["remainingItemCount"] = json!(all.len() - end);
     }
+    let items: Vec<Value> = all[start.min(end)..end]
+        .iter()
+        .map(|v| versioned(v, &api_version))
+        .collect();
     json_response(
         json!({"kind": format!("{}List", def.kind), "apiVersion": api_version,
-        "metadata": metadata, "items": all[start.min(all.len())..end]}),
+        "metadata": metadata, "items": items}),
     )
 }

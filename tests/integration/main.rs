@@ -3,6 +3,7 @@
 
 mod answers;
 mod bad_manifests;
+mod bad_objects;
 mod cli;
 mod cluster;
 mod edges;

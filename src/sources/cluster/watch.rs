@@ -27,7 +27,8 @@ pub enum Failure {
     ApiError,
     Protocol,
     Connection,
-    /// An object that does not decode into our type (named in the warning).
+    /// An object that does not decode into our type (named in the warning), an object of
+    /// another kind, or a watch line that is no event.
     InvalidObject,
 }
 
@@ -55,6 +56,14 @@ impl Failure {
             _ => None,
         };
         match (status, error) {
+            // An event line that is not a watch event with an object (kube reports it
+            // and the watch goes on).
+            (None, watcher::Error::WatchFailed(kube::Error::SerdeError(_))) => {
+                Failure::InvalidObject
+            }
+            // kube reads a JSON line that is not a watch event as a Status when it can;
+            // any object can, with code 0, which no API error has.
+            (Some(0), watcher::Error::WatchFailed(_)) => Failure::InvalidObject,
             (Some(403), _) => Failure::Forbidden,
             (Some(404), _) => Failure::NotFound,
             (Some(410), _) => Failure::Expired,
@@ -134,6 +143,22 @@ fn key_of(object: &DynamicObject) -> Key {
 fn decode(shared: &Shared, kind: &dyn Kind, object: DynamicObject) -> Option<(Key, Stored)> {
     let key = key_of(&object);
     let name = format!("{}/{}", key.0, key.1);
+    // A watch of Services carries Services; an object that says it is of another kind
+    // would be read as one only by the fields the two happen to share.
+    if let Some(types) = &object.types
+        && types.kind != kind.api_kind()
+    {
+        shared.count_failure(kind, Failure::InvalidObject);
+        tracing::warn!(
+            kind = %kind.label(),
+            object = %name,
+            "skipped: the API sent an object of kind {:?} ({}) on the watch of {}",
+            types.kind,
+            types.api_version,
+            kind.label()
+        );
+        return None;
+    }
     let value = match serde_json::to_value(object) {
         Ok(value) => value,
         Err(e) => {
@@ -188,6 +213,15 @@ fn report(shared: &Shared, kind: &dyn Kind, error: &watcher::Error) {
                 shared.set_state(kind, SyncState::NotServed);
             }
         }
+        Failure::InvalidObject => {
+            // Every such event is counted; the warning is said once until the next list.
+            if shared.warn_once(kind, failure) {
+                tracing::warn!(
+                    kind = %label,
+                    "skipped a watch event that does not decode (the rest of the watch goes on): {error}"
+                );
+            }
+        }
         _ => {
             if shared.warn_once(kind, failure) {
                 tracing::warn!(
@@ -219,6 +253,14 @@ mod tests {
             (watcher::Error::WatchStartFailed(api(404)), "not_found"),
             (watcher::Error::WatchError(status(410)), "expired"),
             (watcher::Error::NoResourceVersion, "protocol"),
+            (
+                watcher::Error::WatchFailed(kube::Error::SerdeError(
+                    serde_json::from_str::<u8>("{").unwrap_err(),
+                )),
+                "invalid_object",
+            ),
+            (watcher::Error::WatchFailed(api(0)), "invalid_object"),
+            (watcher::Error::WatchFailed(api(500)), "api_error"),
         ];
         for (error, reason) in cases {
             assert_eq!(Failure::of(&error).as_str(), reason, "{error}");
