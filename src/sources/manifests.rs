@@ -202,40 +202,50 @@ struct Loader {
 }
 
 impl Loader {
+    /// Reads a file document by document, each decoded and dropped before the next is
+    /// parsed: a file of 100,000 Services never holds all their YAML trees at once. A
+    /// broken document is reported and the others are read. Should the split on `---`
+    /// lines have cut the stream wrongly (a marker followed by content), the whole
+    /// stream is parsed at once instead.
     fn read_text(&mut self, file: &Path, text: &str) {
-        let documents = match serde_saphyr::from_multiple::<Value>(text) {
-            Ok(documents) => documents,
-            Err(whole) => self.read_each_document(file, text, &whole.to_string()),
-        };
-        for (index, document) in documents.into_iter().enumerate() {
-            self.read_document(file, index + 1, document);
-        }
-    }
-
-    /// One broken document must not hide the good ones beside it: reads them one by
-    /// one, reporting the broken ones.
-    fn read_each_document(&mut self, file: &Path, text: &str, whole: &str) -> Vec<Value> {
-        let parts = split_documents(text);
-        if parts.len() <= 1 {
-            let message = format!("not valid YAML or JSON: {}", first_line(whole));
-            self.error(file, message);
-            return Vec::new();
-        }
-        let mut documents = Vec::new();
-        for (index, part) in parts.iter().enumerate() {
+        let errors_before = self.errors.len();
+        let parts = document_spans(text);
+        let mut index = 0;
+        let mut broken = false;
+        for (part_index, part) in parts.iter().enumerate() {
             match serde_saphyr::from_multiple::<Value>(part) {
-                Ok(mut docs) => documents.append(&mut docs),
+                Ok(documents) => {
+                    for document in documents {
+                        index += 1;
+                        self.read_document(file, index, document);
+                    }
+                }
                 Err(e) => {
-                    let message = format!(
-                        "document {}: not valid YAML: {}",
-                        index + 1,
-                        first_line(&e.to_string())
-                    );
+                    let message = if parts.len() == 1 {
+                        format!("not valid YAML or JSON: {}", first_line(&e.to_string()))
+                    } else {
+                        format!(
+                            "document {}: not valid YAML: {}",
+                            part_index + 1,
+                            first_line(&e.to_string())
+                        )
+                    };
+                    broken = true;
                     self.error(file, message);
                 }
             }
         }
-        documents
+        if broken
+            && parts.len() > 1
+            && let Ok(documents) = serde_saphyr::from_multiple::<Value>(text)
+        {
+            // The stream is valid as a whole: read it so (objects read above are the
+            // same objects again, and replace themselves).
+            self.errors.truncate(errors_before);
+            for (index, document) in documents.into_iter().enumerate() {
+                self.read_document(file, index + 1, document);
+            }
+        }
     }
 
     fn read_document(&mut self, file: &Path, index: usize, document: Value) {
@@ -315,19 +325,23 @@ impl Loader {
     }
 }
 
-/// Splits a YAML stream on its `---` document markers.
-fn split_documents(text: &str) -> Vec<String> {
-    let mut parts = vec![String::new()];
-    for line in text.lines() {
-        if line.starts_with("---") && line[3..].trim().is_empty() {
-            parts.push(String::new());
-        } else if let Some(last) = parts.last_mut() {
-            last.push_str(line);
-            last.push('\n');
+/// Splits a YAML stream on its `---` document markers, without copying; empty
+/// documents are left out.
+fn document_spans(text: &str) -> Vec<&str> {
+    let mut spans = Vec::new();
+    let mut start = 0;
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        let bare = line.trim_end_matches(['\n', '\r']);
+        if bare.starts_with("---") && bare[3..].trim().is_empty() {
+            spans.push(&text[start..at]);
+            start = at + line.len();
         }
+        at += line.len();
     }
-    parts.retain(|p| !p.trim().is_empty());
-    parts
+    spans.push(&text[start..]);
+    spans.retain(|s| !s.trim().is_empty());
+    spans
 }
 
 fn first_line(text: &str) -> &str {
@@ -483,6 +497,28 @@ items:
             })
             .collect();
         assert_eq!(names, ["Service apps/a", "Service default/b"]);
+    }
+
+    #[test]
+    fn a_file_of_many_documents_reads_every_one_in_order() {
+        // Read document by document: every Service, numbered as in the file (the
+        // second definition of app0 replaces the first).
+        let mut text: String = (0..300)
+            .map(|i| format!("---\napiVersion: v1\nkind: Service\nmetadata: {{name: app{i}, namespace: apps}}\nspec: {{type: LoadBalancer}}\n"))
+            .collect();
+        text.push_str("---\napiVersion: v1\nkind: Service\nmetadata: {name: app0, namespace: apps}\nspec: {type: ClusterIP}\n---\nkind: Service\n");
+        let (objects, errors) = load_text("many.yaml", &text);
+        assert_eq!(services(&objects).len(), 300);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].message.contains("document 302"), "{}", errors[0]);
+        let app0 = services(&objects)
+            .into_iter()
+            .find(|s| s.metadata.name.as_deref() == Some("app0"))
+            .unwrap();
+        assert_eq!(
+            app0.spec.as_ref().unwrap().type_.as_deref(),
+            Some("ClusterIP")
+        );
     }
 
     #[test]
