@@ -46,9 +46,10 @@ impl std::fmt::Display for LoadError {
 }
 
 /// The largest manifest file read, in bytes. Bigger files are skipped with a warning
-/// naming them: one stray dump must not take the process's memory with it. 16 MiB is
-/// more than `kubectl get -A -o yaml` prints for thousands of Services.
-pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+/// naming them: one stray dump must not take the process's memory with it. 256 MiB is
+/// well above what `kubectl get services -A -o yaml` prints for 100,000 Services (about
+/// 94 MB), which must still load.
+pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Reads every object under `paths`. Later files win when two define the same object.
 pub fn load(paths: &[PathBuf]) -> (ObjectSet, Vec<LoadError>) {
@@ -93,7 +94,7 @@ fn read_file(path: &Path) -> Result<String, String> {
     }
     let too_big = |size: u64| {
         format!(
-            "{size} bytes, over the limit of {MAX_FILE_BYTES} bytes (16 MiB) for a manifest file: skipped"
+            "{size} bytes, over the limit of {MAX_FILE_BYTES} bytes (256 MiB) for a manifest file: skipped"
         )
     };
     if meta.len() > MAX_FILE_BYTES {
@@ -213,6 +214,11 @@ impl Loader {
         let mut index = 0;
         let mut broken = false;
         for (part_index, part) in parts.iter().enumerate() {
+            if self.read_list_items(file, index + 1, part) || self.read_json(file, index + 1, part)
+            {
+                index += 1;
+                continue;
+            }
             match serde_saphyr::from_multiple::<Value>(part) {
                 Ok(documents) => {
                     for document in documents {
@@ -246,6 +252,47 @@ impl Loader {
                 self.read_document(file, index + 1, document);
             }
         }
+    }
+
+    /// Reads a `kind: List` document written the way `kubectl get -o yaml` writes it one
+    /// item at a time, each parsed, decoded and dropped before the next: a list of
+    /// 100,000 Services never becomes one tree (which would also exceed the YAML
+    /// parser's node budget). Returns false, having read nothing, when the document is
+    /// not written that way or an item does not parse alone; the caller then parses the
+    /// document whole.
+    fn read_list_items(&mut self, file: &Path, index: usize, document: &str) -> bool {
+        let Some(items) = list_item_spans(document) else {
+            return false;
+        };
+        let errors_before = self.errors.len();
+        for item in items {
+            // Each item is a one-element YAML sequence (`- apiVersion: ...`), decoded
+            // and dropped before the next is parsed.
+            let Ok(values) = serde_saphyr::from_str::<Vec<Value>>(item) else {
+                // The whole document is parsed instead: the objects read so far are
+                // read again (and replace themselves), their warnings with them.
+                self.errors.truncate(errors_before);
+                return false;
+            };
+            for value in values {
+                self.read_document(file, index, value);
+            }
+        }
+        true
+    }
+
+    /// Reads a JSON document (`kubectl get -o json`) with the JSON parser, which has no
+    /// node budget: a JSON list of 100,000 objects loads like its YAML twin. Returns
+    /// false, having read nothing, when the text is not JSON (it may be YAML flow style).
+    fn read_json(&mut self, file: &Path, index: usize, document: &str) -> bool {
+        if !document.trim_start().starts_with('{') {
+            return false;
+        }
+        let Ok(value) = serde_json::from_str::<Value>(document) else {
+            return false;
+        };
+        self.read_document(file, index, value);
+        true
     }
 
     fn read_document(&mut self, file: &Path, index: usize, document: Value) {
@@ -342,6 +389,47 @@ fn document_spans(text: &str) -> Vec<&str> {
     spans.push(&text[start..]);
     spans.retain(|s| !s.trim().is_empty());
     spans
+}
+
+/// The items of a `kind: List` (or `*List`) document as `kubectl get -o yaml` prints
+/// them: `items:` at the left margin, each item a `- ` line there followed by indented
+/// lines. Each span is one item, still written as a one-element sequence. `None` when
+/// the document is not a list written that way (the caller then parses it whole).
+fn list_item_spans(document: &str) -> Option<Vec<&str>> {
+    let mut items = Vec::new();
+    let mut is_list = false;
+    let mut in_items = false;
+    let mut item_start = None;
+    let mut at = 0;
+    for line in document.split_inclusive('\n') {
+        let bare = line.trim_end_matches(['\n', '\r']);
+        let continues = bare.is_empty() || bare.starts_with([' ', '#']);
+        if in_items && bare.starts_with('-') {
+            if let Some(start) = item_start.replace(at) {
+                items.push(&document[start..at]);
+            }
+        } else if in_items && !continues {
+            in_items = false;
+            if let Some(start) = item_start.take() {
+                items.push(&document[start..at]);
+            }
+        } else if in_items && item_start.is_none() && !bare.trim().is_empty() {
+            // Indented items (`items:` then `  - ...`): not the shape read here.
+            return None;
+        }
+        if !in_items && !continues {
+            if bare.trim_end() == "items:" {
+                in_items = true;
+            } else if let Some(kind) = bare.strip_prefix("kind:") {
+                is_list = kind.trim().trim_matches(['"', '\'']).ends_with("List");
+            }
+        }
+        at += line.len();
+    }
+    if let Some(start) = item_start {
+        items.push(&document[start..]);
+    }
+    (is_list && !items.is_empty()).then_some(items)
 }
 
 fn first_line(text: &str) -> &str {
@@ -462,6 +550,76 @@ mod tests {
 
     fn services(objects: &ObjectSet) -> Vec<&Service> {
         objects.all::<Service>().collect()
+    }
+
+    /// `kubectl get services -A -o yaml` for `count` Services: `items:` at the margin.
+    fn kubectl_list(count: usize, broken_item: Option<usize>) -> String {
+        let mut text = String::from("apiVersion: v1\nitems:\n");
+        for i in 0..count {
+            let ip = if broken_item == Some(i) {
+                "["
+            } else {
+                "10.0.0.1"
+            };
+            text.push_str(&format!(
+                "- apiVersion: v1\n  kind: Service\n  metadata:\n    name: s{i}\n    namespace: apps\n  \
+                 spec:\n    type: LoadBalancer\n  status:\n    loadBalancer:\n      ingress:\n      - ip: {ip}\n"
+            ));
+        }
+        text.push_str("kind: List\nmetadata:\n  resourceVersion: \"\"\n");
+        text
+    }
+
+    #[test]
+    fn a_kubectl_list_too_big_to_parse_whole_is_read_item_by_item() {
+        // 25,000 items are over 250,000 YAML nodes: more than the parser takes in one
+        // tree, so this only loads because the items are parsed one at a time.
+        let text = kubectl_list(25_000, None);
+        assert!(serde_saphyr::from_multiple::<Value>(&text).is_err());
+        let (objects, errors) = load_text("all.yaml", &text);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(services(&objects).len(), 25_000);
+    }
+
+    #[test]
+    fn a_kubectl_json_list_too_big_for_the_yaml_parser_loads() {
+        let items: Vec<Value> = (0..25_000)
+            .map(|i| {
+                serde_json::json!({"apiVersion": "v1", "kind": "Service",
+                    "metadata": {"name": format!("s{i}"), "namespace": "apps"},
+                    "spec": {"type": "LoadBalancer"},
+                    "status": {"loadBalancer": {"ingress": [{"ip": "10.0.0.1"}]}}})
+            })
+            .collect();
+        let text = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+        let (objects, errors) = load_text("all.json", &text.to_string());
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(services(&objects).len(), 25_000);
+    }
+
+    #[test]
+    fn a_list_with_a_broken_item_is_reported_once_for_the_file() {
+        let (objects, errors) = load_text("all.yaml", &kubectl_list(3, Some(1)));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].message.contains("not valid YAML"), "{errors:?}");
+        assert!(services(&objects).len() < 3);
+    }
+
+    #[test]
+    fn a_list_read_item_by_item_equals_the_list_read_whole() {
+        let text = kubectl_list(50, None);
+        let mut whole = Loader::default();
+        for document in serde_saphyr::from_multiple::<Value>(&text).unwrap() {
+            whole.read_document(Path::new("all.yaml"), 1, document);
+        }
+        let (objects, errors) = load_text("all.yaml", &text);
+        assert!(errors.is_empty() && whole.errors.is_empty());
+        let names = |set: &ObjectSet| {
+            let mut names: Vec<String> = set.all::<Service>().map(|s| format!("{:?}", s)).collect();
+            names.sort();
+            names
+        };
+        assert_eq!(names(&objects), names(&whole.objects));
     }
 
     #[test]
@@ -615,9 +773,9 @@ items:
     fn a_file_over_the_limit_is_skipped_and_names_the_limit() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.yaml"), SERVICE).unwrap();
-        // 100 MB without writing them: a sparse file.
+        // 300 MB without writing them: a sparse file.
         let big = std::fs::File::create(dir.path().join("big.yaml")).unwrap();
-        big.set_len(100 * 1000 * 1000).unwrap();
+        big.set_len(300 * 1000 * 1000).unwrap();
         let (objects, errors) = load_dir(dir.path());
         assert_eq!(services(&objects).len(), 1);
         assert_eq!(errors.len(), 1, "{errors:?}");
@@ -625,7 +783,7 @@ items:
         assert!(
             errors[0]
                 .1
-                .contains("100000000 bytes, over the limit of 16777216 bytes"),
+                .contains("300000000 bytes, over the limit of 268435456 bytes"),
             "{errors:?}"
         );
     }

@@ -40,10 +40,10 @@ async fn a_symlink_loop_a_fifo_and_a_100_mb_file_are_skipped_and_the_rest_serves
         .status()
         .expect("mkfifo runs");
     assert!(status.success());
-    // 100 MB, sparse: over the 16 MiB limit.
+    // 300 MB, sparse: over the 256 MiB limit.
     std::fs::File::create(dir.join("huge.yaml"))
         .unwrap()
-        .set_len(100_000_000)
+        .set_len(300_000_000)
         .unwrap();
     // Written last: once it serves, a reload has read everything above.
     std::fs::write(
