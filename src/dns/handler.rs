@@ -71,6 +71,12 @@ pub fn respond(
         Err(_) => return Some(error(meta, ResponseCode::FormErr, None, None, out)),
     };
     let edns = message.edns.as_ref().map(response_edns);
+    let limit = match transport {
+        Transport::Tcp => u16::MAX,
+        Transport::Udp => message.edns.as_ref().map_or(CLASSIC_UDP_PAYLOAD, |e| {
+            e.max_payload().clamp(CLASSIC_UDP_PAYLOAD, MAX_UDP_PAYLOAD)
+        }),
+    };
     match tsig(&message) {
         Tsig::None => {}
         // RFC 8945 §5.1: a TSIG record anywhere but last is FORMERR.
@@ -78,7 +84,13 @@ pub fn respond(
         // RFC 8945 §5.2.2: we know no TSIG key, so a signed request gets NOTAUTH with
         // the TSIG error BADKEY, unsigned (RFC 8945 §5.3.2: an empty MAC).
         Tsig::Signed(name, signature) => {
-            return Some(bad_key(meta, &message, name, signature, edns, out));
+            let outcome = bad_key(meta, &message, name, signature, edns.as_ref(), out);
+            if out.len() > usize::from(limit) {
+                // Long key and algorithm names: TC, and the client retries over TCP.
+                meta.truncation = true;
+                return Some(error(meta, ResponseCode::NotAuth, None, edns, out));
+            }
+            return Some(outcome);
         }
     }
     if header.metadata.op_code != OpCode::Query {
@@ -118,12 +130,6 @@ pub fn respond(
     };
     meta.authoritative = true;
     meta.response_code = answer.rcode;
-    let limit = match transport {
-        Transport::Tcp => u16::MAX,
-        Transport::Udp => message.edns.as_ref().map_or(CLASSIC_UDP_PAYLOAD, |e| {
-            e.max_payload().clamp(CLASSIC_UDP_PAYLOAD, MAX_UDP_PAYLOAD)
-        }),
-    };
     let sections = (
         &answer.answers[..],
         answer.authorities,
@@ -256,7 +262,7 @@ fn bad_key(
     request: &Message,
     key: &Name,
     signature: &TSIG,
-    edns: Option<Edns>,
+    edns: Option<&Edns>,
     out: &mut Vec<u8>,
 ) -> Outcome {
     meta.response_code = ResponseCode::NotAuth;
@@ -286,7 +292,7 @@ fn bad_key(
         &mut [].iter() as &mut std::slice::Iter<'_, Record>,
         &mut [].iter() as &mut std::slice::Iter<'_, Record>,
         &mut [].iter() as &mut std::slice::Iter<'_, Record>,
-        edns.as_ref(),
+        edns,
         Some(&tsig),
         &mut encoder,
     )
@@ -469,6 +475,41 @@ mod tests {
             answered > 10_000,
             "most mutated queries still get an answer ({answered})"
         );
+    }
+
+    #[test]
+    fn a_badkey_answer_too_long_for_udp_is_truncated() {
+        // Seen while writing the fuzz target's UDP-limit property: a TSIG key and an
+        // algorithm of 255 bytes each make the BADKEY answer longer than 512 bytes; over
+        // UDP it must come back within the limit.
+        let long = |c: &str| {
+            let label = c.repeat(63);
+            Name::from_ascii(format!("{label}.{label}.{label}.{}.", c.repeat(61))).unwrap()
+        };
+        let mut message = Message::new(9, MessageType::Query, OpCode::Query);
+        message.add_query(Query::query(long("q"), RecordType::A));
+        let tsig = TSIG::new(
+            hickory_proto::rr::rdata::tsig::TsigAlgorithm::Unknown(long("a")),
+            0,
+            300,
+            vec![1; 32],
+            9,
+            None,
+            Vec::new(),
+        );
+        let mut record = Record::from_rdata(long("k"), 0, tsig);
+        record.dns_class = DNSClass::ANY;
+        message.signature = Some(Box::new(record));
+        let request = message.to_vec().unwrap();
+        let mut out = Vec::new();
+        let outcome = respond(Some(&zone()), &request, Transport::Udp, &mut out).unwrap();
+        assert_eq!(outcome.rcode, ResponseCode::NotAuth);
+        assert!(out.len() <= 512, "{} bytes over UDP", out.len());
+        let answer = Message::from_vec(&out).unwrap();
+        assert!(answer.metadata.truncation, "TC: retry over TCP");
+        let outcome = respond(Some(&zone()), &request, Transport::Tcp, &mut out).unwrap();
+        assert_eq!(outcome.rcode, ResponseCode::NotAuth);
+        assert!(out.len() > 512, "whole over TCP");
     }
 
     #[test]

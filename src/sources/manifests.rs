@@ -72,6 +72,14 @@ pub fn load(paths: &[PathBuf]) -> (ObjectSet, Vec<LoadError>) {
     (loader.objects, loader.errors)
 }
 
+/// Reads the objects in the text of one file, as [`load`] does for each file it finds:
+/// for tests and fuzzing, which have text rather than files.
+pub fn read_text(file: &Path, text: &str) -> (ObjectSet, Vec<LoadError>) {
+    let mut loader = Loader::default();
+    loader.read_text(file, text);
+    (loader.objects, loader.errors)
+}
+
 /// Reads one manifest file whole, refusing what is not a regular file or is over
 /// [`MAX_FILE_BYTES`]. The error says why, for a warning that names the file.
 fn read_file(path: &Path) -> Result<String, String> {
