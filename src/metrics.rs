@@ -18,8 +18,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::dns::handler::{Outcome, Transport};
-
 /// Query types with a label of their own, as CoreDNS counts them; the rest are "other".
 const TYPES: [RecordType; 18] = [
     RecordType::A,
@@ -482,6 +480,17 @@ pub struct DnsMetrics {
 #[derive(Clone, Copy)]
 pub struct RequestTimer(Instant);
 
+/// One answered request as the DNS layer reports it: plain values, so that metrics
+/// import nothing of `dns` (the arrows point from the transports to the metrics).
+pub struct Answered<'a> {
+    pub question: Option<&'a (LowerName, RecordType)>,
+    pub rcode: ResponseCode,
+    /// `"udp"` or `"tcp"`.
+    pub proto: &'static str,
+    /// Bytes of the response.
+    pub size: usize,
+}
+
 impl DnsMetrics {
     /// The fall-through metrics (shared by every server).
     pub fn forward(&self) -> &ForwardMetrics {
@@ -520,15 +529,14 @@ impl DnsMetrics {
     }
 
     /// Counts one answered request.
-    pub fn observe(
-        &self,
-        timer: &RequestTimer,
-        transport: Transport,
-        peer: SocketAddr,
-        outcome: &Outcome,
-        size: usize,
-    ) {
-        let zone = match &outcome.question {
+    pub fn observe(&self, timer: &RequestTimer, peer: SocketAddr, answered: Answered<'_>) {
+        let Answered {
+            question,
+            rcode,
+            proto: proto_label,
+            size,
+        } = answered;
+        let zone = match question {
             Some((name, _)) => self
                 .metrics
                 .domains
@@ -537,16 +545,14 @@ impl DnsMetrics {
                 .unwrap_or(self.metrics.domains.len()),
             None => self.metrics.domains.len(),
         };
-        let ty = outcome
-            .question
-            .as_ref()
+        let ty = question
             .and_then(|(_, t)| TYPES.iter().position(|x| x == t))
             .unwrap_or(TYPES.len());
-        let proto = usize::from(transport == Transport::Tcp);
+        let proto = usize::from(proto_label == "tcp");
         let family = usize::from(peer.is_ipv6() && !is_v4_mapped(peer));
         let rcode = RCODES
             .iter()
-            .position(|(r, _)| *r == outcome.rcode)
+            .position(|(r, _)| *r == rcode)
             .unwrap_or(RCODES.len());
 
         let zone_label = || match self.metrics.domains.get(zone) {
@@ -554,7 +560,6 @@ impl DnsMetrics {
             None => ".".to_string(),
         };
         let type_label = TYPES.get(ty).map_or("other", |t| record_type_label(*t));
-        let proto_label = transport.as_str();
 
         self.requests[((zone * 2 + proto) * 2 + family) * TYPE_SLOTS + ty]
             .get_or_init(|| {

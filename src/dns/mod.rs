@@ -25,7 +25,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::metrics::{DnsMetrics, RequestTimer};
+use crate::metrics::{Answered, DnsMetrics, RequestTimer};
 use crate::zone::{AddressRange, SharedZone};
 use connections::{Connection, Connections, TCP_IDLE_TIMEOUT, TCP_IO_TIMEOUT};
 pub use connections::{MAX_TCP_CONNECTIONS, MAX_TCP_PER_CLIENT};
@@ -137,9 +137,14 @@ fn serve_udp_one_by_one(
                 continue;
             }
             // Counted before sending: a scrape that follows the answer sees it.
-            ctx.metrics
-                .observe(&timer, Transport::Udp, peer, &outcome, response.len());
-            log_query(Transport::Udp, peer, &outcome);
+            account(
+                &ctx.metrics,
+                &timer,
+                Transport::Udp,
+                peer,
+                &outcome,
+                response.len(),
+            );
             let _ = socket.send_to(&response, peer);
         }
     }
@@ -182,8 +187,14 @@ fn hand_off(
         if response.is_empty() {
             return;
         }
-        metrics.observe(&timer, Transport::Udp, peer, &outcome, response.len());
-        log_query(Transport::Udp, peer, &outcome);
+        account(
+            &metrics,
+            &timer,
+            Transport::Udp,
+            peer,
+            &outcome,
+            response.len(),
+        );
         send_without_waiting(&socket, &response, peer);
     });
     true
@@ -220,8 +231,8 @@ mod batched {
     use tokio_util::sync::CancellationToken;
 
     use super::{
-        DnsContext, MAX_UDP_RESPONSE, PreparedAnswers, Transport, UDP_BUFFER, answer, hand_off,
-        log_query,
+        DnsContext, MAX_UDP_RESPONSE, PreparedAnswers, Transport, UDP_BUFFER, account, answer,
+        hand_off,
     };
 
     /// Datagrams per system call at most.
@@ -271,9 +282,14 @@ mod batched {
                         continue;
                     }
                     // Counted before sending: a scrape that follows an answer sees it.
-                    ctx.metrics
-                        .observe(&timer, Transport::Udp, peer, &outcome, response.len());
-                    log_query(Transport::Udp, peer, &outcome);
+                    account(
+                        &ctx.metrics,
+                        &timer,
+                        Transport::Udp,
+                        peer,
+                        &outcome,
+                        response.len(),
+                    );
                     peers.push(*address);
                 }
             }
@@ -385,9 +401,14 @@ async fn serve_connection(
                         let Ok(size) = u16::try_from(response.len()) else {
                             return;
                         };
-                        ctx.metrics
-                            .observe(&timer, Transport::Tcp, peer, &outcome, response.len());
-                        log_query(Transport::Tcp, peer, &outcome);
+                        account(
+                            &ctx.metrics,
+                            &timer,
+                            Transport::Tcp,
+                            peer,
+                            &outcome,
+                            response.len(),
+                        );
                         answers.extend_from_slice(&size.to_be_bytes());
                         answers.extend_from_slice(&response);
                     }
@@ -484,9 +505,14 @@ fn answer_frames(
             let Ok(size) = u16::try_from(response.len()) else {
                 return (used, Frames::Close); // over 64 KiB: cannot be framed
             };
-            ctx.metrics
-                .observe(&timer, Transport::Tcp, peer, &outcome, response.len());
-            log_query(Transport::Tcp, peer, &outcome);
+            account(
+                &ctx.metrics,
+                &timer,
+                Transport::Tcp,
+                peer,
+                &outcome,
+                response.len(),
+            );
             answers.extend_from_slice(&size.to_be_bytes());
             answers.extend_from_slice(response);
         }
@@ -509,9 +535,7 @@ fn answer_transfer(
     outcome.rcode = rcode;
     outcome.authoritative = rcode == hickory_proto::op::ResponseCode::NoError;
     let size = messages.iter().map(Vec::len).sum();
-    ctx.metrics
-        .observe(timer, Transport::Tcp, peer, &outcome, size);
-    log_query(Transport::Tcp, peer, &outcome);
+    account(&ctx.metrics, timer, Transport::Tcp, peer, &outcome, size);
     for message in messages {
         // Each message is at most ~16 KiB plus one record (`transfer::MESSAGE_BUDGET`).
         if let Ok(len) = u16::try_from(message.len()) {
@@ -523,6 +547,26 @@ fn answer_transfer(
 
 /// The opt-in query log: `RUST_LOG=k8s_gateway::query=debug`. Off by default, and then it
 /// costs one cached check per query.
+/// Counts one answer and writes its optional debug log line. Called before the answer is
+/// sent, so that a scrape following an answer always includes it.
+fn account(
+    metrics: &DnsMetrics,
+    timer: &RequestTimer,
+    transport: Transport,
+    peer: SocketAddr,
+    outcome: &handler::Outcome,
+    size: usize,
+) {
+    let answered = Answered {
+        question: outcome.question.as_ref(),
+        rcode: outcome.rcode,
+        proto: transport.as_str(),
+        size,
+    };
+    metrics.observe(timer, peer, answered);
+    log_query(transport, peer, outcome);
+}
+
 fn log_query(transport: Transport, peer: SocketAddr, outcome: &handler::Outcome) {
     if let Some((name, rtype)) = &outcome.question {
         tracing::debug!(target: "k8s_gateway::query", %peer, proto = transport.as_str(), %name, %rtype, rcode = %outcome.rcode, "query");
