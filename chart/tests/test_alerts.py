@@ -88,6 +88,10 @@ def test_alerts_fire_on_the_series_we_export(render, tmp_path):
                 "input_series": [
                     {"series": build, "values": "1x30"},
                     {"series": f'coredns_dns_responses_total{{{JOB}, instance="10.0.0.9:8080", server="dns://:1053", zone="home.example.", rcode="SERVFAIL"}}', "values": "0+10x30"},
+                    {"series": f'k8s_gateway_zone_builds_total{{{JOB}, instance="10.0.0.9:8080"}}', "values": "0x30"},
+                    # A zone is built, and SERVFAIL only from --fallthrough upstreams: not "no zone".
+                    {"series": f'coredns_dns_responses_total{{{JOB}, instance="10.0.0.8:8080", server="dns://:1053", zone="home.example.", rcode="SERVFAIL"}}', "values": "0+10x30"},
+                    {"series": f'k8s_gateway_zone_builds_total{{{JOB}, instance="10.0.0.8:8080"}}', "values": "1x30"},
                     {"series": f'k8s_gateway_source_state{{{JOB}, kind="HTTPRoute", state="forbidden"}}', "values": "1x30"},
                     {"series": f'k8s_gateway_source_state{{{JOB}, kind="VirtualService", state="not_served"}}', "values": "1x30"},
                     {"series": f'k8s_gateway_skipped_objects{{{JOB}, kind="Service", reason="no_address"}}', "values": "2x40"},
