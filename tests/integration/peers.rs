@@ -168,6 +168,38 @@ pub fn start_knot_zones(dir: &Path, port: u16, zones: &[KnotZone<'_>], log: Stdi
     )
 }
 
+/// Knot serving `render`'s zone files (as [`split_rendered`] gives them), answering on
+/// the returned address until the `Peer` is dropped.
+pub async fn knot_serving_rendered(
+    dir: &Path,
+    rendered: &[(String, String)],
+) -> (Peer, SocketAddr) {
+    let zones: Vec<KnotZone<'_>> = rendered
+        .iter()
+        .map(|(origin, text)| KnotZone::File(origin, text))
+        .collect();
+    start_answering(dir, |port, log| start_knot_zones(dir, port, &zones, log)).await
+}
+
+/// Asks us and Knot every question over UDP and over TCP, and asserts that they answer
+/// alike (see [`summary`]).
+pub async fn assert_answers_like_knot(
+    ours: SocketAddr,
+    knot: SocketAddr,
+    questions: &[(&str, RecordType)],
+) {
+    for transport in [Transport::Udp, Transport::Tcp] {
+        for &(name, rtype) in questions {
+            let mine = summary(&ask(ours, name, rtype, transport).await);
+            let reference = summary(&ask(knot, name, rtype, transport).await);
+            assert_eq!(
+                mine, reference,
+                "{transport:?} {name} {rtype}: ours vs Knot"
+            );
+        }
+    }
+}
+
 /// Splits `render`'s output into `(origin, zone file)` per domain.
 pub fn split_rendered(text: &str) -> Vec<(String, String)> {
     text.split("$ORIGIN ")

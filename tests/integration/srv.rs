@@ -7,7 +7,7 @@ use std::process::Command;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 
-use crate::peers::{KnotZone, split_rendered, start_answering, start_knot_zones, summary};
+use crate::peers::{knot_serving_rendered, split_rendered, summary};
 use crate::support::{TestServer, Transport, ask, have};
 
 const CLUSTER: &str = r#"
@@ -138,14 +138,7 @@ async fn knot_serving_the_rendered_zone_agrees_on_srv() {
     );
     let rendered = split_rendered(&String::from_utf8_lossy(&out.stdout));
     let dir = tempfile::tempdir().unwrap();
-    let zones: Vec<KnotZone<'_>> = rendered
-        .iter()
-        .map(|(origin, text)| KnotZone::File(origin, text))
-        .collect();
-    let (_peer, knot) = start_answering(dir.path(), |port, log| {
-        start_knot_zones(dir.path(), port, &zones, log)
-    })
-    .await;
+    let (_peer, knot) = knot_serving_rendered(dir.path(), &rendered).await;
     let questions = [
         ("_minecraft._tcp.mc.home.example", RecordType::SRV),
         ("_voice._udp.mc.home.example", RecordType::SRV),
