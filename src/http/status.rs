@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use hickory_proto::rr::{LowerName, Record};
 
-use crate::zone::{Authority, Zone};
+use crate::zone::{Authority, Zone, render};
 
 /// Above this many records the names table stops (the page stays usable on a phone);
 /// `/zone` always has them all.
@@ -182,15 +182,7 @@ fn names_section(out: &mut String, zone: &Zone) {
     }
     table_head(out, "names", &["Name", "Type", "Data", "TTL", "From"]);
     for (record, _, origins) in all.into_iter().take(MAX_ROWS) {
-        let from = if origins.is_empty() {
-            "zone apex".to_string()
-        } else {
-            origins
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let from = render::origins_label(origins);
         row(
             out,
             &[

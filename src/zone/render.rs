@@ -5,7 +5,7 @@ use std::fmt::Write;
 use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::{LowerName, RData, Record};
 
-use super::{Authority, Zone};
+use super::{Authority, ObjectRef, Zone};
 
 /// One zone file per domain, in domain order, each record with a comment naming the
 /// objects it came from (`; Service apps/web`).
@@ -29,16 +29,7 @@ fn authority_file(authority: &Authority, out: &mut String) {
     for (_, node) in names {
         for set in node.rrsets() {
             for (record, origins) in set.records.iter().zip(&set.origins) {
-                let from = if origins.is_empty() {
-                    "zone apex".to_string()
-                } else {
-                    origins
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
-                line(out, record, &from);
+                line(out, record, &origins_label(origins));
             }
         }
     }
@@ -82,6 +73,19 @@ fn quoted(txt: &TXT) -> String {
         })
         .collect();
     strings.join(" ")
+}
+
+/// Who a record came from, as `/zone` comments and the status page show it: the objects
+/// (`Service apps/web, Ingress apps/web`), or `zone apex` for the records the zone makes.
+pub fn origins_label(origins: &[ObjectRef]) -> String {
+    if origins.is_empty() {
+        return "zone apex".to_string();
+    }
+    origins
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
