@@ -244,10 +244,10 @@ async fn start_source(
         Source::Manifests(paths) => {
             // Watch first, then load: a change made during the first load is not lost.
             let watch = manifests::ManifestWatch::new(paths)?;
-            let (paths, first, zone_metrics) =
-                (paths.clone(), rebuilder.clone(), metrics.zone.clone());
+            let (reader, first, zone_metrics) =
+                (watch.reader(), rebuilder.clone(), metrics.zone.clone());
             tokio::task::spawn_blocking(move || {
-                first.rebuild(&manifests::load_reporting(&paths, &zone_metrics))
+                first.rebuild(&reader.load_reporting(&zone_metrics))
             })
             .await
             .map_err(Error::FirstLoadFailed)?;

@@ -48,7 +48,9 @@ impl Source for DnsEndpoint {
     const NEEDED_BY: &'static [Kind] = &[Kind::DnsEndpoint];
 
     /// The spec is already only what we read.
-    fn slim(mut self) -> Self {
+    type Kept = Self;
+
+    fn keep(mut self) -> Self {
         self.metadata = slim_meta(self.metadata, &[]);
         self
     }

@@ -179,7 +179,9 @@ impl Source for Gateway {
     /// Not published itself: the parent routes attach to.
     const NEEDED_BY: &'static [Kind] = &[Kind::HttpRoute, Kind::GrpcRoute, Kind::TlsRoute];
 
-    fn slim(mut self) -> Self {
+    type Kept = Self;
+
+    fn keep(mut self) -> Self {
         self.metadata = slim_meta(self.metadata, &[]);
         self
     }
@@ -193,7 +195,10 @@ macro_rules! route_kind {
         impl Source for $route {
             const NEEDED_BY: &'static [Kind] = &[$kind];
 
-            fn slim(mut self) -> Self {
+            type Kept = Self;
+
+
+            fn keep(mut self) -> Self {
                 self.metadata = slim_meta(self.metadata, &[]);
                 self
             }

@@ -18,7 +18,9 @@ impl Source for Ingress {
     const NEEDED_BY: &'static [Kind] = &[Kind::Ingress];
 
     /// The class, the hosts of the rules and of TLS, and the load-balancer addresses.
-    fn slim(self) -> Self {
+    type Kept = Self;
+
+    fn keep(self) -> Self {
         let spec = self.spec.map(|s| IngressSpec {
             ingress_class_name: s.ingress_class_name,
             rules: s.rules.map(|rules| {
@@ -86,12 +88,15 @@ pub fn ingress_entries(ingress: &Ingress, classes: &[String]) -> Result<Vec<Entr
         .and_then(|s| s.load_balancer.as_ref())
         .and_then(|lb| lb.ingress.as_deref())
         .unwrap_or_default();
-    let targets =
-        load_balancer_targets(points.iter().map(|p| (p.ip.as_ref(), p.hostname.as_ref())))
-            .map_err(|(field, e)| {
-                let detail = format!("{field}: {e} (would publish {claimed})");
-                skip((Skip::InvalidField, detail))
-            })?;
+    let targets = load_balancer_targets(
+        points
+            .iter()
+            .map(|p| (p.ip.as_deref(), p.hostname.as_deref())),
+    )
+    .map_err(|(field, e)| {
+        let detail = format!("{field}: {e} (would publish {claimed})");
+        skip((Skip::InvalidField, detail))
+    })?;
     if targets.is_empty() {
         let detail = format!(
             "no load-balancer address yet (status.loadBalancer.ingress is empty) for {claimed}"
@@ -327,7 +332,7 @@ status:
 "#,
         );
         let before = ingress_entries(&ingress, &["nginx".into()]).unwrap();
-        let slim = ingress.slim();
+        let slim = ingress.keep();
         assert_eq!(ingress_entries(&slim, &["nginx".into()]).unwrap(), before);
         assert_eq!(slim.metadata.annotations.as_ref().unwrap().len(), 1);
         assert!(slim.spec.unwrap().rules.unwrap()[0].http.is_none());

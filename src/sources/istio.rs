@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::kind::{Output, Source};
 use super::objects::ObjectSet;
-use super::service::service_addresses;
+use super::service::{KeptService, service_addresses};
 use super::shared::{
     ByName, Resolved, Why, add_new, by_name, claimed, entries_for, object_ref, slim_meta,
 };
@@ -82,7 +82,9 @@ impl Source for IstioGateway {
         format!("{}.{}", Self::kind(&()), Self::group(&())).into()
     }
 
-    fn slim(mut self) -> Self {
+    type Kept = Self;
+
+    fn keep(mut self) -> Self {
         self.metadata = slim_meta(self.metadata, &[TARGET_ANNOTATION]);
         self
     }
@@ -98,7 +100,9 @@ impl Source for IstioGateway {
 impl Source for VirtualService {
     const NEEDED_BY: &'static [Kind] = &[Kind::VirtualService];
 
-    fn slim(mut self) -> Self {
+    type Kept = Self;
+
+    fn keep(mut self) -> Self {
         self.metadata = slim_meta(self.metadata, &[]);
         self
     }
@@ -133,7 +137,7 @@ fn gateway_ref(gateway: &IstioGateway) -> ObjectRef {
 /// selector, at its external IPs or load-balancer addresses.
 fn gateway_addresses<'a>(
     gateway: &IstioGateway,
-    services: impl Iterator<Item = &'a Service>,
+    services: impl Iterator<Item = &'a KeptService>,
 ) -> Result<Vec<RecordData>, Why> {
     let annotation = gateway
         .metadata
@@ -153,7 +157,7 @@ fn gateway_addresses<'a>(
     let mut found = Vec::new();
     let mut selected = Vec::new();
     for service in services.filter(|s| selects(wanted, s)) {
-        let service_ref = object_ref(&Service::label(), &service.metadata);
+        let service_ref = &service.object;
         selected.push(service_ref.to_string());
         let addresses = service_addresses(service)
             .map_err(|(field, e)| (Skip::InvalidField, format!("{service_ref}: {field}: {e}")))?;
@@ -183,15 +187,11 @@ fn gateway_addresses<'a>(
 }
 
 /// Whether `service` is a LoadBalancer Service whose selector contains all of `wanted`.
-fn selects(wanted: &BTreeMap<String, String>, service: &Service) -> bool {
-    let Some(spec) = service.spec.as_ref() else {
-        return false;
-    };
-    let selector = spec.selector.as_ref();
-    spec.type_.as_deref() == Some("LoadBalancer")
-        && wanted
-            .iter()
-            .all(|(k, v)| selector.and_then(|s| s.get(k)) == Some(v))
+fn selects(wanted: &BTreeMap<String, String>, service: &KeptService) -> bool {
+    service.load_balancer
+        && wanted.iter().all(|(k, v)| {
+            (service.selector.iter()).any(|(key, value)| **key == **k && **value == **v)
+        })
 }
 
 /// The addresses in the target annotation (comma-separated addresses or host names).

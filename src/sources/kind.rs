@@ -5,7 +5,7 @@
 //! (the manifests folder and the cluster watches) and the rebuild go through this list;
 //! nothing else names a kind.
 
-use std::any::TypeId;
+use std::any::{Any, TypeId};
 use std::borrow::Cow;
 use std::fmt::Debug;
 use std::marker::PhantomData;
@@ -39,7 +39,7 @@ pub static KINDS: &[&dyn Kind] = &[
 /// What a kind's file implements for its object type. Identity (group, kind, plural)
 /// comes from the type's [`Resource`] implementation, never from a literal.
 pub trait Source:
-    Resource<DynamicType = ()> + DeserializeOwned + Clone + PartialEq + Debug + Send + Sync + 'static
+    Resource<DynamicType = ()> + DeserializeOwned + Clone + Debug + Send + Sync + 'static
 {
     /// The `--resources` kinds that read objects of this kind: it is watched only when
     /// one of them is enabled (Gateways are read for the routes attached to them).
@@ -51,13 +51,31 @@ pub trait Source:
         Self::kind(&())
     }
 
-    /// Keeps only what the zone reads: with thousands of objects, the rest of a Service
-    /// (managed fields, ports, last-applied configuration) is most of the memory.
-    fn slim(self) -> Self;
+    /// What the object set keeps of each object: only what [`Source::entries`] (and the
+    /// kinds that refer to this one) read. With 100,000 Services, the rest of a Service
+    /// (managed fields, cluster IPs, node ports, labels) would be most of the memory.
+    type Kept: Kept;
+
+    /// Reduces a decoded object to what is kept.
+    fn keep(self) -> Self::Kept;
 
     /// The entries of this kind's objects in `objects`, and what was skipped and why.
     /// Kinds that are only referred to (Gateway API Gateways) make none.
     fn entries(objects: &ObjectSet, filters: &Filters, out: &mut Output);
+}
+
+/// An object as the set keeps it.
+pub trait Kept: Any + PartialEq + Debug + Send + Sync {
+    /// Whether the object carries [`IGNORE_LABEL`](super::IGNORE_LABEL) set to `"true"`,
+    /// and so publishes nothing.
+    fn ignored(&self) -> bool;
+}
+
+/// Kinds that keep their own (already slim) type, with its metadata.
+impl<T: Resource<DynamicType = ()> + PartialEq + Debug + Send + Sync + 'static> Kept for T {
+    fn ignored(&self) -> bool {
+        super::objects::ignored(self.meta())
+    }
 }
 
 /// What the entries functions produce: the records, and what was left out.
@@ -96,7 +114,7 @@ pub trait Kind: Send + Sync {
     /// The object type's identity, under which [`ObjectSet`] keeps its objects.
     fn id(&self) -> TypeId;
     /// Decodes one object as a file or the API spells it (any served version reads into
-    /// the same tolerant type) and slims it. The error names the field.
+    /// the same tolerant type) and keeps what the zone reads. The error names the field.
     fn decode(&self, value: serde_json::Value) -> Result<Stored, DecodeError>;
     /// See [`Source::entries`].
     fn entries(&self, objects: &ObjectSet, filters: &Filters, out: &mut Output);
@@ -134,7 +152,7 @@ impl<T: Source> Kind for Of<T> {
     }
 
     fn decode(&self, value: serde_json::Value) -> Result<Stored, DecodeError> {
-        serde_path_to_error::deserialize::<_, T>(value).map(|o| Arc::new(o.slim()) as Stored)
+        serde_path_to_error::deserialize::<_, T>(value).map(|o| Arc::new(o.keep()) as Stored)
     }
 
     fn entries(&self, objects: &ObjectSet, filters: &Filters, out: &mut Output) {

@@ -4,9 +4,10 @@
 //! status included. A file, document or object that cannot be read is reported with its
 //! file and skipped; everything else still serves.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use notify::{RecursiveMode, Watcher};
 use serde_json::Value;
@@ -14,10 +15,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::kind::{self, Kind};
-use super::objects::ObjectSet;
+use super::objects::{Key, ObjectSet, Stored};
 use super::rebuild::Feed;
 use crate::metrics::ZoneMetrics;
-use crate::zone::ObjectRef;
 
 /// Why the manifests cannot be watched (a bad file is only a warning).
 #[derive(Debug, thiserror::Error)]
@@ -53,12 +53,20 @@ pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Reads every object under `paths`. Later files win when two define the same object.
 pub fn load(paths: &[PathBuf]) -> (ObjectSet, Vec<LoadError>) {
+    let (objects, errors, _) = load_with(paths, SpanCache::default());
+    (objects, errors)
+}
+
+/// [`load`], reusing what the spans of `previous` decoded to; returns the cache of this
+/// read for the next.
+fn load_with(paths: &[PathBuf], previous: SpanCache) -> (ObjectSet, Vec<LoadError>, SpanCache) {
     let mut walk = Walk::default();
     for path in paths {
         walk.collect(path, true);
     }
     let mut loader = Loader {
         errors: walk.errors,
+        previous,
         ..Loader::default()
     };
     // One file at a time, each closed before the next is opened: a folder of tens of
@@ -69,7 +77,61 @@ pub fn load(paths: &[PathBuf]) -> (ObjectSet, Vec<LoadError>) {
             Err(message) => loader.error(file, message),
         }
     }
-    (loader.objects, loader.errors)
+    (loader.objects, loader.errors, loader.next)
+}
+
+/// Reads the manifest paths again on every change, decoding only the documents and list
+/// items whose text changed since the last read: with 100,000 Services in one file, a
+/// change to one of them decodes one object again, not 100,000.
+#[derive(Clone)]
+pub struct Reader {
+    paths: Vec<PathBuf>,
+    cache: Arc<Mutex<SpanCache>>,
+}
+
+impl Reader {
+    pub fn new(paths: &[PathBuf]) -> Self {
+        Reader {
+            paths: paths.to_vec(),
+            cache: Arc::default(),
+        }
+    }
+
+    /// Reads every object, warning about (and counting) each problem. Blocks.
+    pub fn load_reporting(&self, metrics: &ZoneMetrics) -> ObjectSet {
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        let (objects, errors, next) = load_with(&self.paths, std::mem::take(&mut *cache));
+        *cache = next;
+        report(&errors, metrics);
+        objects
+    }
+}
+
+/// What each span of text (a document, or an item of a `kubectl` list) that read
+/// without a problem decoded to, by a hash of its file's path and its text. Only the
+/// spans of the last read are kept, so it never outgrows the files.
+#[derive(Default)]
+struct SpanCache {
+    spans: HashMap<SpanKey, Decoded>,
+}
+
+/// A span's file and text, hashed, with the text's length as a second check.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct SpanKey(u64, usize);
+
+impl SpanKey {
+    fn of(file: &Path, text: &str) -> Self {
+        let mut hasher = std::hash::DefaultHasher::new();
+        (file, text).hash(&mut hasher);
+        SpanKey(hasher.finish(), text.len())
+    }
+}
+
+/// What one span decoded to: its objects in order, and how many documents it held.
+#[derive(Clone, Default)]
+struct Decoded {
+    objects: Vec<(&'static dyn Kind, Key, Stored)>,
+    documents: usize,
 }
 
 /// Reads the objects in the text of one file, as [`load`] does for each file it finds:
@@ -208,6 +270,14 @@ fn is_manifest(path: &Path) -> bool {
 struct Loader {
     objects: ObjectSet,
     errors: Vec<LoadError>,
+    /// "file <path>" of the file being read, shared by its objects.
+    location: Option<(PathBuf, Arc<str>)>,
+    /// What the spans of the last read decoded to, and those of this read.
+    previous: SpanCache,
+    next: SpanCache,
+    /// What the document and the list item being read decode to, for `next`.
+    document: Option<Decoded>,
+    item: Option<Decoded>,
 }
 
 impl Loader {
@@ -222,9 +292,18 @@ impl Loader {
         let mut index = 0;
         let mut broken = false;
         for (part_index, part) in parts.iter().enumerate() {
+            let span = SpanKey::of(file, part);
+            if let Some(documents) = self.reuse(file, span) {
+                index += documents;
+                continue;
+            }
+            let errors_before_part = self.errors.len();
+            self.document = Some(Decoded::default());
+            let first = index;
             if self.read_list_items(file, index + 1, part) || self.read_json(file, index + 1, part)
             {
                 index += 1;
+                self.remember(span, errors_before_part, index - first);
                 continue;
             }
             match serde_saphyr::from_multiple::<Value>(part) {
@@ -233,8 +312,10 @@ impl Loader {
                         index += 1;
                         self.read_document(file, index, document);
                     }
+                    self.remember(span, errors_before_part, index - first);
                 }
                 Err(e) => {
+                    self.document = None;
                     let message = if parts.len() == 1 {
                         format!("not valid YAML or JSON: {}", first_line(&e.to_string()))
                     } else {
@@ -249,6 +330,7 @@ impl Loader {
                 }
             }
         }
+        self.document = None;
         if broken
             && parts.len() > 1
             && let Ok(documents) = serde_saphyr::from_multiple::<Value>(text)
@@ -273,17 +355,33 @@ impl Loader {
             return false;
         };
         let errors_before = self.errors.len();
+        let document_before = self.document.as_ref().map_or(0, |d| d.objects.len());
         for item in items {
+            let span = SpanKey::of(file, item);
+            if self.reuse(file, span).is_some() {
+                continue;
+            }
             // Each item is a one-element YAML sequence (`- apiVersion: ...`), decoded
             // and dropped before the next is parsed.
             let Ok(values) = serde_saphyr::from_str::<Vec<Value>>(item) else {
                 // The whole document is parsed instead: the objects read so far are
                 // read again (and replace themselves), their warnings with them.
                 self.errors.truncate(errors_before);
+                if let Some(document) = self.document.as_mut() {
+                    document.objects.truncate(document_before);
+                }
+                self.item = None;
                 return false;
             };
+            let errors_before_item = self.errors.len();
+            self.item = Some(Decoded::default());
             for value in values {
                 self.read_document(file, index, value);
+            }
+            if let Some(decoded) = self.item.take()
+                && self.errors.len() == errors_before_item
+            {
+                self.next.spans.insert(span, decoded);
             }
         }
         true
@@ -337,7 +435,7 @@ impl Loader {
 
     /// Decodes and keeps one object of a known kind, naming the field when its shape
     /// is wrong.
-    fn add(&mut self, file: &Path, index: usize, kind: &dyn Kind, mut document: Value) {
+    fn add(&mut self, file: &Path, index: usize, kind: &'static dyn Kind, mut document: Value) {
         let label = kind.label();
         let text = |pointer: &str| {
             document
@@ -355,12 +453,7 @@ impl Loader {
             meta.insert("namespace".into(), Value::String(namespace.clone()));
         }
         match kind.decode(document) {
-            Ok(object) => {
-                let location = format!("file {}", file.display());
-                let key = ObjectRef::new(&label, &namespace, &name);
-                self.objects.locations.insert(key, location.into());
-                self.objects.apply(kind, (namespace, name), object);
-            }
+            Ok(object) => self.keep(file, kind, (namespace, name), object),
             Err(e) => {
                 let message = format!(
                     "{label} {namespace}/{name} (document {index}): field {}: {}: skipped",
@@ -368,6 +461,52 @@ impl Loader {
                     e.inner()
                 );
                 self.error(file, message);
+            }
+        }
+    }
+
+    /// Keeps one decoded object, and notes it in the spans being read.
+    fn keep(&mut self, file: &Path, kind: &'static dyn Kind, key: Key, object: Stored) {
+        for decoded in [self.document.as_mut(), self.item.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            decoded.objects.push((kind, key.clone(), object.clone()));
+        }
+        let location = self.location(file);
+        self.objects.apply_from(kind, key, object, Some(location));
+    }
+
+    /// Keeps again what a span unchanged since the last read decoded to; returns how
+    /// many documents it held, or `None` when the span is new.
+    fn reuse(&mut self, file: &Path, span: SpanKey) -> Option<usize> {
+        let decoded = self.previous.spans.remove(&span)?;
+        for (kind, key, object) in &decoded.objects {
+            self.keep(file, *kind, key.clone(), object.clone());
+        }
+        let documents = decoded.documents;
+        self.next.spans.insert(span, decoded);
+        Some(documents)
+    }
+
+    /// Notes what the document span just read decoded to, unless it had a problem.
+    fn remember(&mut self, span: SpanKey, errors_before: usize, documents: usize) {
+        if let Some(mut decoded) = self.document.take()
+            && self.errors.len() == errors_before
+        {
+            decoded.documents = documents;
+            self.next.spans.insert(span, decoded);
+        }
+    }
+
+    /// "file <path>", made once per file.
+    fn location(&mut self, file: &Path) -> Arc<str> {
+        match &self.location {
+            Some((path, location)) if path == file => location.clone(),
+            _ => {
+                let location: Arc<str> = format!("file {}", file.display()).into();
+                self.location = Some((file.to_path_buf(), location.clone()));
+                location
             }
         }
     }
@@ -447,17 +586,21 @@ fn first_line(text: &str) -> &str {
 /// Loads, and reports what could not be read.
 pub fn load_reporting(paths: &[PathBuf], metrics: &ZoneMetrics) -> ObjectSet {
     let (objects, errors) = load(paths);
-    for error in &errors {
+    report(&errors, metrics);
+    objects
+}
+
+fn report(errors: &[LoadError], metrics: &ZoneMetrics) {
+    for error in errors {
         metrics.reload_errors.inc();
         tracing::warn!("{error}");
     }
-    objects
 }
 
 /// File-change notifications for the manifest paths. Created before the first load, so
 /// that a change made while loading is not missed.
 pub struct ManifestWatch {
-    paths: Vec<PathBuf>,
+    reader: Reader,
     events: mpsc::Receiver<()>,
     /// Dropping the watcher stops the notifications: it lives as long as the loop.
     _watcher: notify::RecommendedWatcher,
@@ -519,10 +662,16 @@ impl ManifestWatch {
                 })?;
         }
         Ok(ManifestWatch {
-            paths: paths.to_vec(),
+            reader: Reader::new(paths),
             events,
             _watcher: watcher,
         })
+    }
+
+    /// The reader that reloads the paths (the first read goes through it too, so that
+    /// the first change finds what the first read decoded).
+    pub fn reader(&self) -> Reader {
+        self.reader.clone()
     }
 
     /// Reloads the objects into `feed` whenever a file under the paths changes, until
@@ -533,10 +682,9 @@ impl ManifestWatch {
                 _ = shutdown.cancelled() => return,
                 event = self.events.recv() => if event.is_none() { return },
             }
-            let (paths, metrics) = (self.paths.clone(), metrics.clone());
+            let (reader, metrics) = (self.reader.clone(), metrics.clone());
             // Reading files blocks: keep it off the threads that answer queries.
-            let loaded =
-                tokio::task::spawn_blocking(move || load_reporting(&paths, &metrics)).await;
+            let loaded = tokio::task::spawn_blocking(move || reader.load_reporting(&metrics)).await;
             if let Ok(objects) = loaded {
                 feed.replace(objects);
             }
@@ -547,7 +695,8 @@ impl ManifestWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::kind::Source;
+    use crate::sources::service::KeptService;
+    use crate::zone::ObjectRef;
     use k8s_openapi::api::core::v1::Service;
 
     fn load_text(name: &str, text: &str) -> (ObjectSet, Vec<LoadError>) {
@@ -556,7 +705,7 @@ mod tests {
         (loader.objects, loader.errors)
     }
 
-    fn services(objects: &ObjectSet) -> Vec<&Service> {
+    fn services(objects: &ObjectSet) -> Vec<&KeptService> {
         objects.all::<Service>().collect()
     }
 
@@ -653,14 +802,7 @@ items:
         assert_eq!(errors, Vec::new());
         let names: Vec<_> = services(&objects)
             .iter()
-            .map(|s| {
-                ObjectRef::new(
-                    &Service::label(),
-                    s.metadata.namespace.as_deref().unwrap_or_default(),
-                    s.metadata.name.as_deref().unwrap_or_default(),
-                )
-                .to_string()
-            })
+            .map(|s| s.object.to_string())
             .collect();
         assert_eq!(names, ["Service apps/a", "Service default/b"]);
     }
@@ -679,12 +821,9 @@ items:
         assert!(errors[0].message.contains("document 302"), "{}", errors[0]);
         let app0 = services(&objects)
             .into_iter()
-            .find(|s| s.metadata.name.as_deref() == Some("app0"))
+            .find(|s| &*s.object.name == "app0")
             .unwrap();
-        assert_eq!(
-            app0.spec.as_ref().unwrap().type_.as_deref(),
-            Some("ClusterIP")
-        );
+        assert!(!app0.load_balancer);
     }
 
     #[test]
@@ -715,15 +854,7 @@ items:
         let text = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {type: ClusterIP}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {type: LoadBalancer}\n";
         let (objects, _) = load_text("dup.yaml", text);
         assert_eq!(services(&objects).len(), 1);
-        assert_eq!(
-            services(&objects)[0]
-                .spec
-                .as_ref()
-                .unwrap()
-                .type_
-                .as_deref(),
-            Some("LoadBalancer")
-        );
+        assert!(services(&objects)[0].load_balancer);
     }
 
     /// What `load` said about each file, by file name.
@@ -816,5 +947,105 @@ items:
             "{}",
             errors[0]
         );
+    }
+
+    /// Loads `dir` again with the cache of the previous load.
+    fn reload(dir: &Path, cache: SpanCache) -> (ObjectSet, Vec<LoadError>, SpanCache) {
+        load_with(&[dir.to_path_buf()], cache)
+    }
+
+    fn by_name<'a>(objects: &'a ObjectSet, name: &str) -> &'a KeptService {
+        services(objects)
+            .into_iter()
+            .find(|s| &*s.object.name == name)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_reload_decodes_only_the_spans_whose_text_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("list.yaml");
+        let documents = dir.path().join("documents.yaml");
+        std::fs::write(&list, kubectl_list(50, None)).unwrap();
+        let doc = |name: &str, ip: &str| {
+            format!(
+                "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\nspec: {{type: LoadBalancer}}\nstatus: {{loadBalancer: {{ingress: [{{ip: {ip}}}]}}}}\n"
+            )
+        };
+        std::fs::write(
+            &documents,
+            [doc("d1", "10.0.1.1"), doc("d2", "10.0.1.2")].join("---\n"),
+        )
+        .unwrap();
+        let (first, errors, cache) = reload(dir.path(), SpanCache::default());
+        assert_eq!(errors, Vec::new());
+        assert_eq!(services(&first).len(), 52);
+
+        // One list item and one document change.
+        std::fs::write(
+            &list,
+            kubectl_list(50, None).replace("name: s7\n", "name: s7b\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            &documents,
+            [doc("d1", "10.0.1.1"), doc("d2", "10.0.1.99")].join("---\n"),
+        )
+        .unwrap();
+        let (second, errors, _) = reload(dir.path(), cache);
+        assert_eq!(errors, Vec::new());
+
+        // The same objects as a read without the cache...
+        let (fresh, _) = load(&[dir.path().to_path_buf()]);
+        let all = |set: &ObjectSet| format!("{:?}", services(set));
+        assert_eq!(all(&second), all(&fresh));
+        assert!(services(&second).iter().all(|s| &*s.object.name != "s7"));
+        // ...with the unchanged ones kept as they were, not decoded again.
+        for name in ["s0", "s49", "d1"] {
+            assert!(
+                std::ptr::eq(by_name(&first, name), by_name(&second, name)),
+                "{name}"
+            );
+        }
+        assert!(!std::ptr::eq(by_name(&first, "d2"), by_name(&second, "d2")));
+        assert_eq!(
+            &*by_name(&second, "d2").ingress[0].ip.clone().unwrap(),
+            "10.0.1.99"
+        );
+        assert_eq!(
+            second.location(&by_name(&second, "s0").object),
+            Some(format!("file {}", list.display()).as_str())
+        );
+    }
+
+    #[test]
+    fn a_span_with_a_problem_is_reported_again_on_every_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.yaml"), kubectl_list(3, Some(1))).unwrap();
+        let text = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: eighty}]}\n";
+        std::fs::write(dir.path().join("b.yaml"), text).unwrap();
+        let (_, errors, cache) = reload(dir.path(), SpanCache::default());
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        let (objects, again, _) = reload(dir.path(), cache);
+        assert_eq!(again, errors);
+        let (fresh, _) = load(&[dir.path().to_path_buf()]);
+        assert_eq!(
+            format!("{:?}", services(&objects)),
+            format!("{:?}", services(&fresh))
+        );
+    }
+
+    #[test]
+    fn an_object_moved_to_another_file_is_located_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: apps}\n";
+        std::fs::write(dir.path().join("a.yaml"), text).unwrap();
+        let (_, _, cache) = reload(dir.path(), SpanCache::default());
+        std::fs::remove_file(dir.path().join("a.yaml")).unwrap();
+        std::fs::write(dir.path().join("b.yaml"), text).unwrap();
+        let (objects, _, _) = reload(dir.path(), cache);
+        let web = ObjectRef::new("Service", "apps", "web");
+        let expected = format!("file {}", dir.path().join("b.yaml").display());
+        assert_eq!(objects.location(&web), Some(expected.as_str()));
     }
 }

@@ -1,8 +1,9 @@
 //! The object set: every object the zone is built from, whichever feeder read it.
 //!
-//! Objects are kept slimmed, by kind and `(namespace, name)`, behind `Arc`s: a snapshot
-//! for a rebuild copies a few pointers, and a change to one kind copies only that kind's
-//! index, and only while a rebuild still holds the old one.
+//! Objects are kept reduced to what the zone reads ([`Source::Kept`]), by kind and
+//! `(namespace, name)`, behind `Arc`s: a snapshot for a rebuild copies a few pointers,
+//! and a change to one kind copies only that kind's index, and only while a rebuild
+//! still holds the old one.
 
 use std::any::{Any, TypeId};
 use std::collections::{BTreeMap, HashMap};
@@ -12,13 +13,13 @@ use std::sync::Arc;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::IGNORE_LABEL;
-use super::kind::{Kind, Source};
+use super::kind::{self, Kept, Kind, Source};
 use crate::zone::ObjectRef;
 
 /// `(namespace, name)`: the identity of an object within its kind.
 pub type Key = (String, String);
 
-/// One slimmed object of some kind. Cheap to clone.
+/// One kept object of some kind. Cheap to clone.
 pub type Stored = Arc<dyn Object>;
 
 /// An object of any kind, as the set holds it.
@@ -28,59 +29,88 @@ pub trait Object: Any + Debug + Send + Sync {
     fn same(&self, other: &dyn Object) -> bool;
 }
 
-impl<T: Source> Object for T {
+impl<T: Kept> Object for T {
     fn same(&self, other: &dyn Object) -> bool {
         (other as &dyn Any).downcast_ref::<T>() == Some(self)
     }
 }
 
-/// The objects of one kind.
-type Objects = BTreeMap<Key, Stored>;
+/// One object, and where it was read from when that is a file ("file apps.yaml",
+/// shared by every object of the file), for warnings.
+#[derive(Clone, Debug)]
+struct Held {
+    object: Stored,
+    location: Option<Arc<str>>,
+}
+
+/// The objects of one kind, as a feeder lists them.
+pub type Objects = BTreeMap<Key, Stored>;
 
 /// Every object, by kind. Cloning is cheap (see the module comment).
 #[derive(Clone, Debug, Default)]
 pub struct ObjectSet {
-    kinds: HashMap<TypeId, Arc<Objects>>,
-    /// Where each object was read from ("file examples/apps.yaml"), for warnings.
-    pub locations: HashMap<ObjectRef, Arc<str>>,
+    kinds: HashMap<TypeId, Arc<BTreeMap<Key, Held>>>,
 }
 
 impl ObjectSet {
-    /// Every object of type `T`, by namespace and name.
-    pub fn all<T: Source>(&self) -> impl Iterator<Item = &T> {
+    /// What is kept of every object of type `T`, by namespace and name.
+    pub fn all<T: Source>(&self) -> impl Iterator<Item = &T::Kept> {
         self.kinds
             .get(&TypeId::of::<T>())
             .into_iter()
             .flat_map(|objects| objects.values())
-            .filter_map(|object| (&**object as &dyn Any).downcast_ref::<T>())
+            .filter_map(|held| (&*held.object as &dyn Any).downcast_ref::<T::Kept>())
     }
 
     /// The objects of type `T` that may publish: all but those with the ignore label.
-    pub fn published<T: Source>(&self) -> impl Iterator<Item = &T> {
-        self.all::<T>().filter(|o| !ignored(o.meta()))
+    pub fn published<T: Source>(&self) -> impl Iterator<Item = &T::Kept> {
+        self.all::<T>().filter(|o| !o.ignored())
     }
 
-    /// Adds (or replaces) one object as it is, keyed by its metadata. For tests and
-    /// benchmarks; the feeders decode through [`Kind::decode`].
+    /// Adds (or replaces) one object, keyed by its metadata. For tests and benchmarks;
+    /// the feeders decode through [`Kind::decode`].
     pub fn add<T: Source>(&mut self, object: T) {
         let meta = object.meta();
         let key = (
             meta.namespace.clone().unwrap_or_default(),
             meta.name.clone().unwrap_or_default(),
         );
-        self.slot(TypeId::of::<T>()).insert(key, Arc::new(object));
+        let object = Arc::new(object.keep()) as Stored;
+        self.slot(TypeId::of::<T>()).insert(
+            key,
+            Held {
+                object,
+                location: None,
+            },
+        );
     }
 
     /// Inserts or replaces one object; returns whether anything changed.
     pub fn apply(&mut self, kind: &dyn Kind, key: Key, object: Stored) -> bool {
-        let same = self
-            .of(kind)
-            .and_then(|objects| objects.get(&key))
-            .is_some_and(|old| old.same(&*object));
-        if !same {
-            self.slot(kind.id()).insert(key, object);
+        self.apply_from(kind, key, object, None)
+    }
+
+    /// [`ObjectSet::apply`] for an object read from a file, named by `location`.
+    pub fn apply_from(
+        &mut self,
+        kind: &dyn Kind,
+        key: Key,
+        object: Stored,
+        location: Option<Arc<str>>,
+    ) -> bool {
+        let old = self.of(kind).and_then(|objects| objects.get(&key));
+        let same = old.is_some_and(|old| old.object.same(&*object));
+        if !same || old.is_some_and(|old| old.location != location) {
+            self.slot(kind.id()).insert(key, Held { object, location });
         }
         !same
+    }
+
+    /// Where an object was read from, when a file ("file apps.yaml").
+    pub fn location(&self, object: &ObjectRef) -> Option<&str> {
+        let kind = kind::KINDS.iter().find(|k| *k.label() == *object.kind)?;
+        let key = (object.namespace.to_string(), object.name.to_string());
+        self.of(*kind)?.get(&key)?.location.as_deref()
     }
 
     /// Removes one object; returns whether it was there.
@@ -104,12 +134,18 @@ impl ObjectSet {
             old.keys().filter(|k| in_scope(k)).count() == objects.len()
                 && objects
                     .iter()
-                    .all(|(k, v)| old.get(k).is_some_and(|o| o.same(&**v)))
+                    .all(|(k, v)| old.get(k).is_some_and(|o| o.object.same(&**v)))
         }) || (objects.is_empty() && self.len(kind) == 0);
         if !unchanged {
             let slot = self.slot(kind.id());
             slot.retain(|k, _| !in_scope(k));
-            slot.extend(objects);
+            slot.extend(objects.into_iter().map(|(key, object)| {
+                let held = Held {
+                    object,
+                    location: None,
+                };
+                (key, held)
+            }));
         }
         !unchanged
     }
@@ -124,12 +160,12 @@ impl ObjectSet {
         self.of(kind).map_or(0, |objects| objects.len())
     }
 
-    fn of(&self, kind: &dyn Kind) -> Option<&Objects> {
+    fn of(&self, kind: &dyn Kind) -> Option<&BTreeMap<Key, Held>> {
         self.kinds.get(&kind.id()).map(|o| &**o)
     }
 
     /// The objects of a kind, to change: copied first only if a snapshot shares them.
-    fn slot(&mut self, id: TypeId) -> &mut Objects {
+    fn slot(&mut self, id: TypeId) -> &mut BTreeMap<Key, Held> {
         Arc::make_mut(self.kinds.entry(id).or_default())
     }
 }
@@ -145,7 +181,7 @@ pub fn ignored(meta: &ObjectMeta) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::kind::Of;
+    use crate::sources::kind::{Of, Source};
     use crate::sources::testing::service;
     use k8s_openapi::api::core::v1::Service;
 
@@ -153,7 +189,10 @@ mod tests {
 
     fn stored(name: &str, namespace: &str, ip: &str) -> (Key, Stored) {
         let key = (namespace.to_string(), name.to_string());
-        (key, Arc::new(service(name, namespace).lb_ip(ip).build()))
+        (
+            key,
+            Arc::new(service(name, namespace).lb_ip(ip).build().keep()),
+        )
     }
 
     #[test]
@@ -183,9 +222,9 @@ mod tests {
         assert!(!set.replace(&SERVICES, Some("apps"), relist));
         let names: Vec<_> = set
             .all::<Service>()
-            .map(|s| s.metadata.name.clone())
+            .map(|s| s.object.name.to_string())
             .collect();
-        assert_eq!(names, [Some("c".into()), Some("b".into())]);
+        assert_eq!(names, ["c", "b"]);
         // The snapshot taken before is untouched.
         assert_eq!(snapshot.len(&SERVICES), 2);
         assert_eq!(snapshot.all::<Service>().count(), 2);

@@ -273,11 +273,7 @@ impl Observer {
             m.skipped.get_or_create(&labels).inc();
             let key = (skip.object.clone(), skip.detail.clone());
             if !warned.contains(&key) {
-                let location = rebuilt
-                    .objects
-                    .locations
-                    .get(&skip.object)
-                    .map_or("", |l| l);
+                let location = rebuilt.objects.location(&skip.object).unwrap_or("");
                 if skip.reason.is_mistake() {
                     tracing::warn!(object = %skip.object, location, "skipped: {}", skip.detail);
                 } else {

@@ -1,10 +1,10 @@
 //! Services of type LoadBalancer: their host names and their load-balancer addresses.
 
-use k8s_openapi::api::core::v1::{LoadBalancerIngress, Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::core::v1::Service;
 
-use super::kind::{Output, Source};
-use super::objects::ObjectSet;
-use super::shared::{claimed, entries_for, load_balancer_targets, object_ref, slim_meta};
+use super::kind::{Kept, Output, Source};
+use super::objects::{ObjectSet, ignored};
+use super::shared::{claimed, entries_for, load_balancer_targets, object_ref};
 use crate::config::Filters;
 use crate::zone::names::{parse_hostname, parse_ip};
 use hickory_proto::rr::Name;
@@ -23,50 +23,10 @@ impl Source for Service {
     /// An Istio Gateway's addresses are those of the Services in front of its workload.
     const NEEDED_BY: &'static [Kind] = &[Kind::Service, Kind::VirtualService];
 
-    /// The type, external IPs, selector (for Istio), named ports (for SRV) and
-    /// load-balancer addresses.
-    fn slim(self) -> Self {
-        let spec = self.spec.map(|s| ServiceSpec {
-            type_: s.type_,
-            external_ips: s.external_ips,
-            selector: s.selector,
-            ports: s
-                .ports
-                .map(|ports| {
-                    ports
-                        .into_iter()
-                        .filter(|p| p.name.as_deref().is_some_and(|n| !n.is_empty()))
-                        .map(|p| ServicePort {
-                            name: p.name,
-                            port: p.port,
-                            protocol: p.protocol,
-                            ..ServicePort::default()
-                        })
-                        .collect::<Vec<_>>()
-                })
-                .filter(|named| !named.is_empty()),
-            ..ServiceSpec::default()
-        });
-        let mut status = self.status;
-        if let Some(s) = status.as_mut() {
-            s.conditions = None;
-            for point in s
-                .load_balancer
-                .iter_mut()
-                .flat_map(|lb| lb.ingress.iter_mut().flatten())
-            {
-                *point = LoadBalancerIngress {
-                    ip: point.ip.take(),
-                    hostname: point.hostname.take(),
-                    ..LoadBalancerIngress::default()
-                };
-            }
-        }
-        Service {
-            metadata: slim_meta(self.metadata, &HOSTNAME_ANNOTATIONS),
-            spec,
-            status,
-        }
+    type Kept = KeptService;
+
+    fn keep(self) -> KeptService {
+        KeptService::from(self)
     }
 
     fn entries(objects: &ObjectSet, _: &Filters, out: &mut Output) {
@@ -76,20 +36,122 @@ impl Source for Service {
     }
 }
 
+/// What the zone reads of a Service, and nothing else: 100,000 Services are kept in
+/// about the memory of their names and addresses. Values stay as written (an invalid
+/// address is reported, naming its field, when the entries are made), and a Service
+/// that is not of type LoadBalancer keeps only its identity, since it publishes nothing
+/// and no Istio Gateway takes addresses from it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeptService {
+    /// Kind, namespace and name, shared with every entry made from it.
+    pub object: ObjectRef,
+    pub ignored: bool,
+    /// `spec.type` is `LoadBalancer`.
+    pub load_balancer: bool,
+    /// The first host-name annotation present, and its value.
+    pub hostnames: Option<(&'static str, Box<str>)>,
+    /// `spec.externalIPs`.
+    pub external_ips: Box<[Box<str>]>,
+    /// `spec.selector`, for Istio Gateways' workload selectors.
+    pub selector: Box<[(Box<str>, Box<str>)]>,
+    /// The named ports (for SRV), by their index in `spec.ports`.
+    pub ports: Box<[NamedPort]>,
+    /// `status.loadBalancer.ingress`: each point's `ip` or `hostname`.
+    pub ingress: Box<[LoadBalancerPoint]>,
+}
+
+/// A named Service port: what its SRV records need.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NamedPort {
+    /// Its index in `spec.ports`, for messages that name the field.
+    pub index: u32,
+    pub name: Box<str>,
+    pub port: i32,
+    pub protocol: Option<Box<str>>,
+}
+
+/// One `status.loadBalancer.ingress` point.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoadBalancerPoint {
+    pub ip: Option<Box<str>>,
+    pub hostname: Option<Box<str>>,
+}
+
+impl From<Service> for KeptService {
+    fn from(service: Service) -> Self {
+        let meta = service.metadata;
+        let object = object_ref(&Service::label(), &meta);
+        let ignored = ignored(&meta);
+        let spec = service.spec.unwrap_or_default();
+        let load_balancer = spec.type_.as_deref() == Some("LoadBalancer");
+        let mut kept = KeptService {
+            object,
+            ignored,
+            load_balancer,
+            hostnames: None,
+            external_ips: Box::default(),
+            selector: Box::default(),
+            ports: Box::default(),
+            ingress: Box::default(),
+        };
+        if !load_balancer {
+            return kept;
+        }
+        let mut annotations = meta.annotations.unwrap_or_default();
+        kept.hostnames = HOSTNAME_ANNOTATIONS
+            .iter()
+            .find_map(|key| annotations.remove(*key).map(|v| (*key, v.into())));
+        kept.external_ips = boxed(spec.external_ips.unwrap_or_default());
+        kept.selector = (spec.selector.unwrap_or_default().into_iter())
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        kept.ports = (spec.ports.unwrap_or_default().into_iter().enumerate())
+            .filter_map(|(index, p)| {
+                let name = p.name.filter(|n| !n.is_empty())?;
+                Some(NamedPort {
+                    index: u32::try_from(index).unwrap_or(u32::MAX),
+                    name: name.into(),
+                    port: p.port,
+                    protocol: p.protocol.map(Into::into),
+                })
+            })
+            .collect();
+        kept.ingress = (service.status.and_then(|s| s.load_balancer))
+            .and_then(|lb| lb.ingress)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|point| LoadBalancerPoint {
+                ip: point.ip.map(Into::into),
+                hostname: point.hostname.map(Into::into),
+            })
+            .collect();
+        kept
+    }
+}
+
+impl Kept for KeptService {
+    fn ignored(&self) -> bool {
+        self.ignored
+    }
+}
+
+fn boxed(strings: Vec<String>) -> Box<[Box<str>]> {
+    strings.into_iter().map(Into::into).collect()
+}
+
 /// The records a Service publishes. Only `type: LoadBalancer` publishes anything: a
 /// ClusterIP is not reachable from the LAN. Names come from the first host-name
 /// annotation (comma-separated), else `<name>.<namespace>` under every domain.
 /// Addresses come from `spec.externalIPs`, else `status.loadBalancer.ingress` (an
 /// `ip`, or a `hostname` that becomes a CNAME). A malformed value skips the object.
-pub fn service_entries(service: &Service) -> Result<Vec<Entry>, Skipped> {
-    let object = object_ref(&Service::label(), &service.metadata);
+pub fn service_entries(service: &KeptService) -> Result<Vec<Entry>, Skipped> {
+    let object = &service.object;
     let invalid = |field: String, detail: String| Skipped {
         object: object.clone(),
         reason: Skip::InvalidField,
         detail: format!("{field}: {detail}"),
     };
-    let spec = service.spec.as_ref();
-    if spec.and_then(|s| s.type_.as_deref()) != Some("LoadBalancer") {
+    if !service.load_balancer {
         return Ok(Vec::new());
     }
 
@@ -106,7 +168,7 @@ pub fn service_entries(service: &Service) -> Result<Vec<Entry>, Skipped> {
     let targets = service_addresses(service).map_err(|(field, e)| invalid(field, e))?;
     if targets.is_empty() {
         return Err(Skipped {
-            object,
+            object: object.clone(),
             reason: Skip::NoAddress,
             detail: format!(
                 "no load-balancer address yet (status.loadBalancer.ingress is empty) for {claimed}"
@@ -114,27 +176,15 @@ pub fn service_entries(service: &Service) -> Result<Vec<Entry>, Skipped> {
         });
     }
 
-    let mut entries = entries_for(
-        &names,
-        EntryName::Hostname,
-        &targets,
-        Kind::Service,
-        &object,
-    );
-    entries.extend(srv_entries(service, &names, &object).map_err(|(f, e)| invalid(f, e))?);
+    let mut entries = entries_for(&names, EntryName::Hostname, &targets, Kind::Service, object);
+    entries.extend(srv_entries(service, &names, object).map_err(|(f, e)| invalid(f, e))?);
     Ok(entries)
 }
 
 /// The names a Service publishes: those of the first host-name annotation present
 /// (comma-separated), else `<name>.<namespace>`. An error names the field.
-fn hostnames(service: &Service) -> Result<Vec<Name>, (String, String)> {
-    let annotations = service.metadata.annotations.as_ref();
-    let annotated = HOSTNAME_ANNOTATIONS.iter().find_map(|key| {
-        annotations
-            .and_then(|a| a.get(*key))
-            .map(|value| (*key, value))
-    });
-    match annotated {
+fn hostnames(service: &KeptService) -> Result<Vec<Name>, (String, String)> {
+    match &service.hostnames {
         Some((key, value)) => value
             .split(',')
             .filter(|part| !part.trim().is_empty())
@@ -143,12 +193,8 @@ fn hostnames(service: &Service) -> Result<Vec<Name>, (String, String)> {
             })
             .collect(),
         None => {
-            let meta = &service.metadata;
-            let default = format!(
-                "{}.{}",
-                meta.name.as_deref().unwrap_or_default(),
-                meta.namespace.as_deref().unwrap_or("default")
-            );
+            let object = &service.object;
+            let default = format!("{}.{}", object.name, object.namespace);
             Ok(vec![
                 parse_hostname(&default, false).map_err(|e| ("metadata.name".to_string(), e))?,
             ])
@@ -161,21 +207,14 @@ fn hostnames(service: &Service) -> Result<Vec<Name>, (String, String)> {
 /// publish none. A relative name's target is completed with the same domain as its SRV
 /// owner by the zone builder.
 fn srv_entries(
-    service: &Service,
+    service: &KeptService,
     names: &[Name],
     object: &ObjectRef,
 ) -> Result<Vec<Entry>, (String, String)> {
-    let ports = service
-        .spec
-        .as_ref()
-        .and_then(|s| s.ports.as_deref())
-        .unwrap_or_default();
     let mut entries = Vec::new();
-    for (i, port) in ports.iter().enumerate() {
-        let Some(port_name) = port.name.as_deref().filter(|n| !n.is_empty()) else {
-            continue;
-        };
-        let field = || format!("spec.ports[{i}]");
+    for port in &service.ports {
+        let port_name = &port.name;
+        let field = || format!("spec.ports[{}]", port.index);
         let number = u16::try_from(port.port).map_err(|_| {
             (
                 format!("{}.port", field()),
@@ -214,23 +253,13 @@ fn srv_entries(
 /// The addresses a Service of type LoadBalancer is reached at: `spec.externalIPs` if
 /// set, else `status.loadBalancer.ingress` (an `ip`, or a `hostname` that becomes a
 /// CNAME). An error names the field and what is wrong with it.
-pub fn service_addresses(service: &Service) -> Result<Vec<RecordData>, (String, String)> {
-    let external_ips = service
-        .spec
-        .as_ref()
-        .and_then(|s| s.external_ips.as_deref())
-        .unwrap_or_default();
-    if external_ips.is_empty() {
-        let points = service
-            .status
-            .as_ref()
-            .and_then(|s| s.load_balancer.as_ref())
-            .and_then(|lb| lb.ingress.as_deref())
-            .unwrap_or_default();
-        return load_balancer_targets(points.iter().map(|p| (p.ip.as_ref(), p.hostname.as_ref())));
+pub fn service_addresses(service: &KeptService) -> Result<Vec<RecordData>, (String, String)> {
+    if service.external_ips.is_empty() {
+        let points = service.ingress.iter();
+        return load_balancer_targets(points.map(|p| (p.ip.as_deref(), p.hostname.as_deref())));
     }
     let mut targets = Vec::new();
-    for (i, ip) in external_ips.iter().enumerate() {
+    for (i, ip) in service.external_ips.iter().enumerate() {
         let ip = parse_ip(ip).map_err(|e| (format!("spec.externalIPs[{i}]"), e))?;
         targets.push(RecordData::Address(ip));
     }
@@ -286,7 +315,7 @@ status:
   loadBalancer: {ingress: [{ip: 192.168.10.60}]}
 "#,
         );
-        let srv: Vec<(String, String)> = names_and_data(&service_entries(&svc).unwrap())
+        let srv: Vec<(String, String)> = names_and_data(&service_entries(&svc.keep()).unwrap())
             .into_iter()
             .filter(|(_, data)| data.starts_with("Srv"))
             .collect();
@@ -330,7 +359,7 @@ status:
     fn load_balancer_without_annotation_is_name_dot_namespace() {
         let svc = service("web", "apps").lb_ip("192.168.1.10").build();
         assert_eq!(
-            names_and_data(&service_entries(&svc).unwrap()),
+            names_and_data(&service_entries(&svc.keep()).unwrap()),
             pairs(&[("web.apps", "192.168.1.10")])
         );
     }
@@ -352,14 +381,17 @@ status:
             ("a.home.example", "192.168.1.10"),
             ("b.home.example", "192.168.1.10"),
         ]);
-        assert_eq!(names_and_data(&service_entries(&svc).unwrap()), expected);
+        assert_eq!(
+            names_and_data(&service_entries(&svc.keep()).unwrap()),
+            expected
+        );
         let svc = service("web", "apps")
             .annotation("coredns.io/hostname", "first.home.example")
             .annotation("external-dns.kubernetes.io/hostname", "second.home.example")
             .lb_ip("192.168.1.10")
             .build();
         assert_eq!(
-            names_and_data(&service_entries(&svc).unwrap()),
+            names_and_data(&service_entries(&svc.keep()).unwrap()),
             pairs(&[("first.home.example", "192.168.1.10")])
         );
     }
@@ -371,7 +403,7 @@ status:
             .lb_ip("192.168.1.10")
             .build();
         assert_eq!(
-            names_and_data(&service_entries(&svc).unwrap()),
+            names_and_data(&service_entries(&svc.keep()).unwrap()),
             pairs(&[("web.apps", "10.1.0.1")])
         );
     }
@@ -386,7 +418,10 @@ status:
             ("web.apps", "fd00::10"),
             ("web.apps", "CNAME lb.cloud.example."),
         ]);
-        assert_eq!(names_and_data(&service_entries(&svc).unwrap()), expected);
+        assert_eq!(
+            names_and_data(&service_entries(&svc.keep()).unwrap()),
+            expected
+        );
     }
 
     #[test]
@@ -395,7 +430,7 @@ status:
             .lb_ip("192.168.1.10")
             .type_("ClusterIP")
             .build();
-        assert_eq!(service_entries(&svc).unwrap(), Vec::new());
+        assert_eq!(service_entries(&svc.keep()).unwrap(), Vec::new());
     }
 
     #[test]
@@ -419,16 +454,33 @@ status:
             ),
         ];
         for (svc, field) in cases {
-            let skipped = service_entries(&svc).unwrap_err();
+            let skipped = service_entries(&svc.keep()).unwrap_err();
             assert_eq!(skipped.reason, Skip::InvalidField);
             assert!(skipped.detail.starts_with(field), "{}", skipped.detail);
         }
     }
 
     #[test]
+    fn a_service_of_another_type_keeps_only_its_identity() {
+        let kept = service("db", "apps")
+            .annotation("coredns.io/hostname", "db.home.example")
+            .external_ip("192.168.1.10")
+            .type_("ClusterIP")
+            .label(crate::sources::IGNORE_LABEL, "true")
+            .build()
+            .keep();
+        assert_eq!(kept.object, ObjectRef::new("Service", "apps", "db"));
+        assert!(kept.ignored && !kept.load_balancer);
+        assert!(kept.hostnames.is_none() && kept.external_ips.is_empty());
+    }
+
+    #[test]
     fn pending_load_balancer_is_skipped_as_no_address() {
         let svc = service("web", "apps").build();
-        assert_eq!(service_entries(&svc).unwrap_err().reason, Skip::NoAddress);
+        assert_eq!(
+            service_entries(&svc.keep()).unwrap_err().reason,
+            Skip::NoAddress
+        );
     }
 
     #[test]
@@ -455,28 +507,35 @@ status:
   loadBalancer: {ingress: [{ip: 192.168.10.20, ipMode: VIP, ports: [{port: 80, protocol: TCP}]}]}
 "#,
         );
-        let before = service_entries(&service).unwrap();
-        let slim = service.slim();
-        assert_eq!(service_entries(&slim).unwrap(), before);
-        assert!(slim.metadata.managed_fields.is_none());
-        assert!(slim.metadata.uid.is_none());
-        assert_eq!(slim.metadata.labels.as_ref().unwrap().len(), 1);
-        assert_eq!(slim.metadata.annotations.as_ref().unwrap().len(), 1);
-        let spec = slim.spec.as_ref().unwrap();
-        assert!(spec.cluster_ip.is_none());
-        // Only named ports (for SRV), with only their name, port and protocol.
+        let kept = service.keep();
         assert_eq!(
-            spec.ports.as_deref().unwrap(),
-            [ServicePort {
-                name: Some("https".into()),
-                port: 443,
-                protocol: Some("TCP".into()),
-                ..ServicePort::default()
-            }]
+            kept,
+            KeptService {
+                object: ObjectRef::new("Service", "apps", "web"),
+                ignored: false,
+                load_balancer: true,
+                hostnames: Some(("coredns.io/hostname", "web.home.example".into())),
+                external_ips: ["192.168.10.9".into()].into(),
+                selector: [("app".into(), "web".into())].into(),
+                // Only named ports (for SRV), with their name, port and protocol.
+                ports: [NamedPort {
+                    index: 1,
+                    name: "https".into(),
+                    port: 443,
+                    protocol: Some("TCP".into()),
+                }]
+                .into(),
+                ingress: [LoadBalancerPoint {
+                    ip: Some("192.168.10.20".into()),
+                    hostname: None,
+                }]
+                .into(),
+            }
         );
-        assert_eq!(spec.selector.as_ref().unwrap()["app"], "web");
-        let point = &slim.status.unwrap().load_balancer.unwrap().ingress.unwrap()[0];
-        assert_eq!(point.ip.as_deref(), Some("192.168.10.20"));
-        assert!(point.ports.is_none());
+        let entries = names_and_data(&service_entries(&kept).unwrap());
+        assert_eq!(
+            entries[0],
+            pairs(&[("web.home.example", "192.168.10.9")])[0]
+        );
     }
 }

@@ -65,7 +65,7 @@ pub fn by_name<'a, T: Resource + 'a, V>(
 /// point (Services and Ingresses spell the type differently): an `ip`, or a `hostname`
 /// that becomes a CNAME (never looked up at query time). An error names the field.
 pub fn load_balancer_targets<'a>(
-    points: impl Iterator<Item = (Option<&'a String>, Option<&'a String>)>,
+    points: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
 ) -> Result<Vec<RecordData>, (String, String)> {
     let mut targets = Vec::new();
     for (i, (ip, hostname)) in points.enumerate() {
