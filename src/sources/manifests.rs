@@ -14,6 +14,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::block_yaml;
 use super::kind::{self, Kind};
 use super::objects::{Key, ObjectSet, Stored};
 use super::rebuild::Feed;
@@ -306,6 +307,13 @@ impl Loader {
                 self.remember(span, errors_before_part, index - first);
                 continue;
             }
+            // The block style kubectl writes is read directly; the general parser reads
+            // everything else, and reports the errors.
+            if let Some(document) = block_yaml::parse(part) {
+                index += 1;
+                self.read_document(file, index, document);
+                continue;
+            }
             match serde_saphyr::from_multiple::<Value>(part) {
                 Ok(documents) => {
                     for document in documents {
@@ -363,7 +371,11 @@ impl Loader {
             }
             // Each item is a one-element YAML sequence (`- apiVersion: ...`), decoded
             // and dropped before the next is parsed.
-            let Ok(values) = serde_saphyr::from_str::<Vec<Value>>(item) else {
+            let parsed = match block_yaml::parse(item) {
+                Some(Value::Array(values)) => Ok(values),
+                _ => serde_saphyr::from_str::<Vec<Value>>(item),
+            };
+            let Ok(values) = parsed else {
                 // The whole document is parsed instead: the objects read so far are
                 // read again (and replace themselves), their warnings with them.
                 self.errors.truncate(errors_before);
@@ -521,7 +533,7 @@ impl Loader {
 
 /// Splits a YAML stream on its `---` document markers, without copying; empty
 /// documents are left out.
-fn document_spans(text: &str) -> Vec<&str> {
+pub(super) fn document_spans(text: &str) -> Vec<&str> {
     let mut spans = Vec::new();
     let mut start = 0;
     let mut at = 0;
@@ -542,7 +554,7 @@ fn document_spans(text: &str) -> Vec<&str> {
 /// them: `items:` at the left margin, each item a `- ` line there followed by indented
 /// lines. Each span is one item, still written as a one-element sequence. `None` when
 /// the document is not a list written that way (the caller then parses it whole).
-fn list_item_spans(document: &str) -> Option<Vec<&str>> {
+pub(super) fn list_item_spans(document: &str) -> Option<Vec<&str>> {
     let mut items = Vec::new();
     let mut is_list = false;
     let mut in_items = false;

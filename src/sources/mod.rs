@@ -6,6 +6,7 @@
 //! the one [`ObjectSet`]; [`rebuild`] holds the one loop that builds and stores a new
 //! zone from it.
 
+pub mod block_yaml;
 pub mod cluster;
 pub mod dnsendpoint;
 pub mod gateway_api;
