@@ -486,13 +486,11 @@ fn resolve(text: &str) -> Option<Scalar> {
         };
         return Some(Scalar::Number(number));
     }
-    let lower = digits.to_ascii_lowercase();
-    if lower.starts_with("0x")
-        || lower.starts_with("0o")
-        || lower.starts_with("0b")
-        || lower == ".inf"
-        || lower == ".nan"
-    {
+    let radix = matches!(
+        digits.as_bytes(),
+        [b'0', b'x' | b'X' | b'o' | b'O' | b'b' | b'B', ..]
+    );
+    if radix || digits.eq_ignore_ascii_case(".inf") || digits.eq_ignore_ascii_case(".nan") {
         return None;
     }
     match text.parse::<f64>() {
