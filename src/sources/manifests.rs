@@ -312,6 +312,7 @@ impl Loader {
             if let Some(document) = block_yaml::parse(part) {
                 index += 1;
                 self.read_document(file, index, document);
+                self.remember(span, errors_before_part, index - first);
                 continue;
             }
             match serde_saphyr::from_multiple::<Value>(part) {
@@ -1028,6 +1029,31 @@ items:
             second.location(&by_name(&second, "s0").object),
             Some(format!("file {}", list.display()).as_str())
         );
+    }
+
+    #[test]
+    fn a_block_style_document_read_by_the_fast_reader_is_kept_across_reloads() {
+        let dir = tempfile::tempdir().unwrap();
+        let doc = |name: &str| {
+            format!(
+                "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  type: LoadBalancer\n\
+                 status:\n  loadBalancer:\n    ingress:\n    - ip: 10.0.1.1\n"
+            )
+        };
+        let text = [doc("b1"), doc("b2")].join("---\n");
+        assert!(
+            document_spans(&text)
+                .iter()
+                .all(|d| block_yaml::parse(d).is_some())
+        );
+        std::fs::write(dir.path().join("block.yaml"), &text).unwrap();
+        let (first, errors, cache) = reload(dir.path(), SpanCache::default());
+        assert_eq!(errors, Vec::new());
+        std::fs::write(dir.path().join("block.yaml"), text.replace("b2", "b3")).unwrap();
+        let (second, errors, _) = reload(dir.path(), cache);
+        assert_eq!(errors, Vec::new());
+        assert!(std::ptr::eq(by_name(&first, "b1"), by_name(&second, "b1")));
+        assert_eq!(by_name(&second, "b3").ingress.len(), 1);
     }
 
     #[test]
