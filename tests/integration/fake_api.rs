@@ -6,9 +6,10 @@
 //! Only what kube's discovery and watcher use is served. Each test drives it through
 //! [`FakeApi`]: declare resources, apply and delete objects, break things.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -58,8 +59,8 @@ struct Inner {
     resources: Vec<ResourceDef>,
     objects: BTreeMap<(String, String), BTreeMap<(String, String), Value>>,
     resource_version: u64,
-    /// Events by resource version, for watches that resume.
-    history: Vec<(u64, String, String, &'static str, Value)>,
+    /// Events by resource version, for watches that resume: the last [`HISTORY`].
+    history: VecDeque<(u64, String, String, &'static str, Value)>,
     /// Watches from a resource version below this get 410 Gone.
     expired_before: u64,
     forbidden: HashSet<(String, String)>,
@@ -68,12 +69,20 @@ struct Inner {
     watches: HashMap<String, usize>,
 }
 
+/// How many events are kept for watches that resume (a real API server keeps about five
+/// minutes of them); a watch from before the oldest gets 410 Gone, as it would there.
+const HISTORY: usize = 10_000;
+/// The most bytes of queued events sent as one chunk of a watch stream.
+const CHUNK: usize = 64 * 1024;
+
 /// A handle on the fake API server; clones share it.
 #[derive(Clone)]
 pub struct FakeApi {
     inner: Arc<Mutex<Inner>>,
     addr: SocketAddr,
     serving: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    /// Watch events written to the streams so far.
+    delivered: Arc<AtomicU64>,
 }
 
 impl FakeApi {
@@ -94,6 +103,7 @@ impl FakeApi {
             inner: Arc::default(),
             addr,
             serving: Arc::default(),
+            delivered: Arc::default(),
         }
     }
 
@@ -349,6 +359,11 @@ impl FakeApi {
         self.state().watches.get(plural).copied().unwrap_or(0)
     }
 
+    /// Watch events written to the streams so far (every watch, every resource).
+    pub fn events_delivered(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
+    }
+
     /// Waits until `n` watches of `plural` are open.
     pub async fn wait_watching(&self, plural: &str, n: usize) {
         let start = Instant::now();
@@ -374,9 +389,12 @@ impl FakeApi {
 impl Inner {
     fn publish(&mut self, rv: u64, group: &str, plural: &str, kind: &'static str, object: Value) {
         self.history
-            .push((rv, group.into(), plural.into(), kind, object.clone()));
-        if self.history.len() > 10_000 {
-            self.history.remove(0);
+            .push_back((rv, group.into(), plural.into(), kind, object.clone()));
+        if self.history.len() > HISTORY
+            && let Some((forgotten, ..)) = self.history.pop_front()
+        {
+            // A watch from before this event could not be told it: 410 Gone.
+            self.expired_before = self.expired_before.max(forgotten);
         }
         self.watchers.retain(|w| !w.tx.is_closed());
         for watcher in &self.watchers {
@@ -649,13 +667,44 @@ fn objects(
                 let _ = tx.send(Line::End);
             });
         }
-        let stream = futures::stream::unfold(rx, |mut rx| async move {
-            match rx.recv().await {
-                Some(Line::Event(text)) => {
-                    Some((Ok::<Bytes, std::io::Error>(Bytes::from(text + "\n")), rx))
+        let delivered = api.delivered.clone();
+        // The state is the channel and a line taken from it that must wait for the next
+        // chunk (an end after events).
+        let stream = futures::stream::unfold((rx, None), move |(mut rx, held)| {
+            let delivered = delivered.clone();
+            async move {
+                let line = match held {
+                    Some(line) => Some(line),
+                    None => rx.recv().await,
+                };
+                match line {
+                    Some(Line::Event(text)) => {
+                        // Events already queued go out in one chunk, as a busy API server
+                        // writes them: 1,000 changes a second are not 1,000 writes.
+                        let mut chunk = text + "\n";
+                        let mut events = 1;
+                        let mut held = None;
+                        while chunk.len() < CHUNK {
+                            match rx.try_recv() {
+                                Ok(Line::Event(text)) => {
+                                    chunk.push_str(&text);
+                                    chunk.push('\n');
+                                    events += 1;
+                                }
+                                Ok(other) => {
+                                    held = Some(other);
+                                    break;
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        delivered.fetch_add(events, Ordering::Relaxed);
+                        let chunk = Ok::<Bytes, std::io::Error>(Bytes::from(chunk));
+                        Some((chunk, (rx, held)))
+                    }
+                    Some(Line::Drop) => Some((Err(std::io::Error::other("dropped")), (rx, None))),
+                    Some(Line::End) | None => None,
                 }
-                Some(Line::Drop) => Some((Err(std::io::Error::other("dropped")), rx)),
-                Some(Line::End) | None => None,
             }
         });
         return (
