@@ -49,7 +49,7 @@ fn apply_example(api: &FakeApi, file: &str) {
     }
 }
 
-fn service(name: &str, namespace: &str, host: &str, ip: &str) -> Value {
+pub(crate) fn service(name: &str, namespace: &str, host: &str, ip: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "Service",
         "metadata": {"name": name, "namespace": namespace,
             "annotations": {"coredns.io/hostname": host}},

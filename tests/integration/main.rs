@@ -17,6 +17,7 @@ mod prepared;
 mod reload;
 mod reverse;
 mod secondary;
+mod soak;
 mod srv;
 mod status_page;
 mod support;
