@@ -100,9 +100,15 @@ impl Reader {
 
     /// Reads every object, warning about (and counting) each problem. Blocks.
     pub fn load_reporting(&self, metrics: &ZoneMetrics) -> ObjectSet {
+        let started = std::time::Instant::now();
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         let (objects, errors, next) = load_with(&self.paths, std::mem::take(&mut *cache));
         *cache = next;
+        tracing::debug!(
+            spans = cache.spans.len(),
+            ms = started.elapsed().as_millis(),
+            "manifests read"
+        );
         report(&errors, metrics);
         objects
     }

@@ -171,6 +171,7 @@ impl Rebuilder {
     pub fn rebuild(&self, objects: &ObjectSet) -> Arc<Zone> {
         let started = Instant::now();
         let found = kind::entries(objects, &self.filters);
+        let entries_done = Instant::now();
         let previous = self.zone.load_full();
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -182,6 +183,7 @@ impl Rebuilder {
             previous.as_deref(),
             u32::try_from(now).unwrap_or(u32::MAX),
         ));
+        let built = Instant::now();
         // Observed first, then swapped: whoever sees the new answers also sees them
         // counted (a test, or an operator comparing a dig with a scrape).
         self.observer.observe(&Rebuilt {
@@ -191,6 +193,14 @@ impl Rebuilder {
             objects,
         });
         self.zone.store(Some(zone.clone()));
+        let millis = |from: Instant, to: Instant| to.duration_since(from).as_millis();
+        let swapped = Instant::now();
+        tracing::debug!(
+            entries_ms = millis(started, entries_done),
+            build_ms = millis(entries_done, built),
+            observe_ms = millis(built, swapped),
+            "zone rebuilt"
+        );
         self.serials
             .send_if_modified(|serial| std::mem::replace(serial, zone.serial()) != zone.serial());
         zone
