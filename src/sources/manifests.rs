@@ -74,12 +74,20 @@ fn load_with(paths: &[PathBuf], previous: SpanCache) -> (ObjectSet, Vec<LoadErro
     // thousands of files holds one descriptor and one file's text at once.
     for file in &walk.files {
         match read_file(file) {
-            Ok(text) => loader.read_text(file, &text),
+            Ok(text) => {
+                loader.prefetch(file, &text);
+                loader.read_text(file, &text);
+            }
             Err(message) => loader.error(file, message),
         }
     }
     (loader.objects, loader.errors, loader.next)
 }
+
+/// At most this many threads decode a file's new spans at once.
+const MAX_READERS: usize = 8;
+/// Fewer new spans than twice this are decoded on the calling thread.
+const MIN_SPANS_PER_READER: usize = 256;
 
 /// Reads the manifest paths again on every change, decoding only the documents and list
 /// items whose text changed since the last read: with 100,000 Services in one file, a
@@ -306,28 +314,10 @@ impl Loader {
             }
             let errors_before_part = self.errors.len();
             self.document = Some(Decoded::default());
-            let first = index;
-            if self.read_list_items(file, index + 1, part) || self.read_json(file, index + 1, part)
-            {
-                index += 1;
-                self.remember(span, errors_before_part, index - first);
-                continue;
-            }
-            // The block style kubectl writes is read directly; the general parser reads
-            // everything else, and reports the errors.
-            if let Some(document) = block_yaml::parse(part) {
-                index += 1;
-                self.read_document(file, index, document);
-                self.remember(span, errors_before_part, index - first);
-                continue;
-            }
-            match serde_saphyr::from_multiple::<Value>(part) {
+            match self.read_part(file, index, part) {
                 Ok(documents) => {
-                    for document in documents {
-                        index += 1;
-                        self.read_document(file, index, document);
-                    }
-                    self.remember(span, errors_before_part, index - first);
+                    index += documents;
+                    self.remember(span, errors_before_part, documents);
                 }
                 Err(e) => {
                     self.document = None;
@@ -376,34 +366,117 @@ impl Loader {
             if self.reuse(file, span).is_some() {
                 continue;
             }
-            // Each item is a one-element YAML sequence (`- apiVersion: ...`), decoded
-            // and dropped before the next is parsed.
-            let parsed = match block_yaml::parse(item) {
-                Some(Value::Array(values)) => Ok(values),
-                _ => serde_saphyr::from_str::<Vec<Value>>(item),
-            };
-            let Ok(values) = parsed else {
+            if !self.read_item(file, index, span, item) {
                 // The whole document is parsed instead: the objects read so far are
                 // read again (and replace themselves), their warnings with them.
                 self.errors.truncate(errors_before);
                 if let Some(document) = self.document.as_mut() {
                     document.objects.truncate(document_before);
                 }
-                self.item = None;
                 return false;
-            };
-            let errors_before_item = self.errors.len();
-            self.item = Some(Decoded::default());
-            for value in values {
-                self.read_document(file, index, value);
-            }
-            if let Some(decoded) = self.item.take()
-                && self.errors.len() == errors_before_item
-            {
-                self.next.spans.insert(span, decoded);
             }
         }
         true
+    }
+
+    /// Reads one document span (after the `---` split): a `kubectl` list item by item,
+    /// JSON, the block style kubectl writes directly, and everything else with the
+    /// general parser, which also reports the errors. Returns how many documents it
+    /// held.
+    fn read_part(
+        &mut self,
+        file: &Path,
+        index: usize,
+        part: &str,
+    ) -> Result<usize, serde_saphyr::Error> {
+        if self.read_list_items(file, index + 1, part) || self.read_json(file, index + 1, part) {
+            return Ok(1);
+        }
+        if let Some(document) = block_yaml::parse(part) {
+            self.read_document(file, index + 1, document);
+            return Ok(1);
+        }
+        let documents = serde_saphyr::from_multiple::<Value>(part)?;
+        let count = documents.len();
+        for (i, document) in documents.into_iter().enumerate() {
+            self.read_document(file, index + 1 + i, document);
+        }
+        Ok(count)
+    }
+
+    /// Reads one item of a `kubectl` list: a one-element YAML sequence
+    /// (`- apiVersion: ...`), decoded and dropped before the next is parsed. Returns
+    /// false, having read nothing, when it does not parse alone.
+    fn read_item(&mut self, file: &Path, index: usize, span: SpanKey, item: &str) -> bool {
+        let parsed = match block_yaml::parse(item) {
+            Some(Value::Array(values)) => Ok(values),
+            _ => serde_saphyr::from_str::<Vec<Value>>(item),
+        };
+        let Ok(values) = parsed else {
+            return false;
+        };
+        let errors_before = self.errors.len();
+        self.item = Some(Decoded::default());
+        for value in values {
+            self.read_document(file, index, value);
+        }
+        if let Some(decoded) = self.item.take()
+            && self.errors.len() == errors_before
+        {
+            self.next.spans.insert(span, decoded);
+        }
+        true
+    }
+
+    /// Decodes the spans of `text` (documents, and the items of `kubectl` lists) that
+    /// the last read did not have, on every CPU at once, into `previous`: the read that
+    /// follows finds them there as if they were unchanged, and keeps them in order.
+    /// Spans with a problem are left to that read, which reports them in order.
+    fn prefetch(&mut self, file: &Path, text: &str) {
+        let mut spans = Vec::new();
+        for part in document_spans(text) {
+            match list_item_spans(part) {
+                Some(items) => spans.extend(items.into_iter().map(|item| (item, true))),
+                None => spans.push((part, false)),
+            }
+        }
+        let new: Vec<_> = spans
+            .into_iter()
+            .map(|(span, item)| (SpanKey::of(file, span), span, item))
+            .filter(|(key, _, _)| !self.previous.spans.contains_key(key))
+            .collect();
+        let readers = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_READERS));
+        if readers < 2 || new.len() < MIN_SPANS_PER_READER * 2 {
+            return;
+        }
+        let chunk = new.len().div_ceil(readers);
+        let decoded: Vec<SpanCache> = std::thread::scope(|scope| {
+            let readers: Vec<_> = new
+                .chunks(chunk)
+                .map(|spans| {
+                    scope.spawn(move || {
+                        let mut reader = Loader::default();
+                        for &(key, span, item) in spans {
+                            if item {
+                                reader.read_item(file, 0, key, span);
+                            } else {
+                                let errors_before = reader.errors.len();
+                                reader.document = Some(Decoded::default());
+                                if let Ok(documents) = reader.read_part(file, 0, span) {
+                                    reader.remember(key, errors_before, documents);
+                                }
+                                reader.document = None;
+                            }
+                        }
+                        reader.next
+                    })
+                })
+                .collect();
+            readers.into_iter().filter_map(|r| r.join().ok()).collect()
+        });
+        for cache in decoded {
+            self.previous.spans.extend(cache.spans);
+        }
     }
 
     /// Reads a JSON document (`kubectl get -o json`) with the JSON parser, which has no
@@ -1091,5 +1164,34 @@ items:
         let web = ObjectRef::new("Service", "apps", "web");
         let expected = format!("file {}", dir.path().join("b.yaml").display());
         assert_eq!(objects.location(&web), Some(expected.as_str()));
+    }
+
+    #[test]
+    fn spans_decoded_on_several_threads_read_like_one_thread_reads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        // A list, and many documents: the same name twice (the later wins), a document
+        // that does not parse, one without a kind, one with a bad field.
+        let list = kubectl_list(3 * MIN_SPANS_PER_READER, None);
+        let mut documents: Vec<String> = (0..3 * MIN_SPANS_PER_READER)
+            .map(|i| format!("apiVersion: v1\nkind: Service\nmetadata: {{name: d{}}}\nspec: {{type: LoadBalancer}}\nstatus: {{loadBalancer: {{ingress: [{{ip: 10.0.{}.{}}}]}}}}\n", i % 500, i / 256, i % 256))
+            .collect();
+        documents[7] = "kind: [unclosed\n".into();
+        documents[9] = "foo: bar\n".into();
+        documents[11] = "apiVersion: v1\nkind: Service\nmetadata: {name: bad}\nspec: {ports: [{port: eighty}]}\n".into();
+        let documents = documents.join("---\n");
+        std::fs::write(dir.path().join("a-list.yaml"), &list).unwrap();
+        std::fs::write(dir.path().join("b-documents.yaml"), &documents).unwrap();
+
+        let (threaded, threaded_errors) = load(&[dir.path().to_path_buf()]);
+        let mut one = Loader::default();
+        one.read_text(&dir.path().join("a-list.yaml"), &list);
+        one.read_text(&dir.path().join("b-documents.yaml"), &documents);
+        assert_eq!(threaded_errors, one.errors);
+        assert_eq!(threaded_errors.len(), 3, "{threaded_errors:?}");
+        assert_eq!(
+            format!("{:?}", services(&threaded)),
+            format!("{:?}", services(&one.objects))
+        );
+        assert_eq!(services(&threaded).len(), 3 * MIN_SPANS_PER_READER + 500);
     }
 }
