@@ -159,11 +159,10 @@ pub fn service_entries(service: &KeptService) -> Result<Vec<Entry>, Skipped> {
 
     // From here on a problem names what the object would have published, so that
     // `/explain` of that name finds it.
-    let claimed = claimed(&names);
     let invalid = |field: String, detail: String| Skipped {
         object: object.clone(),
         reason: Skip::InvalidField,
-        detail: format!("{field}: {detail} (would publish {claimed})"),
+        detail: format!("{field}: {detail} (would publish {})", claimed(&names)),
     };
     let targets = service_addresses(service).map_err(|(field, e)| invalid(field, e))?;
     if targets.is_empty() {
@@ -171,7 +170,8 @@ pub fn service_entries(service: &KeptService) -> Result<Vec<Entry>, Skipped> {
             object: object.clone(),
             reason: Skip::NoAddress,
             detail: format!(
-                "no load-balancer address yet (status.loadBalancer.ingress is empty) for {claimed}"
+                "no load-balancer address yet (status.loadBalancer.ingress is empty) for {}",
+                claimed(&names)
             ),
         });
     }
