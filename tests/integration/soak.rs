@@ -914,3 +914,131 @@ async fn cluster_with_1000_changes_a_second() {
         warnings.join("\n")
     );
 }
+
+/// A LoadBalancer Service as the API server sends it (managed fields, labels, cluster
+/// IPs, node ports, status), with a host-name annotation on one in ten, like
+/// benches/gen-services.py writes them.
+fn api_service(i: u32) -> serde_json::Value {
+    let name = format!("app{i}");
+    let namespace = format!("ns{}", i % 100);
+    let mut annotations = serde_json::json!({
+        "meta.helm.sh/release-name": "apps",
+        "meta.helm.sh/release-namespace": "apps",
+    });
+    if i.is_multiple_of(10) {
+        annotations["coredns.io/hostname"] = format!("{name}.home.example").into();
+    }
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": name, "namespace": namespace,
+            "uid": format!("00000000-0000-4000-8000-{i:012}"),
+            "resourceVersion": (100_000 + i).to_string(),
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+            "labels": {
+                "app.kubernetes.io/instance": name,
+                "app.kubernetes.io/managed-by": "Helm",
+                "app.kubernetes.io/name": name,
+            },
+            "annotations": annotations,
+            "managedFields": [{
+                "manager": "helm", "operation": "Update", "apiVersion": "v1",
+                "time": "2026-01-01T00:00:00Z", "fieldsType": "FieldsV1",
+                "fieldsV1": {"f:metadata": {"f:labels": {".": {}, "f:app.kubernetes.io/name": {}}},
+                             "f:spec": {"f:ports": {}, "f:selector": {}, "f:type": {}}},
+            }],
+        },
+        "spec": {
+            "type": "LoadBalancer",
+            "clusterIP": format!("10.43.{}.{}", i / 256 % 256, i % 256),
+            "clusterIPs": [format!("10.43.{}.{}", i / 256 % 256, i % 256)],
+            "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": "http",
+                       "nodePort": 30000 + i % 2000}],
+            "selector": {"app.kubernetes.io/instance": name, "app.kubernetes.io/name": name},
+            "externalTrafficPolicy": "Cluster", "internalTrafficPolicy": "Cluster",
+            "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack", "sessionAffinity": "None",
+        },
+        "status": {"loadBalancer": {"ingress": [{
+            "ip": format!("10.{}.{}.{}", 64 + i / 65536, i / 256 % 256, i % 256), "ipMode": "VIP",
+        }]}},
+    })
+}
+
+/// Not a soak, a measurement (issue 14): start-up and memory in cluster mode with
+/// `K8S_GATEWAY_SCALE_SERVICES` Services (default 100,000) listed from the fake API
+/// server. Prints the figures; asserts only that every Service's name is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement at 100,000 Services: see the README, Performance"]
+async fn cluster_memory_at_scale() {
+    let count = u32::try_from(seconds("K8S_GATEWAY_SCALE_SERVICES", 100_000)).unwrap_or(100_000);
+    let api = FakeApi::start().await;
+    api.serve_all();
+    api.seed("", "services", (0..count).map(api_service));
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let kubeconfig = api.write_kubeconfig(dir.path());
+    let started = Instant::now();
+    let server = Spawned::start(&["--kubeconfig", &kubeconfig.to_string_lossy()]);
+    let last = count - 1;
+    let (name, ip) = (
+        if last.is_multiple_of(10) {
+            format!("app{last}.home.example")
+        } else {
+            format!("app{last}.ns{}.home.example", last % 100)
+        },
+        Ipv4Addr::new(
+            10,
+            (64 + last / 65536) as u8,
+            (last / 256 % 256) as u8,
+            (last % 256) as u8,
+        ),
+    );
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let answer = ask_once(server.dns, &name).await;
+        if answer.as_ref().is_some_and(|m| ipv4s(m) == [ip]) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} not answered in 10 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ready = started.elapsed();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id()))
+        .expect("the server is running");
+    let field = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map_or(0.0, |v| {
+                v.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<f64>()
+                    .unwrap_or(0.0)
+                    / 1024.0
+            })
+    };
+    println!(
+        "cluster mode: services={count} start_s={:.2} rss_mib={:.1} peak_mib={:.1}",
+        ready.as_secs_f64(),
+        field("VmRSS:"),
+        field("VmHWM:")
+    );
+    assert!(server.warnings().is_empty(), "{:?}", server.warnings());
+}
+
+/// One UDP question, or `None` when no answer came in time.
+async fn ask_once(addr: SocketAddr, name: &str) -> Option<Message> {
+    let socket = UdpSocket::bind("127.0.0.1:0").await.ok()?;
+    let request = query(name, RecordType::A).to_vec().ok()?;
+    socket.send_to(&request, addr).await.ok()?;
+    let mut buf = vec![0; 4096];
+    let (len, _) = tokio::time::timeout(ANSWER_TIMEOUT, socket.recv_from(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
+    Message::from_vec(&buf[..len]).ok()
+}
