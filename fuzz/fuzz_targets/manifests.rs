@@ -35,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
     let name = zone
         .authorities()
         .iter()
-        .flat_map(|a| a.nodes().map(|(n, _)| Name::from(n)))
+        .flat_map(|a| a.nodes().map(|n| n.name()))
         .next()
         .unwrap_or_else(|| Name::from_ascii("home.example.").expect("a valid name"));
     message.add_query(hickory_proto::op::Query::query(name, RecordType::A));

@@ -71,28 +71,25 @@ pub fn respond_transfer(zone: Option<&Zone>, request: &[u8]) -> (ResponseCode, V
     }
     (
         ResponseCode::NoError,
-        encode_stream(meta, query, &zone_records(authority)),
+        encode_stream(meta, query, zone_records(authority)),
     )
 }
 
 /// RFC 5936 §2.2: the SOA first and last, every other record once in between (apex
 /// first, then by name, so two transfers of one serial are identical).
-fn zone_records(authority: &Authority) -> Vec<&Record> {
-    let mut nodes: Vec<_> = authority.nodes().collect();
-    nodes.sort_by_cached_key(|(name, _)| (**name != *authority.origin(), name.to_string()));
-    let mut records = vec![authority.soa()];
-    for (_, node) in nodes {
-        for set in node.rrsets() {
-            records.extend(set.records.iter());
-        }
-    }
-    records.push(authority.soa());
-    records
+fn zone_records(authority: &Authority) -> impl Iterator<Item = Record> {
+    std::iter::once(authority.soa().clone())
+        .chain(authority.records_in_order().map(|(record, _)| record))
+        .chain(std::iter::once(authority.soa().clone()))
 }
 
 /// Packs `records` into as few messages as fit [`MESSAGE_BUDGET`] each; the question is
 /// in the first (RFC 5936 §2.2.1 lets later ones omit it).
-fn encode_stream(meta: Metadata, query: &Query, records: &[&Record]) -> Vec<Vec<u8>> {
+fn encode_stream(
+    meta: Metadata,
+    query: &Query,
+    records: impl IntoIterator<Item = Record>,
+) -> Vec<Vec<u8>> {
     let mut messages = Vec::new();
     let mut chunk: Vec<Record> = Vec::new();
     let mut size = 0;
@@ -109,7 +106,7 @@ fn encode_stream(meta: Metadata, query: &Query, records: &[&Record]) -> Vec<Vec<
             chunk.clear();
             size = 0;
         }
-        chunk.push((*record).clone());
+        chunk.push(record);
         size += len;
     }
     let first = messages.is_empty().then_some(query);

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use hickory_proto::rr::{LowerName, Record};
+use hickory_proto::rr::Record;
 
 use crate::zone::{Authority, Zone, render};
 
@@ -134,7 +134,12 @@ fn sources_section(out: &mut String, zone: Option<&Zone>, sources: &[SourceRow])
         );
         let mut counts: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
         if let Some(zone) = zone {
-            for (_, _, origins) in records(zone) {
+            let origins = zone
+                .authorities()
+                .iter()
+                .flat_map(|a| a.nodes())
+                .flat_map(|node| node.origins());
+            for origins in origins {
                 for object in origins {
                     counts
                         .entry(&object.kind)
@@ -172,16 +177,19 @@ fn sources_section(out: &mut String, zone: Option<&Zone>, sources: &[SourceRow])
 
 fn names_section(out: &mut String, zone: &Zone) {
     out.push_str("<h2>Names</h2>\n");
-    let all: Vec<_> = records(zone).collect();
-    if all.len() > MAX_ROWS {
+    let total: usize = zone
+        .authorities()
+        .iter()
+        .map(|a| 1 + a.nodes().map(|n| n.origins().count()).sum::<usize>())
+        .sum();
+    if total > MAX_ROWS {
         let _ = writeln!(
             out,
-            "<p>Showing the first {MAX_ROWS} of {} records; <a href=\"zone\">/zone</a> has them all.</p>",
-            all.len()
+            "<p>Showing the first {MAX_ROWS} of {total} records; <a href=\"zone\">/zone</a> has them all.</p>",
         );
     }
     table_head(out, "names", &["Name", "Type", "Data", "TTL", "From"]);
-    for (record, _, origins) in all.into_iter().take(MAX_ROWS) {
+    for (record, origins) in records(zone).take(MAX_ROWS) {
         let from = render::origins_label(origins);
         row(
             out,
@@ -244,22 +252,11 @@ fn shadowed_section(out: &mut String, zone: &Zone) {
     out.push_str("</tbody></table></div>\n");
 }
 
-/// Every record of the zone with its owner and origins: each domain's SOA, then its
-/// names sorted (apex first), as `/zone` lists them.
-fn records(zone: &Zone) -> impl Iterator<Item = (&Record, &LowerName, &[crate::zone::ObjectRef])> {
+/// Every record of the zone with its origins: each domain's SOA, then its names sorted
+/// (apex first), as `/zone` lists them.
+fn records(zone: &Zone) -> impl Iterator<Item = (Record, &[crate::zone::ObjectRef])> {
     zone.authorities().iter().flat_map(|authority: &Authority| {
-        let mut names: Vec<_> = authority.nodes().collect();
-        names.sort_by_cached_key(|(name, _)| (**name != *authority.origin(), name.to_string()));
-        std::iter::once((authority.soa(), authority.origin(), &[][..])).chain(
-            names.into_iter().flat_map(|(name, node)| {
-                node.rrsets().iter().flat_map(move |set| {
-                    set.records
-                        .iter()
-                        .zip(&set.origins)
-                        .map(move |(record, origins)| (record, name, origins.as_slice()))
-                })
-            }),
-        )
+        std::iter::once((authority.soa().clone(), &[][..])).chain(authority.records_in_order())
     })
 }
 

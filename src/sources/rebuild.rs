@@ -251,11 +251,11 @@ impl Observer {
         for authority in zone.authorities() {
             let domain = authority.origin().to_string();
             let mut names = 0;
-            for (_, node) in authority.nodes() {
+            for node in authority.nodes() {
                 if !node.is_empty_non_terminal() {
                     names += 1;
                 }
-                for origins in node.rrsets().iter().flat_map(|set| &set.origins) {
+                for origins in node.origins() {
                     let kind = origins.first().map_or("zone", |o| &*o.kind).to_string();
                     let labels = ZoneKindLabels {
                         zone: domain.clone(),
@@ -319,8 +319,8 @@ fn name_diff(old: &Zone, new: &Zone) -> (usize, usize) {
             .iter()
             .flat_map(|a| {
                 a.nodes()
-                    .filter(|(_, n)| !n.is_empty_non_terminal())
-                    .map(|(k, _)| k.to_string())
+                    .filter(|n| !n.is_empty_non_terminal())
+                    .map(|n| n.name().to_string())
             })
             .collect()
     };

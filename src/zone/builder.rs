@@ -7,13 +7,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
-use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA, SRV, TXT};
+use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
 use super::reverse::{ReverseZone, ptr_name};
+use super::store::{PendingSet, StoreBuilder, Value};
 use super::{
-    Authority, Claims, Entry, EntryName, Kind, Node, ObjectRef, RecordData, RrSet, Skip, Skipped,
-    Zone,
+    Authority, Claims, Entry, EntryName, Kind, ObjectRef, RecordData, Skip, Skipped, Zone,
 };
 
 /// SOA timers for secondaries (RFC 1912 §2.2 ranges). NOTIFY tells them of a change at
@@ -22,9 +22,6 @@ use super::{
 const SOA_REFRESH: i32 = 3600;
 const SOA_RETRY: i32 = 600;
 const SOA_EXPIRE: i32 = 1_209_600;
-
-/// Longest TXT character-string (RFC 1035 §3.3).
-const TXT_CHUNK: usize = 255;
 
 /// What the builder needs to know besides the entries. Cheap to clone.
 #[derive(Clone, Debug, PartialEq)]
@@ -167,7 +164,7 @@ pub fn build_with(
             && p.authorities
                 .iter()
                 .zip(&authorities)
-                .all(|(a, b)| a.origin == b.origin && a.nodes == b.nodes)
+                .all(|(a, b)| a.origin == b.origin && a.store.same_records(&b.store))
     });
     let serial = match previous {
         Some(p) if same_records => p.serial,
@@ -264,8 +261,9 @@ fn build_authority(
     published: &mut Vec<Published>,
 ) -> Authority {
     let origin_name = Name::from(&origin);
-    let mut nodes: HashMap<LowerName, Node> = HashMap::new();
-    nodes.insert(origin.clone(), Node::default());
+    // About one empty non-terminal for every two names (`_tcp` above a Service's SRV).
+    let mut store = StoreBuilder::new(&origin, names.len() * 3 / 2);
+    let mut apex = Vec::new();
 
     for (name, mut name_claims) in names {
         let Some(winner) = name_claims
@@ -293,16 +291,20 @@ fn build_authority(
         if !name.is_wildcard() && !settings.reverse_zones.is_empty() {
             publish_addresses(&name, &rrsets, settings, winner, published);
         }
-        insert_with_ancestors(&mut nodes, &origin, name, rrsets);
+        if is_apex {
+            apex = rrsets;
+        } else {
+            store.add(&name, rrsets);
+        }
     }
-    finish_authority(origin, nodes, &origin_name, settings)
+    finish_authority(origin, store, apex, &origin_name, settings)
 }
 
 /// Notes the addresses at `name` that fall in a reverse zone. Wildcard owners publish
 /// none: `*.apps` is not a host name a PTR could point to.
 fn publish_addresses(
     name: &LowerName,
-    rrsets: &[RrSet],
+    rrsets: &[PendingSet],
     settings: &Settings,
     winner: Kind,
     published: &mut Vec<Published>,
@@ -313,18 +315,16 @@ fn publish_addresses(
         .position(|k| *k == winner)
         .unwrap_or(usize::MAX);
     for set in rrsets {
-        for (record, objects) in set.records.iter().zip(&set.origins) {
-            let ip = match &record.data {
-                RData::A(a) => IpAddr::V4(a.0),
-                RData::AAAA(aaaa) => IpAddr::V6(aaaa.0),
-                _ => continue,
+        for (value, objects) in &set.records {
+            let Value::Address(ip) = *value else {
+                continue;
             };
             if settings.reverse_zones.iter().any(|z| z.contains(ip)) {
                 published.push(Published {
                     ip,
                     rank,
                     name: name.clone(),
-                    ttl: record.ttl,
+                    ttl: set.ttl,
                     objects: objects.clone(),
                 });
             }
@@ -348,7 +348,12 @@ fn build_reverse(settings: &Settings, mut published: Vec<Published>) -> Vec<Auth
     published.sort_by(|a, b| {
         (a.ip, a.rank, a.name.to_string()).cmp(&(b.ip, b.rank, b.name.to_string()))
     });
-    let mut by_zone: Vec<HashMap<LowerName, Node>> = zones.iter().map(|_| HashMap::new()).collect();
+    // Per reverse zone, its names and the records at its apex (a /32 or /128 zone's one
+    // PTR).
+    let mut by_zone: Vec<(StoreBuilder, Vec<PendingSet>)> = zones
+        .iter()
+        .map(|(origin, _)| (StoreBuilder::new(origin, 16), Vec::new()))
+        .collect();
     let mut at = 0;
     while at < published.len() {
         let ip = published[at].ip;
@@ -362,39 +367,36 @@ fn build_reverse(settings: &Settings, mut published: Vec<Published>) -> Vec<Auth
             continue;
         };
         let owner = ptr_name(ip);
-        let owner_name = Name::from(&owner);
         // RFC 2181 §5.2: one TTL per RRset, the lowest.
         let ttl = group.iter().map(|p| p.ttl).min().unwrap_or(settings.ttl);
-        let mut set = RrSet {
+        let mut set = PendingSet {
             rtype: RecordType::PTR,
+            ttl,
             records: Vec::new(),
-            origins: Vec::new(),
         };
         for p in group {
             let target = Name::from(&p.name);
             if set
                 .records
                 .iter()
-                .any(|r| r.data == RData::PTR(PTR(target.clone())))
+                .any(|(v, _)| matches!(v, Value::Ptr(t) if *t == target))
             {
                 continue; // one PTR per name
             }
-            set.records.push(Record::from_rdata(
-                owner_name.clone(),
-                ttl,
-                RData::PTR(PTR(target)),
-            ));
-            set.origins.push(p.objects.clone());
+            set.records.push((Value::Ptr(target), p.objects.clone()));
         }
-        let origin = &zones[index].0;
-        insert_with_ancestors(&mut by_zone[index], origin, owner, vec![set]);
+        let (store, apex) = &mut by_zone[index];
+        if owner == zones[index].0 {
+            *apex = vec![set];
+        } else {
+            store.add(&owner, vec![set]);
+        }
     }
     zones
         .into_iter()
         .zip(by_zone)
-        .map(|((origin, _), mut nodes)| {
-            nodes.entry(origin.clone()).or_default();
-            finish_authority(origin, nodes, &ns_base, settings)
+        .map(|((origin, _), (store, apex))| {
+            finish_authority(origin, store, apex, &ns_base, settings)
         })
         .collect()
 }
@@ -403,7 +405,8 @@ fn build_reverse(settings: &Settings, mut published: Vec<Published>) -> Vec<Auth
 /// to `ns_base` (the domain itself for forward domains).
 fn finish_authority(
     origin: LowerName,
-    mut nodes: HashMap<LowerName, Node>,
+    mut store: StoreBuilder,
+    mut apex: Vec<PendingSet>,
     ns_base: &Name,
     settings: &Settings,
 ) -> Authority {
@@ -412,20 +415,18 @@ fn finish_authority(
         .chain(settings.secondary.as_ref())
         .filter_map(|n| relative_to(n, ns_base))
         .collect();
-    let ns = RrSet {
+    let ns = PendingSet {
         rtype: RecordType::NS,
+        ttl: settings.ttl,
         records: ns_names
             .iter()
-            .map(|n| {
-                Record::from_rdata(origin_name.clone(), settings.ttl, RData::NS(NS(n.clone())))
-            })
+            .map(|n| (Value::Ns(n.clone()), Vec::new()))
             .collect(),
-        origins: vec![Vec::new(); ns_names.len()],
     };
-    let apex = nodes.entry(origin.clone()).or_default();
-    apex.rrsets.retain(|s| s.rtype != RecordType::NS);
-    apex.rrsets.push(ns);
-    apex.rrsets.sort_by_key(|s| u16::from(s.rtype));
+    apex.retain(|s| s.rtype != RecordType::NS);
+    apex.push(ns);
+    apex.sort_by_key(|s| u16::from(s.rtype));
+    store.add(&origin, apex);
 
     let mname = ns_names
         .first()
@@ -444,12 +445,10 @@ fn finish_authority(
     );
     let soa = Record::from_rdata(origin_name, settings.ttl, RData::SOA(soa));
 
-    let has_wildcards = nodes.keys().any(|n| n.is_wildcard());
     Authority {
         origin,
         soa,
-        nodes,
-        has_wildcards,
+        store: store.finish(),
     }
 }
 
@@ -462,7 +461,12 @@ fn relative_to(name: &Name, origin: &Name) -> Option<Name> {
 
 /// Turns one name's winning claims into record sets: union without duplicates, one TTL
 /// per set (RFC 2181 §5.2: the lowest), and a CNAME only where nothing else is.
-fn rrsets_for(name: &LowerName, won: Vec<Claim>, is_apex: bool, claims: &mut Claims) -> Vec<RrSet> {
+fn rrsets_for(
+    name: &LowerName,
+    won: Vec<Claim>,
+    is_apex: bool,
+    claims: &mut Claims,
+) -> Vec<PendingSet> {
     let has_other = won.iter().any(|c| !matches!(c.data, RecordData::Cname(_)));
     let mut cname_kept: Option<Name> = None;
     let mut merged: BTreeMap<RecordData, (u32, Vec<ObjectRef>)> = BTreeMap::new();
@@ -501,82 +505,40 @@ fn rrsets_for(name: &LowerName, won: Vec<Claim>, is_apex: bool, claims: &mut Cla
         }
     }
 
-    let owner = Name::from(name);
-    let mut sets: Vec<RrSet> = Vec::new();
+    let mut sets: Vec<PendingSet> = Vec::new();
     for (data, (ttl, objects)) in merged {
-        let (rtype, rdata) = match data {
-            RecordData::Address(IpAddr::V4(ip)) => (RecordType::A, RData::A(A(ip))),
-            RecordData::Address(IpAddr::V6(ip)) => (RecordType::AAAA, RData::AAAA(AAAA(ip))),
-            RecordData::Cname(target) => {
-                let mut target = target.to_lowercase();
-                target.set_fqdn(true);
-                (RecordType::CNAME, RData::CNAME(CNAME(target)))
-            }
-            RecordData::Txt(text) => (RecordType::TXT, RData::TXT(TXT::new(txt_chunks(&text)))),
+        let (rtype, value) = match data {
+            RecordData::Address(ip @ IpAddr::V4(_)) => (RecordType::A, Value::Address(ip)),
+            RecordData::Address(ip @ IpAddr::V6(_)) => (RecordType::AAAA, Value::Address(ip)),
+            RecordData::Cname(target) => (RecordType::CNAME, Value::Cname(target)),
+            RecordData::Txt(text) => (RecordType::TXT, Value::Txt(text)),
             RecordData::Srv {
                 priority,
                 weight,
                 port,
                 target,
-            } => {
-                let mut target = target.to_lowercase();
-                target.set_fqdn(true);
-                (
-                    RecordType::SRV,
-                    RData::SRV(SRV::new(priority, weight, port, target)),
-                )
-            }
+            } => (
+                RecordType::SRV,
+                Value::Srv {
+                    priority,
+                    weight,
+                    port,
+                    target,
+                },
+            ),
         };
-        let record = Record::from_rdata(owner.clone(), ttl, rdata);
         match sets.iter_mut().find(|s| s.rtype == rtype) {
             Some(set) => {
-                set.records.push(record);
-                set.origins.push(objects);
+                // RFC 2181 §5.2: one TTL per RRset, the lowest.
+                set.ttl = set.ttl.min(ttl);
+                set.records.push((value, objects));
             }
-            None => sets.push(RrSet {
+            None => sets.push(PendingSet {
                 rtype,
-                records: vec![record],
-                origins: vec![objects],
+                ttl,
+                records: vec![(value, objects)],
             }),
         }
     }
-    for set in &mut sets {
-        let ttl = set.records.iter().map(|r| r.ttl).min().unwrap_or_default();
-        for record in &mut set.records {
-            record.ttl = ttl;
-        }
-    }
     sets
-}
-
-/// Splits a TXT value into character-strings of at most 255 bytes, on char boundaries.
-fn txt_chunks(text: &str) -> Vec<String> {
-    let mut chunks = Vec::new();
-    let mut current = String::new();
-    for ch in text.chars() {
-        if current.len() + ch.len_utf8() > TXT_CHUNK {
-            chunks.push(std::mem::take(&mut current));
-        }
-        current.push(ch);
-    }
-    chunks.push(current);
-    chunks
-}
-
-/// Inserts a node and makes every name between it and the origin exist (as an empty
-/// non-terminal when it has no records of its own), so that such names answer NODATA,
-/// not NXDOMAIN (RFC 8020).
-fn insert_with_ancestors(
-    nodes: &mut HashMap<LowerName, Node>,
-    origin: &LowerName,
-    name: LowerName,
-    rrsets: Vec<RrSet>,
-) {
-    let mut ancestor = name.base_name();
-    while origin.zone_of(&ancestor) && ancestor != *origin {
-        nodes.entry(ancestor.clone()).or_default();
-        ancestor = ancestor.base_name();
-    }
-    let node = nodes.entry(name).or_default();
-    node.rrsets = rrsets;
 }

@@ -184,30 +184,25 @@ impl Zone {
         };
         let (node, by_wildcard) = match authority.node(name) {
             Some(node) => (Some(node), false),
-            None => (authority.covering_wildcard(name), true),
+            None => (authority.wildcard_for(name), true),
         };
         if let Some(node) = node {
+            let records = node.records();
             if by_wildcard {
-                explanation.wildcard = node
-                    .rrsets
-                    .first()
-                    .and_then(|s| s.records.first())
-                    .map(|r| r.name.to_string());
+                explanation.wildcard = records.first().map(|(r, _)| r.name.to_string());
             }
-            for set in node.rrsets() {
-                for (record, origins) in set.records.iter().zip(&set.origins) {
-                    if explanation.winner.is_none()
-                        && let Some(first) = origins.first()
-                    {
-                        explanation.winner = Some(first.kind.to_string());
-                    }
-                    explanation.records.push(ExplainedRecord {
-                        r#type: record.record_type().to_string(),
-                        ttl: record.ttl,
-                        data: record.data.to_string(),
-                        objects: origins.iter().map(ToString::to_string).collect(),
-                    });
+            for (record, origins) in records {
+                if explanation.winner.is_none()
+                    && let Some(first) = origins.first()
+                {
+                    explanation.winner = Some(first.kind.to_string());
                 }
+                explanation.records.push(ExplainedRecord {
+                    r#type: record.record_type().to_string(),
+                    ttl: record.ttl,
+                    data: record.data.to_string(),
+                    objects: origins.iter().map(ToString::to_string).collect(),
+                });
             }
         }
         if let Some(shadowed) = self.claims.shadowed.get(name) {

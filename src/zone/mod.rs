@@ -11,10 +11,13 @@ mod explain;
 pub mod names;
 pub mod render;
 mod reverse;
+mod store;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
+
+use store::{SetRef, Store, Wire};
 
 use arc_swap::ArcSwapOption;
 
@@ -48,25 +51,14 @@ pub struct Zone {
 pub struct Authority {
     origin: LowerName,
     soa: Record,
-    nodes: HashMap<LowerName, Node>,
-    /// Whether any `*` name exists: lets a miss skip the closest-encloser walk.
-    has_wildcards: bool,
+    store: Store,
 }
 
-/// The records at one name. A name with no records is an empty non-terminal.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Node {
-    rrsets: Vec<RrSet>,
-}
-
-/// The records of one type at one name, with the objects that claimed each record.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RrSet {
-    pub rtype: RecordType,
-    pub records: Vec<Record>,
-    /// `origins[i]` lists the objects that claimed `records[i]` (several objects may
-    /// publish the same address). Empty for the records the zone makes itself (NS).
-    pub origins: Vec<Vec<ObjectRef>>,
+/// One name of a domain, as stored: read its records with [`NodeRef::records`].
+#[derive(Clone, Copy)]
+pub struct NodeRef<'z> {
+    store: &'z Store,
+    index: u32,
 }
 
 /// Everything known about who claimed which name, kept for debugging views.
@@ -139,7 +131,7 @@ impl Zone {
     pub fn name_count(&self) -> usize {
         self.authorities
             .iter()
-            .map(|a| a.nodes.values().filter(|n| !n.rrsets.is_empty()).count())
+            .map(|a| a.nodes().filter(|n| !n.is_empty_non_terminal()).count())
             .sum()
     }
 }
@@ -153,67 +145,98 @@ impl Authority {
         &self.soa
     }
 
-    /// Every name and its node, in no particular order.
-    pub fn nodes(&self) -> impl Iterator<Item = (&LowerName, &Node)> {
-        self.nodes.iter()
+    /// Every name, in no particular order.
+    pub fn nodes(&self) -> impl Iterator<Item = NodeRef<'_>> {
+        (0..self.store.node_count() as u32).map(|index| NodeRef {
+            store: &self.store,
+            index,
+        })
     }
 
-    pub fn node(&self, name: &LowerName) -> Option<&Node> {
-        self.nodes.get(name)
+    pub fn node(&self, name: &LowerName) -> Option<NodeRef<'_>> {
+        let wire = Wire::of(name)?;
+        let index = self.store.find_absolute(wire.as_bytes())?;
+        Some(NodeRef {
+            store: &self.store,
+            index,
+        })
+    }
+
+    /// Every name: the apex first, then by name as printed, so that two renders of one
+    /// zone are the same and a diff of two reads well (`/zone`, the status page, zone
+    /// transfers). Each name is printed once for its key, not twice per comparison.
+    pub fn nodes_in_order(&self) -> Vec<NodeRef<'_>> {
+        let mut names: Vec<(bool, String, NodeRef<'_>)> = self
+            .nodes()
+            .map(|node| {
+                let name = node.name();
+                (name != *self.origin, name.to_string(), node)
+            })
+            .collect();
+        names.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        names.into_iter().map(|(_, _, node)| node).collect()
+    }
+
+    /// Every record but the SOA with the objects behind it, in [`Self::nodes_in_order`],
+    /// made one name at a time.
+    pub fn records_in_order(&self) -> impl Iterator<Item = (Record, &[ObjectRef])> {
+        self.nodes_in_order()
+            .into_iter()
+            .flat_map(|node| node.records())
     }
 
     fn lookup(&self, name: &LowerName, rtype: RecordType) -> Answer<'_> {
-        if let Some(node) = self.nodes.get(name) {
-            return self.answer_at(name, node, rtype, None);
-        }
-        if self.has_wildcards
-            && let Some(wildcard) = self.covering_wildcard(name)
-        {
-            // RFC 4592 §3.3: the wildcard's records, with the query name as owner.
-            return self.answer_at(name, wildcard, rtype, Some(name));
+        let relative = Wire::of(name);
+        let relative = relative
+            .as_ref()
+            .and_then(|w| self.store.relative_part(w.as_bytes()));
+        if let Some(relative) = relative {
+            if let Some(node) = self.store.find(relative) {
+                return self.answer_at(name, node, rtype);
+            }
+            if self.store.has_wildcards()
+                && let Some(wildcard) = self.covering_wildcard(relative)
+            {
+                // RFC 4592 §3.3: the wildcard's records, with the query name as owner.
+                return self.answer_at(name, wildcard, rtype);
+            }
         }
         // RFC 2308 §3: NXDOMAIN carries the SOA in the authority section.
         self.negative(ResponseCode::NXDomain)
     }
 
-    /// The answer at an existing node (or a wildcard node standing in for `qname`).
-    fn answer_at<'z>(
-        &'z self,
-        qname: &LowerName,
-        node: &'z Node,
-        rtype: RecordType,
-        synthesise_owner: Option<&LowerName>,
-    ) -> Answer<'z> {
+    /// The answer at an existing node (or a wildcard node standing in for `qname`),
+    /// with `qname` as the owner of its records.
+    fn answer_at(&self, qname: &LowerName, node: u32, rtype: RecordType) -> Answer<'_> {
         let is_apex = *qname == self.origin;
         if is_apex && matches!(rtype, RecordType::SOA | RecordType::ANY) {
             return self.positive(Cow::Borrowed(std::slice::from_ref(&self.soa)));
         }
         if rtype != RecordType::CNAME
-            && let Some(cname) = node.rrset(RecordType::CNAME)
+            && let Some(cname) = self.store.set(node, RecordType::CNAME)
         {
-            let first = owned_as(&cname.records, synthesise_owner);
+            let mut first = Vec::new();
+            cname.extend_into(&Name::from(qname), &mut first);
             return self.follow_cname(first, rtype);
         }
         let found = match rtype {
             // RFC 8482: a minimal answer to ANY: one RRset.
-            RecordType::ANY => node.rrsets.first(),
-            _ => node.rrset(rtype),
+            RecordType::ANY => self.store.sets(node).next(),
+            _ => self.store.set(node, rtype),
         };
         match found {
             Some(set) => {
                 // NS: glue; SRV: the targets' addresses (RFC 2782, "Usage rules").
                 let additionals = if matches!(rtype, RecordType::NS | RecordType::SRV) {
-                    self.glue(&set.records)
+                    self.glue(set)
                 } else {
                     Cow::Borrowed(&[][..])
                 };
-                let answers = match synthesise_owner {
-                    Some(owner) => Cow::Owned(owned_as(&set.records, Some(owner))),
-                    None => Cow::Borrowed(&set.records[..]),
-                };
+                let mut answers = Vec::new();
+                set.extend_into(&Name::from(qname), &mut answers);
                 Answer {
                     additionals,
-                    ..self.positive(answers)
+                    ..self.positive(Cow::Owned(answers))
                 }
             }
             // RFC 2308 §2.2: NODATA: NOERROR, no answer, SOA in authority.
@@ -235,74 +258,94 @@ impl Authority {
             if answers.iter().any(|r| r.name == *target) {
                 break;
             }
-            let target = LowerName::from(target);
-            if !self.origin.zone_of(&target) {
+            let target = target.clone();
+            let Some(wire) = Wire::of(&target) else {
+                break;
+            };
+            let Some(relative) = self.store.relative_part(wire.as_bytes()) else {
                 break; // the resolver follows names outside our domain itself
-            }
-            let node = match self.nodes.get(&target) {
+            };
+            let node = match self.store.find(relative) {
                 Some(node) => node,
-                None => match self.covering_wildcard(&target) {
+                None => match self.covering_wildcard(relative) {
                     Some(node) => node,
                     // RFC 6604 §3: the chain ends at a name that does not exist:
                     // NXDOMAIN, the chain in the answer, the SOA in authority.
                     None => return self.negative_after(answers, ResponseCode::NXDomain),
                 },
             };
-            let owner = Some(&target);
-            if let Some(next) = node.rrset(RecordType::CNAME) {
-                answers.extend(owned_as(&next.records, owner));
+            if let Some(next) = self.store.set(node, RecordType::CNAME) {
+                next.extend_into(&target, &mut answers);
                 continue;
             }
-            match self.rrset_at(&target, node, rtype) {
-                Some(records) => answers.extend(owned_as(records, owner)),
+            let found = match rtype {
+                RecordType::SOA if relative.is_empty() => {
+                    let mut soa = self.soa.clone();
+                    soa.name = target;
+                    answers.push(soa);
+                    true
+                }
+                // RFC 8482: a minimal answer to ANY: one RRset.
+                RecordType::ANY => self.store.sets(node).next().is_some_and(|set| {
+                    set.extend_into(&target, &mut answers);
+                    true
+                }),
+                _ => self.store.set(node, rtype).is_some_and(|set| {
+                    set.extend_into(&target, &mut answers);
+                    true
+                }),
+            };
+            if !found {
                 // RFC 2308 §3: a chain ending in no data (another type, an empty
                 // non-terminal, a wildcard without that type) carries the SOA too.
-                None => return self.negative_after(answers, ResponseCode::NoError),
+                return self.negative_after(answers, ResponseCode::NoError);
             }
             break;
         }
         self.positive(Cow::Owned(answers))
     }
 
-    /// The records of `rtype` at `name` (the SOA at the apex; one RRset for ANY).
-    fn rrset_at<'z>(
-        &'z self,
-        name: &LowerName,
-        node: &'z Node,
-        rtype: RecordType,
-    ) -> Option<&'z [Record]> {
-        match rtype {
-            RecordType::SOA if *name == self.origin => Some(std::slice::from_ref(&self.soa)),
-            // RFC 8482: a minimal answer to ANY: one RRset.
-            RecordType::ANY => node.rrsets.first().map(|s| &s.records[..]),
-            _ => node.rrset(rtype).map(|s| &s.records[..]),
-        }
+    /// The wildcard node that answers for `name`, if any (for `/explain`).
+    fn wildcard_for(&self, name: &LowerName) -> Option<NodeRef<'_>> {
+        let wire = Wire::of(name)?;
+        let relative = self.store.relative_part(wire.as_bytes())?;
+        let index = self.covering_wildcard(relative)?;
+        Some(NodeRef {
+            store: &self.store,
+            index,
+        })
     }
 
     /// RFC 4592 §3.3.1: the wildcard at the closest encloser, if that has one. An
     /// existing name or empty non-terminal is its own closest encloser, so it is never
-    /// covered.
-    fn covering_wildcard(&self, name: &LowerName) -> Option<&Node> {
-        let mut encloser = name.base_name();
-        while self.origin.zone_of(&encloser) {
-            if self.nodes.contains_key(&encloser) {
-                // NB: `into_wildcard` replaces the first label; the wildcard is a child.
-                let wildcard = Name::from(&encloser).prepend_label("*").ok()?;
-                return self.nodes.get(&LowerName::from(wildcard));
+    /// covered. `relative` is the name's wire labels below the origin.
+    fn covering_wildcard(&self, relative: &[u8]) -> Option<u32> {
+        let mut encloser = store::parent(relative)?;
+        loop {
+            if encloser.is_empty() || self.store.find(encloser).is_some() {
+                let mut wildcard = [0u8; 256];
+                let len = encloser.len() + 2;
+                wildcard.get_mut(..2)?.copy_from_slice(b"\x01*");
+                wildcard.get_mut(2..len)?.copy_from_slice(encloser);
+                return self.store.find(&wildcard[..len]);
             }
-            encloser = encloser.base_name();
+            encloser = store::parent(encloser)?;
         }
-        None
     }
 
-    /// The A/AAAA records of the NS targets that are in this domain.
-    fn glue(&self, records: &[Record]) -> Cow<'_, [Record]> {
+    /// The A/AAAA records of the NS (or SRV) targets that are in this domain.
+    fn glue(&self, set: SetRef<'_>) -> Cow<'_, [Record]> {
         let mut glue = Vec::new();
-        for target in records.iter().filter_map(ns_target) {
-            if let Some(node) = self.nodes.get(&LowerName::from(target)) {
+        for target in set.targets() {
+            let Some(wire) = Wire::of_wire(target) else {
+                continue;
+            };
+            if let Some(node) = self.store.find_absolute(wire.as_bytes()) {
+                let mut owner = None;
                 for rtype in [RecordType::A, RecordType::AAAA] {
-                    if let Some(set) = node.rrset(rtype) {
-                        glue.extend_from_slice(&set.records);
+                    if let Some(set) = self.store.set(node, rtype) {
+                        let owner = owner.get_or_insert_with(|| self.store.name(node));
+                        set.extend_into(owner, &mut glue);
                     }
                 }
             }
@@ -334,47 +377,47 @@ impl Authority {
     }
 }
 
-impl Node {
-    pub fn rrset(&self, rtype: RecordType) -> Option<&RrSet> {
-        self.rrsets.iter().find(|s| s.rtype == rtype)
-    }
-
-    pub fn rrsets(&self) -> &[RrSet] {
-        &self.rrsets
+impl<'z> NodeRef<'z> {
+    /// The name, fully qualified and lower-case.
+    pub fn name(&self) -> Name {
+        self.store.name(self.index)
     }
 
     /// An empty non-terminal: exists because a name below it does.
     pub fn is_empty_non_terminal(&self) -> bool {
-        self.rrsets.is_empty()
+        self.store.is_empty_non_terminal(self.index)
+    }
+
+    /// The name's records, RRset by RRset, each with the objects that claimed it (none
+    /// for the records the zone makes itself, NS).
+    pub fn records(&self) -> Vec<(Record, &'z [ObjectRef])> {
+        let owner = self.name();
+        let mut records = Vec::new();
+        for set in self.store.sets(self.index) {
+            records.extend(set.records(&owner).zip(set.origins()));
+        }
+        records
+    }
+
+    /// Per record, the objects that claimed it: what counting needs, without making
+    /// the records.
+    pub fn origins(&self) -> impl Iterator<Item = &'z [ObjectRef]> + use<'z> {
+        self.store.sets(self.index).flat_map(|set| set.origins())
     }
 }
 
-/// Copies records, renaming them to `owner` when one is given (wildcard synthesis).
-fn owned_as(records: &[Record], owner: Option<&LowerName>) -> Vec<Record> {
-    records
-        .iter()
-        .map(|r| {
-            let mut r = r.clone();
-            if let Some(owner) = owner {
-                r.name = Name::from(owner);
-            }
-            r
-        })
-        .collect()
+impl std::fmt::Debug for NodeRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeRef")
+            .field("name", &self.name())
+            .field("records", &self.records())
+            .finish()
+    }
 }
 
 fn cname_target(record: &Record) -> Option<&Name> {
     match &record.data {
         RData::CNAME(cname) => Some(&cname.0),
-        _ => None,
-    }
-}
-
-/// The name an NS or SRV record points to, whose addresses go in the additional section.
-fn ns_target(record: &Record) -> Option<&Name> {
-    match &record.data {
-        RData::NS(ns) => Some(&ns.0),
-        RData::SRV(srv) => Some(&srv.target),
         _ => None,
     }
 }

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use hickory_proto::rr::rdata::TXT;
-use hickory_proto::rr::{LowerName, RData, Record};
+use hickory_proto::rr::{RData, Record};
 
 use super::{Authority, ObjectRef, Zone};
 
@@ -21,17 +21,8 @@ pub fn zone_files(zone: &Zone) -> String {
 fn authority_file(authority: &Authority, out: &mut String) {
     let _ = writeln!(out, "$ORIGIN {}", authority.origin());
     line(out, authority.soa(), "zone apex");
-    let mut names: Vec<(&LowerName, _)> = authority.nodes().collect();
-    // Apex first, then by name as printed, so a diff of two renders reads well. Each
-    // name is printed once for its key, not twice per comparison: at 10,000 names that
-    // was most of the time `/zone` took.
-    names.sort_by_cached_key(|(name, _)| (**name != *authority.origin(), name.to_string()));
-    for (_, node) in names {
-        for set in node.rrsets() {
-            for (record, origins) in set.records.iter().zip(&set.origins) {
-                line(out, record, &origins_label(origins));
-            }
-        }
+    for (record, origins) in authority.records_in_order() {
+        line(out, &record, &origins_label(origins));
     }
 }
 

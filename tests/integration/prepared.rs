@@ -219,7 +219,8 @@ fn names_of(zone: &Zone) -> Vec<String> {
     let mut names = vec!["outside.example.".to_string()];
     for authority in zone.authorities() {
         names.push(format!("no-such-name.{}", authority.origin()));
-        for (name, _) in authority.nodes() {
+        for node in authority.nodes() {
+            let name = node.name();
             names.push(name.to_string());
             names.push(format!("below.{name}"));
         }
