@@ -349,6 +349,8 @@ impl<'a> Reader<'a> {
             }
             self.pos = (end + 1).min(bytes.len());
         }
+        // No content line before the text's end: an empty scalar.
+        content_indent?;
         if !strip {
             out.push('\n');
         }
@@ -861,6 +863,11 @@ mod tests {
             "a: |\nb: 1\n",
             "a: |\n    x\n   y\n",
             "- a: |\n  x\n",
+            // Found by the fuzz target: an empty block scalar at the text's end.
+            "a: |\n  x\nc: |\n",
+            "a: >-",
+            "W: |  \n",
+            " -  |\n",
         ];
         for text in cases {
             declines(text);
