@@ -23,6 +23,9 @@ const MAX_NODES: usize = 200_000;
 const MAX_KEY_BYTES: usize = 512;
 /// Longer texts are left to the general parser (its scalar budget is 64 MiB).
 const MAX_TEXT_BYTES: usize = 32 * 1024 * 1024;
+/// More comment lines in a row are left to the general parser: it buffers comments while
+/// it looks ahead for the next token, and refuses more than 32.
+const MAX_COMMENT_RUN: usize = 16;
 
 /// Reads one YAML document (its `---` marker already removed) written in the block
 /// style subset, or `None` when the text is outside it. A document that is a sequence
@@ -38,11 +41,12 @@ pub fn parse(text: &str) -> Option<Value> {
         line: None,
         nodes: 0,
         depth: 0,
+        declined: false,
     };
     let first = reader.peek()?;
     let value = reader.block(first.indent)?;
     // Anything left (a line less indented than the first) is not one node.
-    if reader.peek().is_some() {
+    if reader.peek().is_some() || reader.declined {
         return None;
     }
     Some(value)
@@ -108,6 +112,9 @@ struct Reader<'a> {
     line: Option<Line>,
     nodes: usize,
     depth: usize,
+    /// Set when a look at the next line found what the general parser must read (too
+    /// many comment lines in a row); the value read is then not returned.
+    declined: bool,
 }
 
 /// What starts a mapping line.
@@ -125,6 +132,7 @@ impl<'a> Reader<'a> {
             return self.line;
         }
         let bytes = self.text.as_bytes();
+        let mut comments = 0;
         while self.pos < bytes.len() {
             let start = self.pos;
             let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
@@ -133,6 +141,13 @@ impl<'a> Reader<'a> {
                 .position(|&b| b != b' ')
                 .unwrap_or(end - start);
             if start + indent == end || bytes[start + indent] == b'#' {
+                if start + indent < end {
+                    comments += 1;
+                    if comments > MAX_COMMENT_RUN {
+                        self.declined = true;
+                        return None;
+                    }
+                }
                 self.pos = (end + 1).min(bytes.len());
                 continue;
             }
@@ -775,7 +790,7 @@ mod tests {
 
     #[test]
     fn declines_what_it_does_not_read() {
-        let cases = [
+        let cases: &[&str] = &[
             // Anchors, aliases, tags, merge keys.
             "a: &x 1\nb: *x\n",
             "a: !!str 1\n",
@@ -863,7 +878,9 @@ mod tests {
             "a: |\nb: 1\n",
             "a: |\n    x\n   y\n",
             "- a: |\n  x\n",
-            // Found by the fuzz target: an empty block scalar at the text's end.
+            // Found by the fuzz target: an empty block scalar at the text's end; more
+            // comment lines in a row than the general parser buffers.
+            &format!("a:\n{}b: 1\n", "# c\n".repeat(40)),
             "a: |\n  x\nc: |\n",
             "a: >-",
             "W: |  \n",
@@ -872,6 +889,7 @@ mod tests {
         for text in cases {
             declines(text);
         }
+        reads(&format!("a:\n{}b: 1\n", "# c\n".repeat(16)), json!({"a": null, "b": 1}));
     }
 
     #[test]
