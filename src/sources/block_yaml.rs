@@ -889,7 +889,10 @@ mod tests {
         for text in cases {
             declines(text);
         }
-        reads(&format!("a:\n{}b: 1\n", "# c\n".repeat(16)), json!({"a": null, "b": 1}));
+        reads(
+            &format!("a:\n{}b: 1\n", "# c\n".repeat(16)),
+            json!({"a": null, "b": 1}),
+        );
     }
 
     #[test]
