@@ -6,11 +6,12 @@
 //! async workers, and swaps it in. Metrics and logs of a rebuild are the [`Observer`]'s,
 //! which reads its result.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use hickory_proto::rr::LowerName;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -251,18 +252,23 @@ impl Observer {
         for authority in zone.authorities() {
             let domain = authority.origin().to_string();
             let mut names = 0;
+            // Counted here first: one metric update per kind, not one per record.
+            let mut by_kind: HashMap<&str, i64> = HashMap::new();
             for node in authority.nodes() {
                 if !node.is_empty_non_terminal() {
                     names += 1;
                 }
                 for origins in node.origins() {
-                    let kind = origins.first().map_or("zone", |o| &*o.kind).to_string();
-                    let labels = ZoneKindLabels {
-                        zone: domain.clone(),
-                        kind,
-                    };
-                    m.records.get_or_create(&labels).inc();
+                    let kind = origins.first().map_or("zone", |o| &*o.kind);
+                    *by_kind.entry(kind).or_default() += 1;
                 }
+            }
+            for (kind, count) in by_kind {
+                let labels = ZoneKindLabels {
+                    zone: domain.clone(),
+                    kind: kind.to_string(),
+                };
+                m.records.get_or_create(&labels).inc_by(count);
             }
             m.names
                 .get_or_create(&ZoneLabels { zone: domain })
@@ -314,18 +320,26 @@ fn log_change(metrics: &ZoneMetrics, previous: Option<&Zone>, zone: &Zone) {
 
 /// Names (with records) added and removed between two zones.
 fn name_diff(old: &Zone, new: &Zone) -> (usize, usize) {
-    let names = |z: &Zone| -> HashSet<String> {
-        z.authorities()
-            .iter()
-            .flat_map(|a| {
-                a.nodes()
-                    .filter(|n| !n.is_empty_non_terminal())
-                    .map(|n| n.name().to_string())
-            })
-            .collect()
-    };
-    let (old, new) = (names(old), names(new));
-    (new.difference(&old).count(), old.difference(&new).count())
+    (names_missing(new, old), names_missing(old, new))
+}
+
+/// How many names with records `zone` has that `other` has not (looked up one by one:
+/// no copy of either zone's names).
+fn names_missing(zone: &Zone, other: &Zone) -> usize {
+    let mut missing = 0;
+    for authority in zone.authorities() {
+        let theirs = (other.authorities().iter()).find(|a| a.origin() == authority.origin());
+        for node in authority.nodes().filter(|n| !n.is_empty_non_terminal()) {
+            let name = LowerName::new(&node.name());
+            if theirs
+                .and_then(|a| a.node(&name))
+                .is_none_or(|n| n.is_empty_non_terminal())
+            {
+                missing += 1;
+            }
+        }
+    }
+    missing
 }
 
 #[cfg(test)]
@@ -335,6 +349,31 @@ mod tests {
     use arc_swap::ArcSwapOption;
     use hickory_proto::rr::{LowerName, Name};
     use prometheus_client::registry::Registry;
+
+    #[test]
+    fn the_names_added_and_removed_are_counted_without_empty_non_terminals() {
+        let settings = Settings::with_defaults(vec![Name::from_ascii("home.example.").unwrap()]);
+        let zone = |names: &[&str]| {
+            let entries = names.iter().map(|n| zone::Entry {
+                name: zone::EntryName::Absolute(Name::from_ascii(n).unwrap()),
+                data: zone::RecordData::Address("10.0.0.1".parse().unwrap()),
+                ttl: None,
+                kind: zone::Kind::Service,
+                object: ObjectRef::new("Service", "apps", n),
+            });
+            zone::build(entries, &settings, None, 1)
+        };
+        let old = zone(&["a.home.example.", "b.home.example.", "x.deep.home.example."]);
+        let new = zone(&[
+            "b.home.example.",
+            "c.home.example.",
+            "d.home.example.",
+            "deep.home.example.",
+        ]);
+        // Added c, d and deep (an empty non-terminal before); removed a and x.deep.
+        assert_eq!(name_diff(&old, &new), (3, 2));
+        assert_eq!(name_diff(&new, &new), (0, 0));
+    }
 
     /// The loop builds the first zone once what it waits for has settled, with the
     /// objects fed before, and follows later changes.
