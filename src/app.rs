@@ -239,25 +239,29 @@ async fn start_source(
     tasks: &mut JoinSet<Result<()>>,
     shutdown: &CancellationToken,
 ) -> Result<()> {
-    let feed = Arc::new(Feed::default());
-    match &config.source {
+    let feed = match &config.source {
         Source::Manifests(paths) => {
             // Watch first, then load: a change made during the first load is not lost.
             let watch = manifests::ManifestWatch::new(paths)?;
             let (reader, first, zone_metrics) =
                 (watch.reader(), rebuilder.clone(), metrics.zone.clone());
-            tokio::task::spawn_blocking(move || {
-                first.rebuild(&reader.load_reporting(&zone_metrics))
+            let objects = tokio::task::spawn_blocking(move || {
+                let objects = reader.load_reporting(&zone_metrics);
+                first.rebuild(&objects);
+                objects
             })
             .await
             .map_err(Error::FirstLoadFailed)?;
+            let feed = Arc::new(Feed::built_from(objects));
             tasks.spawn(ok(watch.run(
                 feed.clone(),
                 metrics.zone.clone(),
                 shutdown.clone(),
             )));
+            feed
         }
         Source::Cluster(options) => {
+            let feed = Arc::new(Feed::default());
             let source = cluster::ClusterSource::connect(
                 options,
                 &config.settings.precedence,
@@ -266,8 +270,9 @@ async fn start_source(
             )
             .await?;
             tasks.spawn(ok(source.run(shutdown.clone())));
+            feed
         }
-    }
+    };
     tasks.spawn(ok(rebuild::run(feed, rebuilder.clone(), shutdown.clone())));
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! file and skipped; everything else still serves.
 
 use std::collections::{HashMap, HashSet};
+use std::ffi::OsStr;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -278,6 +279,71 @@ fn is_manifest(path: &Path) -> bool {
         path.extension().and_then(|e| e.to_str()),
         Some("yaml" | "yml" | "json")
     )
+}
+
+/// How a path is watched: a folder as what it links to; a file as its folder's real
+/// path and its own name. A file of a mounted ConfigMap links into a `..<timestamp>`
+/// folder that the next update deletes: watching where it leads would see one change.
+fn watched_path(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        return path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => {
+            let parent = if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            };
+            parent
+                .canonicalize()
+                .map_or_else(|_| path.to_path_buf(), |p| p.join(name))
+        }
+        _ => path.to_path_buf(),
+    }
+}
+
+/// Whether a change to `changed` can change what the watched paths hold. Editors and
+/// `kubectl`-style writers leave hidden and temporary files beside the manifests
+/// (`.apps.yaml.swp`, `apps.yaml~`, `.tmp-…`); reloading for each would rebuild the
+/// zone two or three times per save. A ConfigMap's update is the swap of its hidden
+/// `..data` link, which does count.
+fn concerns(changed: &Path, watched: &[PathBuf]) -> bool {
+    watched.iter().any(|root| {
+        if changed == root || root.starts_with(changed) {
+            return true; // the path itself, or a folder above it
+        }
+        let folder = if root.is_dir() {
+            root.as_path()
+        } else {
+            match root.parent() {
+                Some(parent) => parent,
+                None => return false,
+            }
+        };
+        let Ok(inside) = changed.strip_prefix(folder) else {
+            return false;
+        };
+        let swapped = changed.file_name() == Some(OsStr::new("..data"));
+        if folder != root {
+            // A file is watched through its folder: only it, or its ConfigMap's swap.
+            return swapped && changed.parent() == Some(folder);
+        }
+        let folders = if swapped {
+            inside.parent()
+        } else {
+            Some(inside)
+        };
+        let hidden = folders
+            .into_iter()
+            .flat_map(Path::components)
+            .any(|c| c.as_os_str().to_string_lossy().starts_with('.'));
+        if swapped {
+            return !hidden;
+        }
+        let other_file = changed.extension().is_some() && !is_manifest(changed);
+        !hidden && (!other_file || changed.is_dir())
+    })
 }
 
 /// Accumulates objects by identity, so that a later definition replaces an earlier one.
@@ -703,10 +769,7 @@ impl ManifestWatch {
     /// an editor's write-to-temporary-then-rename is seen too).
     pub fn new(paths: &[PathBuf]) -> Result<Self, Error> {
         let (tx, events) = mpsc::channel::<()>(1);
-        let watched: Vec<PathBuf> = paths
-            .iter()
-            .map(|p| p.canonicalize().unwrap_or_else(|_| p.clone()))
-            .collect();
+        let watched: Vec<PathBuf> = paths.iter().map(|p| watched_path(p)).collect();
         let filter = watched.clone();
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -722,10 +785,7 @@ impl ManifestWatch {
                     {
                         false
                     }
-                    Ok(event) => event
-                        .paths
-                        .iter()
-                        .any(|p| filter.iter().any(|w| p.starts_with(w) || w.starts_with(p))),
+                    Ok(event) => event.paths.iter().any(|p| concerns(p, &filter)),
                     Err(_) => true,
                 };
                 if relevant {
@@ -787,6 +847,45 @@ impl ManifestWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_changes_to_manifests_or_a_configmap_swap_concern_the_watch() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir(root.join("apps")).unwrap();
+        let folder = [root.clone()];
+        let concerns_folder = |path: &str| concerns(&root.join(path), &folder);
+        for path in [
+            "apps.yaml",
+            "apps/web.yml",
+            "apps/web.json",
+            "apps",
+            "gone",
+            "..data",
+        ] {
+            assert!(concerns_folder(path), "{path}");
+        }
+        assert!(concerns_folder("apps/..data"));
+        for path in [
+            ".apps.yaml.swp",
+            "apps.yaml~",
+            "apps.yaml.tmp",
+            ".tmp-1234",
+            ".git/index",
+            "..2026_11_26_02_00_00.1234/apps.yaml",
+            "apps/.hidden/web.yaml",
+            "notes.txt",
+        ] {
+            assert!(!concerns_folder(path), "{path}");
+        }
+        // A file is watched through its folder: its siblings do not count.
+        let file = [root.join("apps.yaml")];
+        assert!(concerns(&root.join("apps.yaml"), &file));
+        assert!(concerns(&root.join("..data"), &file));
+        assert!(concerns(&root, &file));
+        assert!(!concerns(&root.join("other.yaml"), &file));
+        assert!(!concerns(&root.join("apps/..data"), &file));
+    }
     use crate::sources::service::KeptService;
     use crate::zone::ObjectRef;
     use k8s_openapi::api::core::v1::Service;

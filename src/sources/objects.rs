@@ -150,6 +150,25 @@ impl ObjectSet {
         !unchanged
     }
 
+    /// Whether `other` holds the same objects with the same content (where they were
+    /// read from aside): a reload of unchanged files must not rebuild the zone.
+    pub fn same_objects(&self, other: &ObjectSet) -> bool {
+        let kinds = |set: &ObjectSet| set.kinds.values().filter(|o| !o.is_empty()).count();
+        kinds(self) == kinds(other)
+            && self.kinds.iter().all(|(id, mine)| {
+                let theirs = other.kinds.get(id).map(|o| &**o);
+                other.kinds.get(id).is_some_and(|o| Arc::ptr_eq(mine, o))
+                    || (mine.is_empty() && theirs.is_none_or(BTreeMap::is_empty))
+                    || theirs.is_some_and(|theirs| {
+                        mine.len() == theirs.len()
+                            && mine
+                                .iter()
+                                .zip(theirs)
+                                .all(|((k, a), (l, b))| k == l && a.object.same(&*b.object))
+                    })
+            })
+    }
+
     /// Forgets every object of a kind; returns whether there were any.
     pub fn clear(&mut self, kind: &dyn Kind) -> bool {
         self.kinds.remove(&kind.id()).is_some_and(|o| !o.is_empty())
@@ -228,5 +247,27 @@ mod tests {
         // The snapshot taken before is untouched.
         assert_eq!(snapshot.len(&SERVICES), 2);
         assert_eq!(snapshot.all::<Service>().count(), 2);
+    }
+
+    #[test]
+    fn the_same_objects_read_again_are_the_same() {
+        let read = |ips: &[&str]| {
+            let mut set = ObjectSet::default();
+            for (i, ip) in ips.iter().enumerate() {
+                let (key, object) = stored(&format!("s{i}"), "apps", ip);
+                set.apply(&SERVICES, key, object);
+            }
+            set
+        };
+        let first = read(&["10.0.0.1", "10.0.0.2"]);
+        assert!(first.same_objects(&read(&["10.0.0.1", "10.0.0.2"])));
+        assert!(first.same_objects(&first.clone()));
+        assert!(!first.same_objects(&read(&["10.0.0.1", "10.0.0.3"])));
+        assert!(!first.same_objects(&read(&["10.0.0.1"])));
+        assert!(!first.same_objects(&ObjectSet::default()));
+        let mut emptied = first.clone();
+        emptied.clear(&SERVICES);
+        assert!(emptied.same_objects(&ObjectSet::default()));
+        assert!(ObjectSet::default().same_objects(&emptied));
     }
 }

@@ -44,6 +44,15 @@ pub struct Feed {
 }
 
 impl Feed {
+    /// A feed holding the objects the first zone was built from: the first reload that
+    /// reads them again rebuilds nothing.
+    pub fn built_from(objects: ObjectSet) -> Self {
+        Feed {
+            objects: Mutex::new(objects),
+            ..Feed::default()
+        }
+    }
+
     /// Changes the objects; `change` returns whether anything changed.
     pub fn update(&self, change: impl FnOnce(&mut ObjectSet) -> bool) {
         if change(&mut lock(&self.objects)) {
@@ -52,11 +61,13 @@ impl Feed {
         }
     }
 
-    /// Replaces every object at once (a reload of the manifests).
+    /// Replaces every object at once (a reload of the manifests). A reload that read
+    /// the same objects (a file touched, an editor's temporary file) rebuilds nothing.
     pub fn replace(&self, objects: ObjectSet) {
         self.update(|set| {
+            let changed = !set.same_objects(&objects);
             *set = objects;
-            true
+            changed
         });
     }
 
@@ -373,6 +384,20 @@ mod tests {
         // Added c, d and deep (an empty non-terminal before); removed a and x.deep.
         assert_eq!(name_diff(&old, &new), (3, 2));
         assert_eq!(name_diff(&new, &new), (0, 0));
+    }
+
+    #[test]
+    fn a_reload_of_the_same_objects_is_not_a_change() {
+        let read = |ip| {
+            let mut set = ObjectSet::default();
+            set.add(service("web", "apps").lb_ip(ip).build());
+            set
+        };
+        let feed = Feed::built_from(read("10.0.0.1"));
+        feed.replace(read("10.0.0.1"));
+        assert!(!feed.dirty.load(Ordering::Acquire));
+        feed.replace(read("10.0.0.2"));
+        assert!(feed.dirty.load(Ordering::Acquire));
     }
 
     /// The loop builds the first zone once what it waits for has settled, with the
