@@ -62,9 +62,15 @@ impl fmt::Display for Kind {
 }
 
 /// The object a record came from, for zone-file comments, `/explain` and warnings.
-/// Cheap to clone.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ObjectRef {
+/// One pointer, shared by the object as kept and every record made from it: cloning
+/// and dropping it is one counter, and a zone of 100,000 records holds 100,000
+/// pointers rather than 300,000 string handles.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectRef(Arc<ObjectName>);
+
+/// Kind, namespace and name of an object; read through [`ObjectRef`].
+#[derive(Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectName {
     /// The Kubernetes kind as written in the object (`Service`, `Gateway`, ...).
     pub kind: Arc<str>,
     pub namespace: Arc<str>,
@@ -73,11 +79,46 @@ pub struct ObjectRef {
 
 impl ObjectRef {
     pub fn new(kind: &str, namespace: &str, name: &str) -> Self {
-        ObjectRef {
-            kind: kind.into(),
+        ObjectRef(Arc::new(ObjectName {
+            kind: kind_label(kind),
             namespace: namespace.into(),
             name: name.into(),
+        }))
+    }
+}
+
+/// The kind's label, one allocation per kind (per thread) rather than per object.
+fn kind_label(kind: &str) -> Arc<str> {
+    thread_local! {
+        static LABELS: std::cell::RefCell<Vec<Arc<str>>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    LABELS.with_borrow_mut(|labels| {
+        if let Some(label) = labels.iter().find(|l| ***l == *kind) {
+            return label.clone();
         }
+        let label: Arc<str> = kind.into();
+        if labels.len() < 64 {
+            labels.push(label.clone());
+        }
+        label
+    })
+}
+
+impl std::ops::Deref for ObjectRef {
+    type Target = ObjectName;
+
+    fn deref(&self) -> &ObjectName {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectRef")
+            .field("kind", &self.kind)
+            .field("namespace", &self.namespace)
+            .field("name", &self.name)
+            .finish()
     }
 }
 

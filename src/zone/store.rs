@@ -451,9 +451,6 @@ pub(super) struct StoreBuilder {
     objects: Vec<ObjectRef>,
     /// The run holding each distinct list of objects.
     run_of: HashMap<Vec<ObjectRef>, u32, RandomState>,
-    /// Shared copies of the kind and namespace strings (a few, each repeated thousands
-    /// of times).
-    strings: HashMap<std::sync::Arc<str>, (), RandomState>,
     /// How many nodes have records (those whose ancestors must exist).
     named: usize,
 }
@@ -475,7 +472,6 @@ impl StoreBuilder {
             runs: vec![0, 0],
             objects: Vec::new(),
             run_of: HashMap::with_hasher(RandomState::default()),
-            strings: HashMap::default(),
             named: 0,
         }
     }
@@ -653,27 +649,11 @@ impl StoreBuilder {
             return run;
         }
         let run = self.runs.len() as u32 - 1;
-        for object in &objects {
-            let object = ObjectRef {
-                kind: self.shared(&object.kind),
-                namespace: self.shared(&object.namespace),
-                name: object.name.clone(),
-            };
-            self.objects.push(object);
-        }
+        // The objects' own references: shared with the object set, not copied.
+        self.objects.extend(objects.iter().cloned());
         self.runs.push(self.objects.len() as u32);
         self.run_of.insert(objects, run);
         run
-    }
-
-    fn shared(&mut self, text: &std::sync::Arc<str>) -> std::sync::Arc<str> {
-        match self.strings.get_key_value(text) {
-            Some((shared, ())) => shared.clone(),
-            None => {
-                self.strings.insert(text.clone(), ());
-                text.clone()
-            }
-        }
     }
 }
 
