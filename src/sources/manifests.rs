@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -128,7 +128,7 @@ impl Reader {
 /// spans of the last read are kept, so it never outgrows the files.
 #[derive(Default)]
 struct SpanCache {
-    spans: HashMap<SpanKey, Decoded>,
+    spans: HashMap<SpanKey, Decoded, foldhash::fast::RandomState>,
 }
 
 /// A span's file and text, hashed, with the text's length as a second check.
@@ -136,10 +136,12 @@ struct SpanCache {
 struct SpanKey(u64, usize);
 
 impl SpanKey {
+    /// foldhash rather than the standard SipHash: every reload hashes every byte of the
+    /// files (86 MB for 100,000 Services), and nothing here is chosen by an attacker
+    /// who could aim at collisions (the files are the operator's own).
     fn of(file: &Path, text: &str) -> Self {
-        let mut hasher = std::hash::DefaultHasher::new();
-        (file, text).hash(&mut hasher);
-        SpanKey(hasher.finish(), text.len())
+        let hash = foldhash::quality::FixedState::with_seed(0x6b38_735f_6777);
+        SpanKey(hash.hash_one((file, text)), text.len())
     }
 }
 
@@ -359,6 +361,9 @@ struct Loader {
     /// What the document and the list item being read decode to, for `next`.
     document: Option<Decoded>,
     item: Option<Decoded>,
+    /// A prefetch reader: it only fills `next`, whose spans the read that follows keeps
+    /// in `objects` (keeping them here too would cost a second index of every object).
+    decode_only: bool,
 }
 
 impl Loader {
@@ -486,9 +491,10 @@ impl Loader {
         for value in values {
             self.read_document(file, index, value);
         }
-        if let Some(decoded) = self.item.take()
+        if let Some(mut decoded) = self.item.take()
             && self.errors.len() == errors_before
         {
+            decoded.objects.shrink_to_fit(); // kept until the next read: one object, mostly
             self.next.spans.insert(span, decoded);
         }
         true
@@ -521,7 +527,10 @@ impl Loader {
                 .chunks(chunk)
                 .map(|spans| {
                     scope.spawn(move || {
-                        let mut reader = Loader::default();
+                        let mut reader = Loader {
+                            decode_only: true,
+                            ..Loader::default()
+                        };
                         for &(key, span, item) in spans {
                             if item {
                                 reader.read_item(file, 0, key, span);
@@ -631,6 +640,9 @@ impl Loader {
         {
             decoded.objects.push((kind, key.clone(), object.clone()));
         }
+        if self.decode_only {
+            return;
+        }
         let location = self.location(file);
         self.objects.apply_from(kind, key, object, Some(location));
     }
@@ -653,6 +665,7 @@ impl Loader {
             && self.errors.len() == errors_before
         {
             decoded.documents = documents;
+            decoded.objects.shrink_to_fit();
             self.next.spans.insert(span, decoded);
         }
     }
