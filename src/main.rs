@@ -11,10 +11,18 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
-/// mimalloc rather than the system allocator: it returns the memory of the first load
-/// (the parsed manifests, the first zone) to the system and fragments less over rebuilds.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+/// Returns the free pages of every heap to the system. The system allocator (glibc's)
+/// keeps what a build freed (the parsed manifests, the zone replaced) for reuse; trimmed
+/// after each rebuild, 100,000 Services serve in 115 MiB instead of 176 MiB. It measured
+/// better than mimalloc, which held 150–376 MiB and peaked at 376 MiB against 230 MiB
+/// (README, Performance).
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists, under its locks.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
 
 /// Exit code for a bad option or path, as for any command-line usage error.
 const USAGE_ERROR: u8 = 2;
@@ -58,6 +66,7 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(&format!("error: {e}")),
     };
     init_logging(config.log_format);
+    k8s_gateway::sources::rebuild::release_free_memory_with(release_free_memory);
     match run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hickory_proto::rr::LowerName;
@@ -26,6 +26,16 @@ const QUIET: Duration = Duration::from_millis(100);
 /// The longest a rebuild waits in a burst that does not stop: a change must reach the
 /// answers within a second.
 const MAX_WAIT: Duration = Duration::from_millis(500);
+
+/// What gives the memory a rebuild freed back to the system. The allocator is the
+/// binary's choice, and this library has no unsafe code: `main` sets it once.
+static RELEASE_FREE_MEMORY: OnceLock<fn()> = OnceLock::new();
+
+/// Sets what runs after each rebuild has dropped the zone it replaced (glibc's
+/// `malloc_trim`: without it the allocator keeps a load's peak resident for reuse).
+pub fn release_free_memory_with(release: fn()) {
+    let _ = RELEASE_FREE_MEMORY.set(release);
+}
 
 /// Locks a mutex; a panic elsewhere while holding it leaves data that is still whole.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -215,6 +225,10 @@ impl Rebuilder {
         );
         self.serials
             .send_if_modified(|serial| std::mem::replace(serial, zone.serial()) != zone.serial());
+        drop(previous);
+        if let Some(release) = RELEASE_FREE_MEMORY.get() {
+            release();
+        }
         zone
     }
 }
