@@ -12,10 +12,10 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 /// Returns the free pages of every heap to the system. The system allocator (glibc's)
-/// keeps what a build freed (the parsed manifests, the zone replaced) for reuse; trimmed
-/// after each rebuild, 100,000 Services serve in 115 MiB instead of 176 MiB. It measured
-/// better than mimalloc, which held 150–376 MiB and peaked at 376 MiB against 230 MiB
-/// (README, Performance).
+/// keeps what a build freed (the parsed manifests, the zone replaced) for reuse:
+/// trimmed after each rebuild, 100,000 Services serve in 147 MiB rather than 176 MiB.
+/// It measured better than mimalloc, which kept its 376 MiB peak resident (README,
+/// Performance).
 fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks the allocator's own free lists, under its locks.
