@@ -215,12 +215,14 @@ impl Rebuilder {
             objects,
         });
         self.zone.store(Some(zone.clone()));
-        let millis = |from: Instant, to: Instant| to.duration_since(from).as_millis();
         let swapped = Instant::now();
+        log_change(previous.as_deref(), &zone);
+        let millis = |from: Instant, to: Instant| to.duration_since(from).as_millis();
         tracing::debug!(
             entries_ms = millis(started, entries_done),
             build_ms = millis(entries_done, built),
             observe_ms = millis(built, swapped),
+            log_ms = millis(swapped, Instant::now()),
             "zone rebuilt"
         );
         self.serials
@@ -264,7 +266,10 @@ impl Observer {
             .observe(rebuilt.started.elapsed().as_secs_f64());
         m.serial.set(i64::from(zone.serial()));
         if rebuilt.previous.is_none_or(|p| p.serial() != zone.serial()) {
-            log_change(m, rebuilt.previous, zone);
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            m.last_change.set(now);
         }
         self.count_records(zone);
         self.report_skips(rebuilt);
@@ -327,12 +332,13 @@ impl Observer {
     }
 }
 
-/// Records when and how the records changed.
-fn log_change(metrics: &ZoneMetrics, previous: Option<&Zone>, zone: &Zone) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
-    metrics.last_change.set(now);
+/// Logs how the names changed, after the new zone is swapped in: comparing every name
+/// of two zones of 100,000 Services takes a tenth of a second that the answers need not
+/// wait for.
+fn log_change(previous: Option<&Zone>, zone: &Zone) {
+    if previous.is_some_and(|p| p.serial() == zone.serial()) {
+        return;
+    }
     let (added, removed) = previous.map_or((zone.name_count(), 0), |p| name_diff(p, zone));
     tracing::info!(
         serial = zone.serial(),
