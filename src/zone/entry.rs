@@ -87,6 +87,14 @@ impl ObjectRef {
     }
 }
 
+impl ObjectRef {
+    /// Which object this is, by allocation: equal for clones of one reference. Two
+    /// references made apart for the same object differ here (but are `==`).
+    pub fn identity(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+}
+
 /// The kind's label, one allocation per kind (per thread) rather than per object.
 fn kind_label(kind: &str) -> Arc<str> {
     thread_local! {
