@@ -310,12 +310,12 @@ fn watched_path(path: &Path) -> PathBuf {
 /// (`.apps.yaml.swp`, `apps.yaml~`, `.tmp-…`); reloading for each would rebuild the
 /// zone two or three times per save. A ConfigMap's update is the swap of its hidden
 /// `..data` link, which does count.
-fn concerns(changed: &Path, watched: &[PathBuf]) -> bool {
-    watched.iter().any(|root| {
+fn concerns(changed: &Path, watched: &[(PathBuf, bool)]) -> bool {
+    watched.iter().any(|(root, is_folder)| {
         if changed == root || root.starts_with(changed) {
             return true; // the path itself, or a folder above it
         }
-        let folder = if root.is_dir() {
+        let folder = if *is_folder {
             root.as_path()
         } else {
             match root.parent() {
@@ -693,16 +693,20 @@ impl Loader {
 /// Splits a YAML stream on its `---` document markers, without copying; empty
 /// documents are left out.
 pub(super) fn document_spans(text: &str) -> Vec<&str> {
+    let bytes = text.as_bytes();
     let mut spans = Vec::new();
     let mut start = 0;
-    let mut at = 0;
-    for line in text.split_inclusive('\n') {
-        let bare = line.trim_end_matches(['\n', '\r']);
-        if bare.starts_with("---") && bare[3..].trim().is_empty() {
-            spans.push(&text[start..at]);
-            start = at + line.len();
+    // Searched for rather than read line by line: every reload splits every file, and
+    // 100,000 Services are two million lines.
+    for at in memchr::memmem::find_iter(bytes, b"---") {
+        if at < start || (at > 0 && bytes[at - 1] != b'\n') {
+            continue;
         }
-        at += line.len();
+        let end = memchr::memchr(b'\n', &bytes[at..]).map_or(text.len(), |i| at + i + 1);
+        if text[at + 3..end].trim().is_empty() {
+            spans.push(&text[start..at]);
+            start = end;
+        }
     }
     spans.push(&text[start..]);
     spans.retain(|s| !s.trim().is_empty());
@@ -783,7 +787,10 @@ impl ManifestWatch {
     pub fn new(paths: &[PathBuf]) -> Result<Self, Error> {
         let (tx, events) = mpsc::channel::<()>(1);
         let watched: Vec<PathBuf> = paths.iter().map(|p| watched_path(p)).collect();
-        let filter = watched.clone();
+        // Whether each is a folder, looked at once: a write of a large file raises an
+        // event per block written, each passed through `concerns`.
+        let filter: Vec<(PathBuf, bool)> =
+            watched.iter().map(|p| (p.clone(), p.is_dir())).collect();
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
                 let relevant = match &event {
@@ -861,12 +868,44 @@ impl ManifestWatch {
 mod tests {
     use super::*;
 
+    /// The documents a line-by-line reading finds: a line that is `---` and blanks.
+    fn spans_by_lines(text: &str) -> Vec<&str> {
+        let (mut spans, mut start, mut at) = (Vec::new(), 0, 0);
+        for line in text.split_inclusive('\n') {
+            let bare = line.trim_end_matches(['\n', '\r']);
+            if bare.starts_with("---") && bare[3..].trim().is_empty() {
+                spans.push(&text[start..at]);
+                start = at + line.len();
+            }
+            at += line.len();
+        }
+        spans.push(&text[start..]);
+        spans.retain(|s| !s.trim().is_empty());
+        spans
+    }
+
+    #[test]
+    fn documents_split_where_a_line_is_three_dashes() {
+        for text in [
+            "",
+            "---",
+            "---\n",
+            "a: 1\n---\nb: 2\n",
+            "---\na: 1\n---   \r\nb: 2\n---\n",
+            "a: '---'\n--- # not a separator\nb: ----\n----\nc: 3",
+            "a: 1\n  ---\nb: 2\n------\n---\n---\n\n---\nz: 9\n---",
+            "x: |\n  text\n---\t\ny: 2\n---é: 3\n---",
+        ] {
+            assert_eq!(document_spans(text), spans_by_lines(text), "{text:?}");
+        }
+    }
+
     #[test]
     fn only_changes_to_manifests_or_a_configmap_swap_concern_the_watch() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().canonicalize().unwrap();
         std::fs::create_dir(root.join("apps")).unwrap();
-        let folder = [root.clone()];
+        let folder = [(root.clone(), true)];
         let concerns_folder = |path: &str| concerns(&root.join(path), &folder);
         for path in [
             "apps.yaml",
@@ -892,7 +931,7 @@ mod tests {
             assert!(!concerns_folder(path), "{path}");
         }
         // A file is watched through its folder: its siblings do not count.
-        let file = [root.join("apps.yaml")];
+        let file = [(root.join("apps.yaml"), false)];
         assert!(concerns(&root.join("apps.yaml"), &file));
         assert!(concerns(&root.join("..data"), &file));
         assert!(concerns(&root, &file));
