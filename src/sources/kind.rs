@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use super::dnsendpoint::DnsEndpoint;
 use super::gateway_api::{Gateway, GrpcRoute, HttpRoute, TlsRoute};
 use super::istio::{IstioGateway, VirtualService};
-use super::objects::{ObjectSet, Stored};
+use super::objects::{Key, ObjectSet, Stored};
 use crate::config::Filters;
 use crate::zone::{self, Entry, Skipped};
 
@@ -69,12 +69,18 @@ pub trait Kept: Any + PartialEq + Debug + Send + Sync {
     /// Whether the object carries [`IGNORE_LABEL`](super::IGNORE_LABEL) set to `"true"`,
     /// and so publishes nothing.
     fn ignored(&self) -> bool;
+    /// Its namespace and name, as the object set keys it.
+    fn key(&self) -> Key;
 }
 
 /// Kinds that keep their own (already slim) type, with its metadata.
 impl<T: Resource<DynamicType = ()> + PartialEq + Debug + Send + Sync + 'static> Kept for T {
     fn ignored(&self) -> bool {
         super::objects::ignored(self.meta())
+    }
+
+    fn key(&self) -> Key {
+        super::shared::key(self.meta())
     }
 }
 

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::block_yaml;
 use super::kind::{self, Kind};
-use super::objects::{Key, ObjectSet, Stored};
+use super::objects::{ObjectSet, Stored};
 use super::rebuild::Feed;
 use crate::metrics::ZoneMetrics;
 
@@ -148,7 +148,7 @@ impl SpanKey {
 /// What one span decoded to: its objects in order, and how many documents it held.
 #[derive(Clone, Default)]
 struct Decoded {
-    objects: Vec<(&'static dyn Kind, Key, Stored)>,
+    objects: Vec<(&'static dyn Kind, Stored)>,
     documents: usize,
 }
 
@@ -620,7 +620,7 @@ impl Loader {
             meta.insert("namespace".into(), Value::String(namespace.clone()));
         }
         match kind.decode(document) {
-            Ok(object) => self.keep(file, kind, (namespace, name), object),
+            Ok(object) => self.keep(file, kind, object),
             Err(e) => {
                 let message = format!(
                     "{label} {namespace}/{name} (document {index}): field {}: {}: skipped",
@@ -633,26 +633,27 @@ impl Loader {
     }
 
     /// Keeps one decoded object, and notes it in the spans being read.
-    fn keep(&mut self, file: &Path, kind: &'static dyn Kind, key: Key, object: Stored) {
+    fn keep(&mut self, file: &Path, kind: &'static dyn Kind, object: Stored) {
         for decoded in [self.document.as_mut(), self.item.as_mut()]
             .into_iter()
             .flatten()
         {
-            decoded.objects.push((kind, key.clone(), object.clone()));
+            decoded.objects.push((kind, object.clone()));
         }
         if self.decode_only {
             return;
         }
         let location = self.location(file);
-        self.objects.apply_from(kind, key, object, Some(location));
+        self.objects
+            .apply_from(kind, object.key(), object, Some(location));
     }
 
     /// Keeps again what a span unchanged since the last read decoded to; returns how
     /// many documents it held, or `None` when the span is new.
     fn reuse(&mut self, file: &Path, span: SpanKey) -> Option<usize> {
         let decoded = self.previous.spans.remove(&span)?;
-        for (kind, key, object) in &decoded.objects {
-            self.keep(file, *kind, key.clone(), object.clone());
+        for (kind, object) in &decoded.objects {
+            self.keep(file, *kind, object.clone());
         }
         let documents = decoded.documents;
         self.next.spans.insert(span, decoded);

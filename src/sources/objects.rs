@@ -16,8 +16,9 @@ use super::IGNORE_LABEL;
 use super::kind::{self, Kept, Kind, Source};
 use crate::zone::ObjectRef;
 
-/// `(namespace, name)`: the identity of an object within its kind.
-pub type Key = (String, String);
+/// `(namespace, name)`: the identity of an object within its kind. Shared strings: a
+/// kept Service's key is its `ObjectRef`'s own namespace and name, not a third copy.
+pub type Key = (Arc<str>, Arc<str>);
 
 /// One kept object of some kind. Cheap to clone.
 pub type Stored = Arc<dyn Object>;
@@ -27,11 +28,17 @@ pub trait Object: Any + Debug + Send + Sync {
     /// Whether `other` is the same object with the same content (a watch event that
     /// changes nothing the zone reads does not rebuild it).
     fn same(&self, other: &dyn Object) -> bool;
+    /// Its namespace and name.
+    fn key(&self) -> Key;
 }
 
 impl<T: Kept> Object for T {
     fn same(&self, other: &dyn Object) -> bool {
         (other as &dyn Any).downcast_ref::<T>() == Some(self)
+    }
+
+    fn key(&self) -> Key {
+        Kept::key(self)
     }
 }
 
@@ -70,12 +77,8 @@ impl ObjectSet {
     /// Adds (or replaces) one object, keyed by its metadata. For tests and benchmarks;
     /// the feeders decode through [`Kind::decode`].
     pub fn add<T: Source>(&mut self, object: T) {
-        let meta = object.meta();
-        let key = (
-            meta.namespace.clone().unwrap_or_default(),
-            meta.name.clone().unwrap_or_default(),
-        );
         let object = Arc::new(object.keep()) as Stored;
+        let key = object.key();
         self.slot(TypeId::of::<T>()).insert(
             key,
             Held {
@@ -109,7 +112,7 @@ impl ObjectSet {
     /// Where an object was read from, when a file ("file apps.yaml").
     pub fn location(&self, object: &ObjectRef) -> Option<&str> {
         let kind = kind::KINDS.iter().find(|k| *k.label() == *object.kind)?;
-        let key = (object.namespace.to_string(), object.name.to_string());
+        let key = (object.namespace.clone(), object.name.clone());
         self.of(*kind)?.get(&key)?.location.as_deref()
     }
 
@@ -129,7 +132,7 @@ impl ObjectSet {
     /// Replaces the objects of one kind in `scope` (one namespace, or all when `None`)
     /// with a complete list; returns whether anything changed.
     pub fn replace(&mut self, kind: &dyn Kind, scope: Option<&str>, objects: Objects) -> bool {
-        let in_scope = |key: &Key| scope.is_none_or(|ns| key.0 == ns);
+        let in_scope = |key: &Key| scope.is_none_or(|ns| *key.0 == *ns);
         let unchanged = self.of(kind).is_some_and(|old| {
             old.keys().filter(|k| in_scope(k)).count() == objects.len()
                 && objects
@@ -214,11 +217,8 @@ mod tests {
     const SERVICES: Of<Service> = Of::KIND;
 
     fn stored(name: &str, namespace: &str, ip: &str) -> (Key, Stored) {
-        let key = (namespace.to_string(), name.to_string());
-        (
-            key,
-            Arc::new(service(name, namespace).lb_ip(ip).build().keep()),
-        )
+        let object: Stored = Arc::new(service(name, namespace).lb_ip(ip).build().keep());
+        (object.key(), object)
     }
 
     #[test]

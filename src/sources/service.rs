@@ -3,7 +3,7 @@
 use k8s_openapi::api::core::v1::Service;
 
 use super::kind::{Kept, Output, Source};
-use super::objects::{ObjectSet, ignored};
+use super::objects::{Key, ObjectSet, ignored};
 use super::shared::{claimed, entries_for, load_balancer_targets, object_ref};
 use crate::config::Filters;
 use crate::zone::names::{parse_hostname, parse_ip};
@@ -132,6 +132,10 @@ impl From<Service> for KeptService {
 impl Kept for KeptService {
     fn ignored(&self) -> bool {
         self.ignored
+    }
+
+    fn key(&self) -> Key {
+        (self.object.namespace.clone(), self.object.name.clone())
     }
 }
 

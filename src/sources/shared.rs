@@ -8,8 +8,18 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 
 use super::IGNORE_LABEL;
+use super::objects::Key;
 use crate::zone::names::{parse_absolute, parse_ip};
 use crate::zone::{Entry, EntryName, Kind, ObjectRef, RecordData, Skip};
+
+/// The object set's key of an object, from its metadata: its namespace (`default` when
+/// unset, as for its `ObjectRef`) and name.
+pub fn key(meta: &ObjectMeta) -> Key {
+    (
+        meta.namespace.as_deref().unwrap_or("default").into(),
+        meta.name.as_deref().unwrap_or_default().into(),
+    )
+}
 
 /// The `ObjectRef` of an object, from its metadata.
 pub fn object_ref(kind: &str, meta: &ObjectMeta) -> ObjectRef {

@@ -132,10 +132,7 @@ fn listed_in_full(
 }
 
 fn key_of(object: &DynamicObject) -> Key {
-    (
-        object.metadata.namespace.clone().unwrap_or_default(),
-        object.metadata.name.clone().unwrap_or_default(),
-    )
+    crate::sources::shared::key(&object.metadata)
 }
 
 /// Turns an object into our slimmed type; one that does not fit is reported with the
@@ -167,7 +164,8 @@ fn decode(shared: &Shared, kind: &dyn Kind, object: DynamicObject) -> Option<(Ke
         }
     };
     match kind.decode(value) {
-        Ok(object) => Some((key, object)),
+        // The object's own key: a kept Service's shares its reference's strings.
+        Ok(object) => Some((object.key(), object)),
         Err(e) => {
             shared.count_failure(kind, Failure::InvalidObject);
             tracing::warn!(
