@@ -82,7 +82,7 @@ fn load_with(paths: &[PathBuf], previous: SpanCache) -> (ObjectSet, Vec<LoadErro
             Err(message) => loader.error(file, message),
         }
     }
-    (loader.objects, loader.errors, loader.next)
+    (ObjectSet::from_read(loader.read), loader.errors, loader.next)
 }
 
 /// At most this many threads decode a file's new spans at once.
@@ -157,7 +157,7 @@ struct Decoded {
 pub fn read_text(file: &Path, text: &str) -> (ObjectSet, Vec<LoadError>) {
     let mut loader = Loader::default();
     loader.read_text(file, text);
-    (loader.objects, loader.errors)
+    (ObjectSet::from_read(loader.read), loader.errors)
 }
 
 /// Reads one manifest file whole, refusing what is not a regular file or is over
@@ -351,7 +351,8 @@ fn concerns(changed: &Path, watched: &[(PathBuf, bool)]) -> bool {
 /// Accumulates objects by identity, so that a later definition replaces an earlier one.
 #[derive(Default)]
 struct Loader {
-    objects: ObjectSet,
+    /// Every object read, in order, and where: made into an [`ObjectSet`] at the end.
+    read: Vec<(&'static dyn Kind, Stored, Option<Arc<str>>)>,
     errors: Vec<LoadError>,
     /// "file <path>" of the file being read, shared by its objects.
     location: Option<(PathBuf, Arc<str>)>,
@@ -644,8 +645,7 @@ impl Loader {
             return;
         }
         let location = self.location(file);
-        self.objects
-            .apply_from(kind, object.key(), object, Some(location));
+        self.read.push((kind, object, Some(location)));
     }
 
     /// Keeps again what a span unchanged since the last read decoded to; returns how
@@ -719,6 +719,12 @@ pub(super) fn document_spans(text: &str) -> Vec<&str> {
 /// lines. Each span is one item, still written as a one-element sequence. `None` when
 /// the document is not a list written that way (the caller then parses it whole).
 pub(super) fn list_item_spans(document: &str) -> Option<Vec<&str>> {
+    // Most documents are single objects: one search says so without reading each line.
+    if !document.starts_with("items:")
+        && memchr::memmem::find(document.as_bytes(), b"\nitems:").is_none()
+    {
+        return None;
+    }
     let mut items = Vec::new();
     let mut is_list = false;
     let mut in_items = false;
@@ -772,6 +778,9 @@ fn report(errors: &[LoadError], metrics: &ZoneMetrics) {
         tracing::warn!("{error}");
     }
 }
+
+/// How long the events of one save take to arrive after the first.
+const EVENTS_OF_ONE_SAVE: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// File-change notifications for the manifest paths. Created before the first load, so
 /// that a change made while loading is not missed.
@@ -855,6 +864,11 @@ impl ManifestWatch {
                 _ = shutdown.cancelled() => return,
                 event = self.events.recv() => if event.is_none() { return },
             }
+            // One save raises several events at once (a rename is seen from both of its
+            // names): the read that follows covers them all, so they are taken now
+            // rather than each reading 100,000 objects again.
+            tokio::time::sleep(EVENTS_OF_ONE_SAVE).await;
+            while self.events.try_recv().is_ok() {}
             let (reader, metrics) = (self.reader.clone(), metrics.clone());
             // Reading files blocks: keep it off the threads that answer queries.
             let loaded = tokio::task::spawn_blocking(move || reader.load_reporting(&metrics)).await;
@@ -946,7 +960,7 @@ mod tests {
     fn load_text(name: &str, text: &str) -> (ObjectSet, Vec<LoadError>) {
         let mut loader = Loader::default();
         loader.read_text(Path::new(name), text);
-        (loader.objects, loader.errors)
+        (ObjectSet::from_read(loader.read), loader.errors)
     }
 
     fn services(objects: &ObjectSet) -> Vec<&KeptService> {
@@ -1020,7 +1034,7 @@ mod tests {
             names.sort();
             names
         };
-        assert_eq!(names(&objects), names(&whole.objects));
+        assert_eq!(names(&objects), names(&ObjectSet::from_read(whole.read)));
     }
 
     #[test]
@@ -1342,7 +1356,7 @@ items:
         assert_eq!(threaded_errors.len(), 3, "{threaded_errors:?}");
         assert_eq!(
             format!("{:?}", services(&threaded)),
-            format!("{:?}", services(&one.objects))
+            format!("{:?}", services(&ObjectSet::from_read(one.read)))
         );
         assert_eq!(services(&threaded).len(), 3 * MIN_SPANS_PER_READER + 500);
     }
