@@ -82,7 +82,11 @@ fn load_with(paths: &[PathBuf], previous: SpanCache) -> (ObjectSet, Vec<LoadErro
             Err(message) => loader.error(file, message),
         }
     }
-    (ObjectSet::from_read(loader.read), loader.errors, loader.next)
+    (
+        ObjectSet::from_read(loader.read),
+        loader.errors,
+        loader.next,
+    )
 }
 
 /// At most this many threads decode a file's new spans at once.
