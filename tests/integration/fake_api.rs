@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -715,34 +716,38 @@ fn objects(
     }
 
     *state.lists.entry(plural.into()).or_default() += 1;
-    // Only the page asked for is copied: a list of 50,000 objects comes in pages.
-    let all: Vec<&Value> = state
-        .objects
-        .get(&(group.to_string(), plural.to_string()))
-        .map(|o| {
-            o.values()
-                .filter(|v| in_scope(v, namespace, selector.as_deref()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let start: usize = query
+    // Only the page asked for is read and copied: a list of 100,000 objects comes in
+    // 200 pages, and each page starts where the last ended (its continue token is the
+    // last key), so listing stays linear in the number of objects.
+    let after = query
         .get("continue")
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
+        .and_then(|c| c.split_once('/'))
+        .map(|(ns, name)| (ns.to_string(), name.to_string()));
     let limit: usize = query
         .get("limit")
         .and_then(|l| l.parse().ok())
         .filter(|l| *l > 0)
         .unwrap_or(usize::MAX);
-    let end = start.saturating_add(limit).min(all.len());
+    let kind_objects = state.objects.get(&(group.to_string(), plural.to_string()));
+    let mut page: Vec<(&(String, String), &Value)> = kind_objects
+        .into_iter()
+        .flat_map(|o| match &after {
+            Some(key) => o.range((Bound::Excluded(key.clone()), Bound::Unbounded)),
+            None => o.range::<(String, String), _>(..),
+        })
+        .filter(|(_, v)| in_scope(v, namespace, selector.as_deref()))
+        .take(limit.saturating_add(1))
+        .collect();
     let mut metadata = json!({"resourceVersion": state.resource_version.to_string()});
-    if end < all.len() {
-        metadata["continue"] = json!(end.to_string());
-        metadata["remainingItemCount"] = json!(all.len() - end);
+    if page.len() > limit {
+        page.truncate(limit);
+        if let Some(((ns, name), _)) = page.last() {
+            metadata["continue"] = json!(format!("{ns}/{name}"));
+        }
     }
-    let items: Vec<Value> = all[start.min(end)..end]
-        .iter()
-        .map(|v| versioned(v, &api_version))
+    let items: Vec<Value> = page
+        .into_iter()
+        .map(|(_, v)| versioned(v, &api_version))
         .collect();
     json_response(
         json!({"kind": format!("{}List", def.kind), "apiVersion": api_version,
