@@ -78,6 +78,8 @@ fn load_with(paths: &[PathBuf], previous: SpanCache) -> (ObjectSet, Vec<LoadErro
             Ok(text) => {
                 loader.prefetch(file, &text);
                 loader.read_text(file, &text);
+                // What the prefetch noted is about this text only, which is dropped now.
+                loader.listed.clear();
             }
             Err(message) => loader.error(file, message),
         }
@@ -87,6 +89,14 @@ fn load_with(paths: &[PathBuf], previous: SpanCache) -> (ObjectSet, Vec<LoadErro
         loader.errors,
         loader.next,
     )
+}
+
+/// Where a slice of a file's text starts, and its length: which span it is, while the
+/// text is read (the read only looks these up within the text they were taken from).
+type TextId = (usize, usize);
+
+fn text_id(span: &str) -> TextId {
+    (span.as_ptr() as usize, span.len())
 }
 
 /// At most this many threads decode a file's new spans at once.
@@ -366,6 +376,10 @@ struct Loader {
     /// What the document and the list item being read decode to, for `next`.
     document: Option<Decoded>,
     item: Option<Decoded>,
+    /// The `kubectl` list documents the prefetch split into items, by [`text_id`]: the
+    /// items' keys and [`text_id`]s, so that the read does not split and hash a file of
+    /// 100,000 items a second time.
+    listed: HashMap<TextId, Vec<(SpanKey, TextId)>>,
     /// A prefetch reader: it only fills `next`, whose spans the read that follows keeps
     /// in `objects` (keeping them here too would cost a second index of every object).
     decode_only: bool,
@@ -432,13 +446,26 @@ impl Loader {
     /// not written that way or an item does not parse alone; the caller then parses the
     /// document whole.
     fn read_list_items(&mut self, file: &Path, index: usize, document: &str) -> bool {
-        let Some(items) = list_item_spans(document) else {
-            return false;
+        // The items and their keys as the prefetch found them, else found now.
+        let items: Vec<(SpanKey, &str)> = match self.listed.remove(&text_id(document)) {
+            Some(listed) => listed
+                .into_iter()
+                .map(|(key, (at, len))| {
+                    let offset = at - document.as_ptr() as usize;
+                    (key, &document[offset..offset + len])
+                })
+                .collect(),
+            None => match list_item_spans(document) {
+                Some(items) => items
+                    .into_iter()
+                    .map(|i| (SpanKey::of(file, i), i))
+                    .collect(),
+                None => return false,
+            },
         };
         let errors_before = self.errors.len();
         let document_before = self.document.as_ref().map_or(0, |d| d.objects.len());
-        for item in items {
-            let span = SpanKey::of(file, item);
+        for (span, item) in items {
             if self.reuse(file, span).is_some() {
                 continue;
             }
@@ -510,16 +537,26 @@ impl Loader {
     /// follows finds them there as if they were unchanged, and keeps them in order.
     /// Spans with a problem are left to that read, which reports them in order.
     fn prefetch(&mut self, file: &Path, text: &str) {
+        self.listed.clear();
         let mut spans = Vec::new();
         for part in document_spans(text) {
             match list_item_spans(part) {
-                Some(items) => spans.extend(items.into_iter().map(|item| (item, true))),
-                None => spans.push((part, false)),
+                Some(items) => {
+                    let keyed: Vec<_> = items.iter().map(|i| (SpanKey::of(file, i), *i)).collect();
+                    spans.extend(keyed.iter().map(|&(key, item)| (key, item, true)));
+                    self.listed.insert(
+                        text_id(part),
+                        keyed
+                            .iter()
+                            .map(|(key, item)| (*key, text_id(item)))
+                            .collect(),
+                    );
+                }
+                None => spans.push((SpanKey::of(file, part), part, false)),
             }
         }
         let new: Vec<_> = spans
             .into_iter()
-            .map(|(span, item)| (SpanKey::of(file, span), span, item))
             .filter(|(key, _, _)| !self.previous.spans.contains_key(key))
             .collect();
         let readers = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_READERS));
