@@ -381,7 +381,7 @@ struct Loader {
     /// 100,000 items a second time.
     listed: HashMap<TextId, Vec<(SpanKey, TextId)>>,
     /// A prefetch reader: it only fills `next`, whose spans the read that follows keeps
-    /// in `objects` (keeping them here too would cost a second index of every object).
+    /// in `read` (keeping them here too would cost a second list of every object).
     decode_only: bool,
 }
 
@@ -537,7 +537,6 @@ impl Loader {
     /// follows finds them there as if they were unchanged, and keeps them in order.
     /// Spans with a problem are left to that read, which reports them in order.
     fn prefetch(&mut self, file: &Path, text: &str) {
-        self.listed.clear();
         let mut spans = Vec::new();
         for part in document_spans(text) {
             match list_item_spans(part) {

@@ -110,21 +110,14 @@ impl ObjectSet {
 
     /// Inserts or replaces one object; returns whether anything changed.
     pub fn apply(&mut self, kind: &dyn Kind, key: Key, object: Stored) -> bool {
-        self.apply_from(kind, key, object, None)
-    }
-
-    /// [`ObjectSet::apply`] for an object read from a file, named by `location`.
-    pub fn apply_from(
-        &mut self,
-        kind: &dyn Kind,
-        key: Key,
-        object: Stored,
-        location: Option<Arc<str>>,
-    ) -> bool {
         let old = self.of(kind).and_then(|objects| objects.get(&key));
         let same = old.is_some_and(|old| same_object(&old.object, &object));
-        if !same || old.is_some_and(|old| old.location != location) {
-            self.slot(kind.id()).insert(key, Held { object, location });
+        if !same {
+            let held = Held {
+                object,
+                location: None,
+            };
+            self.slot(kind.id()).insert(key, held);
         }
         !same
     }
@@ -179,14 +172,14 @@ impl ObjectSet {
         let kinds = |set: &ObjectSet| set.kinds.values().filter(|o| !o.is_empty()).count();
         kinds(self) == kinds(other)
             && self.kinds.iter().all(|(id, mine)| {
-                let theirs = other.kinds.get(id).map(|o| &**o);
-                other.kinds.get(id).is_some_and(|o| Arc::ptr_eq(mine, o))
-                    || (mine.is_empty() && theirs.is_none_or(BTreeMap::is_empty))
+                let theirs = other.kinds.get(id);
+                theirs.is_some_and(|theirs| Arc::ptr_eq(mine, theirs))
+                    || (mine.is_empty() && theirs.is_none_or(|theirs| theirs.is_empty()))
                     || theirs.is_some_and(|theirs| {
                         mine.len() == theirs.len()
                             && mine
                                 .iter()
-                                .zip(theirs)
+                                .zip(theirs.iter())
                                 .all(|((k, a), (l, b))| k == l && same_object(&a.object, &b.object))
                     })
             })

@@ -77,14 +77,14 @@ impl Feed {
     /// Replaces every object at once (a reload of the manifests). A reload that read
     /// the same objects (a file touched, an editor's temporary file) rebuilds nothing.
     pub fn replace(&self, objects: ObjectSet) {
-        let mut set = lock(&self.objects);
-        let changed = !set.same_objects(&objects);
-        *set = objects;
-        if changed {
-            self.whole.store(true, Ordering::Release);
-            self.dirty.store(true, Ordering::Release);
-            self.changed.notify_one();
-        }
+        self.update(|set| {
+            let changed = !set.same_objects(&objects);
+            *set = objects;
+            if changed {
+                self.whole.store(true, Ordering::Release);
+            }
+            changed
+        });
     }
 
     /// Reads `f` of the objects (a metric of how many there are).

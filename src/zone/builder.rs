@@ -91,7 +91,7 @@ struct Claim {
 /// An entry placed under one domain, in one flat list per domain. The claim is made
 /// from the entry when its name's turn comes: a map from name to a list of claims would
 /// cost a table slot and a small vector (4 claims' room) per name beside the entries
-/// (140 MB of the peak at 100,000 Services; this list is 26 MB).
+/// (the vectors alone were 115 MB of the peak at 100,000 Services).
 struct Placed {
     /// The name's hash, to sort by: same names meet without comparing names.
     hash: u64,

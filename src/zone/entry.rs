@@ -85,9 +85,7 @@ impl ObjectRef {
             name: name.into(),
         }))
     }
-}
 
-impl ObjectRef {
     /// Which object this is, by allocation: equal for clones of one reference. Two
     /// references made apart for the same object differ here (but are `==`).
     pub fn identity(&self) -> usize {

@@ -232,8 +232,14 @@ impl Spawned {
         )
     }
 
-    fn warnings(&self) -> Vec<String> {
-        lock(&self.warnings).clone()
+    /// Fails, listing them, if the server logged a warning.
+    fn assert_no_warnings(&self) {
+        let warnings = lock(&self.warnings);
+        assert!(
+            warnings.is_empty(),
+            "the server warned:\n{}",
+            warnings.join("\n")
+        );
     }
 }
 
@@ -747,12 +753,7 @@ async fn manifests_rewritten_5_times_a_second_under_full_load() {
         );
     }
     memory.assert_flat();
-    let warnings = server.warnings();
-    assert!(
-        warnings.is_empty(),
-        "the server warned:\n{}",
-        warnings.join("\n")
-    );
+    server.assert_no_warnings();
 }
 
 /// A small xorshift: the churn is the same every run without a dependency.
@@ -907,12 +908,7 @@ async fn cluster_with_1000_changes_a_second() {
     assert_eq!(made, total, "the changes stopped early");
     println!("{checked} answers for web.home.example checked");
     memory.assert_flat();
-    let warnings = server.warnings();
-    assert!(
-        warnings.is_empty(),
-        "the server warned:\n{}",
-        warnings.join("\n")
-    );
+    server.assert_no_warnings();
 }
 
 /// A LoadBalancer Service as the API server sends it (managed fields, labels, cluster
@@ -1027,7 +1023,7 @@ async fn cluster_memory_at_scale() {
         field("VmRSS:"),
         field("VmHWM:")
     );
-    assert!(server.warnings().is_empty(), "{:?}", server.warnings());
+    server.assert_no_warnings();
 }
 
 /// One UDP question, or `None` when no answer came in time.
