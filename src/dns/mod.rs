@@ -6,6 +6,8 @@
 //! "answer at once" is `--fallthrough` ([`forward`]): a name we lack is handed off, and
 //! its answer sent later, without holding up the loop.
 
+#[cfg(target_os = "linux")]
+mod batch_send;
 pub mod cache;
 pub mod connections;
 pub mod forward;
@@ -222,13 +224,15 @@ fn send_without_waiting(socket: &std::net::UdpSocket, message: &[u8], peer: Sock
 /// `sendmmsg`, as Knot DNS does: under load, system calls are most of the cost.
 #[cfg(target_os = "linux")]
 mod batched {
-    use std::io::{IoSlice, IoSliceMut};
+    use std::io::IoSliceMut;
     use std::net::{SocketAddr, UdpSocket};
-    use std::os::fd::AsRawFd;
+    use std::os::fd::{AsFd, AsRawFd};
     use std::sync::Arc;
 
-    use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg};
+    use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg};
     use tokio_util::sync::CancellationToken;
+
+    use super::batch_send::{BatchSender, Outgoing};
 
     use super::{
         DnsContext, MAX_UDP_RESPONSE, PreparedAnswers, Transport, UDP_BUFFER, account, answer,
@@ -245,9 +249,9 @@ mod batched {
             .map(|_| Vec::with_capacity(MAX_UDP_RESPONSE))
             .collect();
         let mut receive_headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
-        let mut send_headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
+        let mut sender = BatchSender::new(socket.as_fd(), BATCH);
         let mut received: Vec<(usize, Option<SockaddrStorage>)> = Vec::with_capacity(BATCH);
-        let mut peers: Vec<Option<SockaddrStorage>> = Vec::with_capacity(BATCH);
+        let mut outgoing: Vec<Outgoing> = Vec::with_capacity(BATCH);
         let mut prepared = PreparedAnswers::new();
         while !shutdown.is_cancelled() {
             received.clear();
@@ -268,14 +272,15 @@ mod batched {
                 }
             }
             let timer = ctx.metrics.start();
-            peers.clear();
+            outgoing.clear();
             for (index, (len, address)) in received.iter().enumerate() {
-                let Some(peer) = address.as_ref().and_then(socket_addr) else {
+                let Some((address, peer)) = address.and_then(|a| Some((a, socket_addr(&a)?)))
+                else {
                     continue;
                 };
                 let request = &requests[index][..*len];
                 // Answers are gathered at the front of `responses`, in order.
-                let slot = peers.len();
+                let slot = outgoing.len();
                 let response = &mut responses[slot];
                 if let Some(outcome) = answer(ctx, &mut prepared, request, response) {
                     if hand_off(ctx, socket, request, peer, &outcome, timer) {
@@ -290,24 +295,14 @@ mod batched {
                         &outcome,
                         response.len(),
                     );
-                    peers.push(*address);
+                    outgoing.push(Outgoing {
+                        index: slot,
+                        peer,
+                        address,
+                    });
                 }
             }
-            if peers.is_empty() {
-                continue;
-            }
-            let slices: Vec<[IoSlice<'_>; 1]> = responses[..peers.len()]
-                .iter()
-                .map(|r| [IoSlice::new(r)])
-                .collect();
-            let _ = sendmmsg(
-                fd,
-                &mut send_headers,
-                slices.iter(),
-                &peers,
-                [],
-                MsgFlags::empty(),
-            );
+            sender.send(socket.as_fd(), &responses, &outgoing);
         }
     }
 
