@@ -1,13 +1,13 @@
 //! Linux: sending one batch of UDP answers with as little kernel work as it allows.
 //!
-//! Under load nine tenths of a UDP answer's cost is the kernel's, and the largest single
-//! part of it (measured: 17 % of the server's time with one dnsperf client) is waking the
-//! client each time one of its answers lands in its socket. A batch's answers to one
-//! client that have the same length go out as one UDP GSO send (`UDP_SEGMENT`, Linux
-//! 4.18): the kernel routes and builds one packet, cuts it into the datagrams at the
-//! receiving socket, and wakes the client once for them all. What leaves is the same
-//! datagrams, byte for byte, as one `sendmmsg` would send. Everything else still goes in
-//! one `sendmmsg`.
+//! Under load nine tenths of a UDP answer's cost is the kernel's, and most of that is
+//! paid per datagram sent: the system call's message, the route, building the packet,
+//! the IP output. A batch's answers to one client that have the same length go out as
+//! one UDP GSO send (`UDP_SEGMENT`, Linux 4.18): the kernel does that work once and cuts
+//! the packet into the datagrams on the way in to the client's socket. What arrives is
+//! the same datagrams, byte for byte, as a `sendmmsg` would send. Everything else still
+//! goes in one `sendmmsg`. Measured against Knot DNS (`dnsbench.sh`, throttled), this
+//! took the UDP ratio from 1.06 to 1.17; the client is woken as often as before.
 
 use std::io::IoSlice;
 use std::net::SocketAddr;
