@@ -11,6 +11,7 @@
 //! the zone is rebuilt only when the objects changed.
 
 pub mod discovery;
+pub mod listed;
 pub mod watch;
 
 use std::any::TypeId;
@@ -20,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kube::Client;
-use kube::api::{Api, DynamicObject};
+use kube::api::Api;
 use kube::config::{InferConfigError, KubeConfigOptions, Kubeconfig, KubeconfigError};
 use kube::discovery::ApiResource;
 use kube::runtime::watcher;
@@ -334,7 +335,7 @@ impl ClusterSource {
         scopes
             .into_iter()
             .map(|scope| {
-                let api: Api<DynamicObject> = match &scope {
+                let api: Api<listed::ListedObject> = match &scope {
                     Some(ns) => Api::namespaced_with(self.client.clone(), ns, resource),
                     None => Api::all_with(self.client.clone(), resource),
                 };

@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use kube::api::{Api, DynamicObject};
+use kube::api::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio::task::JoinHandle;
 
+use super::listed::ListedObject;
 use super::{Shared, SyncState};
 use crate::sources::kind::Kind;
 use crate::sources::objects::{Key, Stored};
@@ -79,14 +80,15 @@ impl Failure {
 pub(super) fn spawn(
     shared: Arc<Shared>,
     kind: &'static dyn Kind,
-    api: Api<DynamicObject>,
+    api: Api<ListedObject>,
     scope: Option<String>,
     config: watcher::Config,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let stream = watcher(api, config).default_backoff();
         futures::pin_mut!(stream);
-        let mut listing: BTreeMap<Key, Stored> = BTreeMap::new();
+        // A list's objects in arrival order, laid out once it is complete.
+        let mut listing: Vec<(Key, Stored)> = Vec::new();
         while let Some(event) = stream.next().await {
             match event {
                 Ok(watcher::Event::Init) => listing.clear(),
@@ -94,7 +96,8 @@ pub(super) fn spawn(
                     listing.extend(decode(&shared, kind, object));
                 }
                 Ok(watcher::Event::InitDone) => {
-                    let listed = std::mem::take(&mut listing);
+                    // Sorted, the last of equal keys kept.
+                    let listed = std::mem::take(&mut listing).into_iter().collect();
                     listed_in_full(&shared, kind, scope.as_deref(), listed);
                 }
                 Ok(watcher::Event::Apply(object)) => {
@@ -131,13 +134,13 @@ fn listed_in_full(
     shared.set_state(kind, SyncState::Synced);
 }
 
-fn key_of(object: &DynamicObject) -> Key {
+fn key_of(object: &ListedObject) -> Key {
     crate::sources::shared::key(&object.metadata)
 }
 
 /// Turns an object into our slimmed type; one that does not fit is reported with the
 /// field, and skipped.
-fn decode(shared: &Shared, kind: &dyn Kind, object: DynamicObject) -> Option<(Key, Stored)> {
+fn decode(shared: &Shared, kind: &dyn Kind, object: ListedObject) -> Option<(Key, Stored)> {
     let key = key_of(&object);
     let name = format!("{}/{}", key.0, key.1);
     // A watch of Services carries Services; an object that says it is of another kind
@@ -156,14 +159,7 @@ fn decode(shared: &Shared, kind: &dyn Kind, object: DynamicObject) -> Option<(Ke
         );
         return None;
     }
-    let value = match serde_json::to_value(object) {
-        Ok(value) => value,
-        Err(e) => {
-            tracing::warn!(kind = %kind.label(), object = %name, "skipped: {e}");
-            return None;
-        }
-    };
-    match kind.decode(value) {
+    match kind.decode(serde_json::Value::Object(object.fields)) {
         // The object's own key: a kept Service's shares its reference's strings.
         Ok(object) => Some((object.key(), object)),
         Err(e) => {
