@@ -2,7 +2,7 @@
 
 use k8s_openapi::api::core::v1::Service;
 
-use super::kind::{Kept, Output, Source};
+use super::kind::{DecodeError, Kept, Output, Source};
 use super::objects::{Key, ObjectSet, ignored};
 use super::shared::{claimed, entries_for, load_balancer_targets, object_ref};
 use crate::config::Filters;
@@ -27,6 +27,12 @@ impl Source for Service {
 
     fn keep(self) -> KeptService {
         KeptService::from(self)
+    }
+
+    /// Only the fields a Service keeps: at 100,000 Services the rest (cluster IPs,
+    /// node ports, timestamps, managed fields) was most of the decoding's allocations.
+    fn decode_kept(value: serde_json::Value) -> Result<KeptService, DecodeError> {
+        serde_path_to_error::deserialize::<_, wire::ServiceFields>(value).map(KeptService::from)
     }
 
     fn entries(objects: &ObjectSet, _: &Filters, out: &mut Output) {
@@ -79,6 +85,12 @@ pub struct LoadBalancerPoint {
 
 impl From<Service> for KeptService {
     fn from(service: Service) -> Self {
+        KeptService::from(wire::ServiceFields::from(service))
+    }
+}
+
+impl From<wire::ServiceFields> for KeptService {
+    fn from(service: wire::ServiceFields) -> Self {
         let meta = service.metadata;
         let object = object_ref(&Service::label(), &meta);
         let ignored = ignored(&meta);
@@ -270,10 +282,238 @@ pub fn service_addresses(service: &KeptService) -> Result<Vec<RecordData>, (Stri
     Ok(targets)
 }
 
+/// The fields of a Service that [`KeptService`] reads, as the API spells them, and
+/// nothing else: serde skips the rest without allocating. The same rules as
+/// `k8s_openapi`'s `Service` for what is read (`apiVersion` must be `v1`, a missing
+/// `port` is 0, `null` is absent), so an object decodes, or names its bad field,
+/// as before; a bad value in a field no kind reads no longer skips the Service.
+pub(super) mod wire {
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::Resource;
+    use k8s_openapi::api::core::v1::Service;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use serde::Deserialize;
+    use serde::de::{Deserializer, Error as _, Unexpected};
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct ServiceFields {
+        #[serde(default, rename = "apiVersion", deserialize_with = "api_version")]
+        _api_version: (),
+        #[serde(default, rename = "kind", deserialize_with = "kind")]
+        _kind: (),
+        #[serde(default, deserialize_with = "metadata")]
+        pub metadata: ObjectMeta,
+        pub spec: Option<SpecFields>,
+        pub status: Option<StatusFields>,
+    }
+
+    #[derive(Default, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct SpecFields {
+        #[serde(rename = "type")]
+        pub type_: Option<String>,
+        #[serde(rename = "externalIPs")]
+        pub external_ips: Option<Vec<String>>,
+        pub selector: Option<BTreeMap<String, String>>,
+        pub ports: Option<Vec<PortFields>>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct PortFields {
+        pub name: Option<String>,
+        /// Missing reads as 0, as `k8s_openapi` reads it.
+        #[serde(default)]
+        pub port: i32,
+        pub protocol: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct StatusFields {
+        pub load_balancer: Option<LoadBalancerFields>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct LoadBalancerFields {
+        pub ingress: Option<Vec<IngressFields>>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct IngressFields {
+        pub ip: Option<String>,
+        pub hostname: Option<String>,
+    }
+
+    /// Name, namespace, labels and annotations: what a Service's identity, the ignore
+    /// label and the host-name annotations need.
+    #[derive(Default, Deserialize)]
+    struct MetadataFields {
+        name: Option<String>,
+        namespace: Option<String>,
+        labels: Option<BTreeMap<String, String>>,
+        annotations: Option<BTreeMap<String, String>>,
+    }
+
+    fn metadata<'de, D: Deserializer<'de>>(deserializer: D) -> Result<ObjectMeta, D::Error> {
+        let fields = Option::<MetadataFields>::deserialize(deserializer)?.unwrap_or_default();
+        Ok(ObjectMeta {
+            name: fields.name,
+            namespace: fields.namespace,
+            labels: fields.labels,
+            annotations: fields.annotations,
+            ..ObjectMeta::default()
+        })
+    }
+
+    /// Present, it is the one the type is: `v1`.
+    fn api_version<'de, D: Deserializer<'de>>(deserializer: D) -> Result<(), D::Error> {
+        expect(deserializer, Service::API_VERSION)
+    }
+
+    fn kind<'de, D: Deserializer<'de>>(deserializer: D) -> Result<(), D::Error> {
+        expect(deserializer, Service::KIND)
+    }
+
+    fn expect<'de, D: Deserializer<'de>>(deserializer: D, wanted: &str) -> Result<(), D::Error> {
+        let value = String::deserialize(deserializer)?;
+        if value == wanted {
+            Ok(())
+        } else {
+            Err(D::Error::invalid_value(Unexpected::Str(&value), &wanted))
+        }
+    }
+
+    /// A typed Service (tests, benchmarks) kept through the same rules.
+    impl From<Service> for ServiceFields {
+        fn from(service: Service) -> Self {
+            let spec = service.spec.map(|spec| SpecFields {
+                type_: spec.type_,
+                external_ips: spec.external_ips,
+                selector: spec.selector,
+                ports: spec.ports.map(|ports| {
+                    (ports.into_iter())
+                        .map(|p| PortFields {
+                            name: p.name,
+                            port: p.port,
+                            protocol: p.protocol,
+                        })
+                        .collect()
+                }),
+            });
+            let status = service.status.map(|status| StatusFields {
+                load_balancer: status.load_balancer.map(|lb| LoadBalancerFields {
+                    ingress: lb.ingress.map(|points| {
+                        (points.into_iter())
+                            .map(|p| IngressFields {
+                                ip: p.ip,
+                                hostname: p.hostname,
+                            })
+                            .collect()
+                    }),
+                }),
+            });
+            ServiceFields {
+                _api_version: (),
+                _kind: (),
+                metadata: service.metadata,
+                spec,
+                status,
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sources::testing::{service, yaml};
+
+    /// The Services the field decode is checked on: every field it reads, present,
+    /// absent and `null`.
+    fn services_to_decode() -> Vec<serde_json::Value> {
+        use serde_json::json;
+        vec![
+            json!({"apiVersion": "v1", "kind": "Service",
+                   "metadata": {"name": "web", "namespace": "apps", "uid": "u",
+                                "creationTimestamp": "2026-01-01T00:00:00Z",
+                                "labels": {"app": "web"},
+                                "annotations": {"external-dns.alpha.kubernetes.io/hostname": "b.home.example",
+                                                "coredns.io/hostname": "a.home.example,c.home.example",
+                                                "other": "x"}},
+                   "spec": {"type": "LoadBalancer", "clusterIP": "10.43.0.1",
+                            "clusterIPs": ["10.43.0.1"], "externalIPs": ["192.168.1.5"],
+                            "selector": {"app": "web", "tier": "front"},
+                            "ports": [{"name": "http", "port": 80, "protocol": "TCP",
+                                       "targetPort": "http", "nodePort": 30080},
+                                      {"port": 443}, {"name": "", "port": 8443},
+                                      {"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "noport"}]},
+                   "status": {"loadBalancer": {"ingress": [
+                       {"ip": "192.168.1.10", "ipMode": "VIP"}, {"hostname": "lb.example.net"}]}}}),
+            json!({"metadata": {"name": "quiet", "labels": {"k8s-gateway.io/ignore": "TRUE"}},
+                   "spec": {"type": "LoadBalancer"}}),
+            json!({"metadata": {"name": "internal", "namespace": "apps"},
+                   "spec": {"type": "ClusterIP", "ports": [{"name": "http", "port": 80}]}}),
+            json!({"metadata": {"name": "nulls", "namespace": null, "annotations": null},
+                   "spec": {"type": "LoadBalancer", "externalIPs": null, "selector": null,
+                            "ports": null},
+                   "status": {"loadBalancer": {"ingress": null}}}),
+            json!({"metadata": {"name": "no-status"}, "spec": {"type": "LoadBalancer"},
+                   "status": null}),
+            json!({"kind": "Service"}),
+        ]
+    }
+
+    #[test]
+    fn the_field_decode_keeps_what_the_full_type_keeps() {
+        for value in services_to_decode() {
+            let full: Service = serde_json::from_value(value.clone()).expect("a Service");
+            let by_fields = Service::decode_kept(value.clone()).expect("decodes");
+            assert_eq!(by_fields, KeptService::from(full), "{value}");
+        }
+    }
+
+    /// A bad value in a field the zone reads is named as through the full type (a wrong
+    /// `apiVersion` or `kind` by its field, where the full type names the object); one
+    /// in a field no kind reads no longer skips the Service.
+    #[test]
+    fn the_field_decode_names_the_bad_field() {
+        use serde_json::json;
+        for (value, path) in [
+            (
+                json!({"spec": {"ports": [{"name": "a", "port": "x"}]}}),
+                "spec.ports[0].port",
+            ),
+            (json!({"apiVersion": "v2", "kind": "Service"}), "apiVersion"),
+            (json!({"kind": "Pod"}), "kind"),
+            (
+                json!({"metadata": {"labels": {"a": 1}}}),
+                "metadata.labels.a",
+            ),
+            (
+                json!({"status": {"loadBalancer": {"ingress": [{"ip": 7}]}}}),
+                "status.loadBalancer.ingress[0].ip",
+            ),
+        ] {
+            let error = Service::decode_kept(value.clone()).expect_err("a bad field");
+            assert_eq!(error.path().to_string(), path, "{value}");
+            let full = serde_path_to_error::deserialize::<_, Service>(value.clone());
+            let full = full.expect_err("a bad field").path().to_string();
+            // The full type names the object (".") for a wrong apiVersion or kind.
+            let named = if path == "apiVersion" || path == "kind" {
+                "."
+            } else {
+                path
+            };
+            assert_eq!(full, named, "{value}");
+        }
+        let unread = json!({"metadata": {"name": "a", "creationTimestamp": "soon"},
+                            "spec": {"type": "LoadBalancer", "clusterIP": 5}});
+        assert!(serde_json::from_value::<Service>(unread.clone()).is_err());
+        let kept = Service::decode_kept(unread).expect("the fields read are good");
+        assert_eq!(&*kept.object.name, "a");
+    }
 
     fn names_and_data(entries: &[Entry]) -> Vec<(String, String)> {
         entries
