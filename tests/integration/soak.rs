@@ -155,14 +155,7 @@ struct Spawned {
 impl Spawned {
     /// `serve --domain home.example` on ephemeral ports, reading `source`.
     fn start(source: &[&str]) -> Spawned {
-        let mut command = if std::env::var("XWRAP").is_ok() {
-            let mut c = Command::new("heaptrack");
-            c.args(["-o", "/tmp/ht-cl", env!("CARGO_BIN_EXE_k8s-gateway")]);
-            c
-        } else {
-            Command::new(env!("CARGO_BIN_EXE_k8s-gateway"))
-        };
-        let mut child = command
+        let mut child = Command::new(env!("CARGO_BIN_EXE_k8s-gateway"))
             .args([
                 "serve",
                 "--domain",
@@ -1030,22 +1023,6 @@ async fn cluster_memory_at_scale() {
         field("VmRSS:"),
         field("VmHWM:")
     );
-    for _ in 0..3 {
-        std::thread::sleep(Duration::from_secs(2));
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
-        let rss: Vec<&str> = status
-            .lines()
-            .filter(|l| {
-                l.starts_with("VmRSS") || l.starts_with("RssAnon") || l.starts_with("VmHWM")
-            })
-            .collect();
-        println!("later: {rss:?}");
-    }
-    if let Ok(hold) = std::env::var("XHOLD") {
-        println!("PID {}", server.child.id());
-        std::thread::sleep(Duration::from_secs(hold.parse().unwrap()));
-    }
     server.assert_no_warnings();
 }
 
