@@ -15,7 +15,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use nix::errno::Errno;
 use nix::sys::socket::{
-    ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage, sendmmsg, sendmsg, setsockopt, sockopt,
+    ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage, sendmmsg, setsockopt, sockopt,
 };
 
 /// Datagrams one GSO send may carry: the kernel's `UDP_MAX_SEGMENTS` is 64 (128 since
@@ -32,12 +32,16 @@ pub struct Outgoing {
 
 /// Sends batches of answers on one UDP socket; keeps its buffers between batches.
 pub struct BatchSender {
-    headers: MultiHeaders<SockaddrStorage>,
-    /// The batch, sorted so that answers that can share a GSO send are next to each other.
-    order: Vec<Outgoing>,
-    /// What goes out one datagram per message, through `sendmmsg`.
-    single: Vec<Outgoing>,
-    single_addresses: Vec<Option<SockaddrStorage>>,
+    /// For `sendmmsg` without control messages.
+    plain: MultiHeaders<SockaddrStorage>,
+    /// For `sendmmsg` with a `UDP_SEGMENT` control message on every message (a message
+    /// no longer than the segment size goes out as one datagram).
+    segmented: MultiHeaders<SockaddrStorage>,
+    /// The answers not sent yet, sorted by length, longest first.
+    pending: Vec<Outgoing>,
+    /// What the next `sendmmsg` sends: a range of `pending` per message.
+    messages: Vec<std::ops::Range<usize>>,
+    addresses: Vec<Option<SockaddrStorage>>,
     /// Whether this socket segments: the kernel knows `UDP_SEGMENT`, and no send has
     /// said the path cannot (IPsec, or a device without checksum offload: `EIO`).
     segments: bool,
@@ -51,100 +55,148 @@ impl BatchSender {
         // not know it would ignore the per-send option and send one long datagram.
         let segments = setsockopt(&socket, sockopt::UdpGsoSegment, &0).is_ok();
         BatchSender {
-            headers: MultiHeaders::preallocate(batch, None),
-            order: Vec::with_capacity(batch),
-            single: Vec::with_capacity(batch),
-            single_addresses: Vec::with_capacity(batch),
+            plain: MultiHeaders::preallocate(batch, None),
+            segmented: MultiHeaders::preallocate(batch, Some(nix::cmsg_space!(u16))),
+            pending: Vec::with_capacity(batch),
+            messages: Vec::with_capacity(batch),
+            addresses: Vec::with_capacity(batch),
             segments,
         }
     }
 
     /// Sends `batch`: each [`Outgoing`]'s bytes are `answers[index]`. A send the kernel
     /// refuses drops those answers (the client asks again), as a failed `sendmmsg` did.
+    ///
+    /// Mostly one system call per batch: the segment size is the length most answers
+    /// to one client share; those answers go as one message per client, and every
+    /// shorter answer as a message of its own, in the same `sendmmsg`. Answers longer
+    /// than the segment size go in a next call, chosen the same way.
     pub fn send(&mut self, socket: BorrowedFd<'_>, answers: &[Vec<u8>], batch: &[Outgoing]) {
-        self.order.clear();
-        self.single.clear();
-        self.order.extend_from_slice(batch);
-        if self.segments && batch.len() > 1 {
-            self.order
-                .sort_unstable_by_key(|out| (out.peer, answers[out.index].len()));
-            let mut start = 0;
-            while start < self.order.len() {
-                let first = self.order[start];
-                let length = answers[first.index].len();
-                let end = start
-                    + self.order[start..]
-                        .iter()
-                        .take(MAX_SEGMENTS)
-                        .take_while(|out| {
-                            out.peer == first.peer && answers[out.index].len() == length
-                        })
-                        .count();
-                let group = start..end;
-                start = end;
-                if group.len() < 2 || !self.send_segmented(socket, answers, group.clone()) {
-                    let BatchSender { order, single, .. } = self;
-                    single.extend_from_slice(&order[group]);
-                }
-            }
-        } else {
-            std::mem::swap(&mut self.order, &mut self.single);
+        self.pending.clear();
+        self.pending.extend_from_slice(batch);
+        if !self.segments || batch.len() < 2 {
+            self.send_plain(socket, answers, 0);
+            return;
         }
-        self.send_single(socket, answers);
+        // Longest first, then by client: each call takes a tail of what is left.
+        self.pending.sort_unstable_by(|a, b| {
+            let (la, lb) = (answers[a.index].len(), answers[b.index].len());
+            lb.cmp(&la).then(a.peer.cmp(&b.peer))
+        });
+        while !self.pending.is_empty() {
+            let Some(size) = self.segment_size(answers) else {
+                self.send_plain(socket, answers, 0);
+                return;
+            };
+            // Answers longer than `size` wait for the next call.
+            let first = (self.pending.iter())
+                .take_while(|out| answers[out.index].len() > size)
+                .count();
+            self.messages.clear();
+            self.addresses.clear();
+            let mut at = first;
+            while at < self.pending.len() {
+                let out = self.pending[at];
+                let mut end = at + 1;
+                if answers[out.index].len() == size {
+                    while end < self.pending.len()
+                        && end - at < MAX_SEGMENTS
+                        && self.pending[end].peer == out.peer
+                        && answers[self.pending[end].index].len() == size
+                    {
+                        end += 1;
+                    }
+                }
+                self.messages.push(at..end);
+                self.addresses.push(Some(out.address));
+                at = end;
+            }
+            let sent = self.send_segmented(socket, answers, size);
+            if let Some(unsent) = self.messages.get(sent) {
+                // Refused (the path cannot segment, or a segment is over its MTU): the
+                // rest one datagram each.
+                self.send_plain(socket, answers, unsent.start);
+            }
+            // What is left is longer; it goes next.
+            self.pending.truncate(first);
+        }
     }
 
-    /// One GSO send of `order[group]`, answers of one length to one client. `false`
-    /// when the kernel refused it, and the answers are to go one by one.
+    /// The length shared by the most answers to one client among those pending, when
+    /// at least two share one: the segment size of the next call.
+    fn segment_size(&self, answers: &[Vec<u8>]) -> Option<usize> {
+        let rest = &self.pending;
+        let mut best: Option<(usize, usize)> = None; // (answers, length)
+        let mut at = 0;
+        while at < rest.len() {
+            let (peer, length) = (rest[at].peer, answers[rest[at].index].len());
+            let run = rest[at..]
+                .iter()
+                .take_while(|o| o.peer == peer && answers[o.index].len() == length)
+                .count();
+            if run >= 2 && best.is_none_or(|(count, _)| run > count) {
+                best = Some((run, length));
+            }
+            at += run;
+        }
+        best.map(|(_, length)| length)
+    }
+
+    /// One `sendmmsg` of [`Self::messages`] with segment size `size`: how many of the
+    /// messages went out.
     fn send_segmented(
         &mut self,
         socket: BorrowedFd<'_>,
         answers: &[Vec<u8>],
-        group: std::ops::Range<usize>,
-    ) -> bool {
-        let group = &self.order[group];
-        let Ok(size) = u16::try_from(answers[group[0].index].len()) else {
-            return false;
+        size: usize,
+    ) -> usize {
+        let Ok(size) = u16::try_from(size) else {
+            return 0;
         };
-        let mut slices = [IoSlice::new(&[]); MAX_SEGMENTS];
-        for (slice, out) in slices.iter_mut().zip(group) {
-            *slice = IoSlice::new(&answers[out.index]);
-        }
-        match sendmsg(
+        let slices: Vec<IoSlice<'_>> = self
+            .pending
+            .iter()
+            .map(|out| IoSlice::new(&answers[out.index]))
+            .collect();
+        let iovecs: Vec<&[IoSlice<'_>]> =
+            self.messages.iter().map(|m| &slices[m.clone()]).collect();
+        let control = [ControlMessage::UdpGsoSegments(&size)];
+        match sendmmsg(
             socket.as_raw_fd(),
-            &slices[..group.len()],
-            &[ControlMessage::UdpGsoSegments(&size)],
+            &mut self.segmented,
+            iovecs.iter(),
+            &self.addresses,
+            control,
             MsgFlags::empty(),
-            Some(&group[0].address),
         ) {
-            Ok(_) => true,
-            // The path cannot segment (IPsec, UDP-Lite, no checksum offload): it never
-            // will on this socket.
+            Ok(sent) => sent.count(),
+            // IPsec, UDP-Lite, a device without checksum offload: never on this socket.
             Err(Errno::EIO | Errno::ENOPROTOOPT | Errno::EOPNOTSUPP) => {
                 self.segments = false;
-                false
+                0
             }
-            // Too long for the path's MTU, or anything passing: these answers alone.
-            Err(_) => false,
+            Err(_) => 0,
         }
     }
 
-    fn send_single(&mut self, socket: BorrowedFd<'_>, answers: &[Vec<u8>]) {
-        if self.single.is_empty() {
+    /// `pending[start..]`, one datagram per message, in one `sendmmsg`.
+    fn send_plain(&mut self, socket: BorrowedFd<'_>, answers: &[Vec<u8>], start: usize) {
+        let rest = &self.pending[start..];
+        if rest.is_empty() {
             return;
         }
-        self.single_addresses.clear();
-        self.single_addresses
-            .extend(self.single.iter().map(|out| Some(out.address)));
-        let slices: Vec<[IoSlice<'_>; 1]> = self
-            .single
+        self.addresses.clear();
+        self.addresses
+            .extend(rest.iter().map(|out| Some(out.address)));
+        let slices: Vec<[IoSlice<'_>; 1]> = rest
             .iter()
             .map(|out| [IoSlice::new(&answers[out.index])])
             .collect();
         let _ = sendmmsg(
             socket.as_fd().as_raw_fd(),
-            &mut self.headers,
+            &mut self.plain,
             slices.iter(),
-            &self.single_addresses,
+            &self.addresses,
             [],
             MsgFlags::empty(),
         );
@@ -201,7 +253,7 @@ mod tests {
         let mut answers = Vec::new();
         let mut batch = Vec::new();
         let mut expected: [BTreeMap<Vec<u8>, usize>; 2] = Default::default();
-        for i in 0..(MAX_SEGMENTS + 40) {
+        for i in 0..(3 * MAX_SEGMENTS) {
             // Mostly 40 bytes, some 41, a few of their own length; distinct contents.
             let length = match i % 10 {
                 0..=6 => 40,
@@ -227,6 +279,21 @@ mod tests {
         let counts = expected.each_ref().map(|e| e.values().sum::<usize>());
         assert_eq!(receive(&one, counts[0]), expected[0]);
         assert_eq!(receive(&two, counts[1]), expected[1]);
+    }
+
+    /// A segmented send the kernel refuses (here: longer in all than a datagram can
+    /// be) goes out one datagram per answer.
+    #[test]
+    fn a_refused_segmented_send_goes_one_by_one() {
+        let server = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let client = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let answers: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i; 40_000]).collect();
+        let batch: Vec<Outgoing> = (0..answers.len()).map(|i| outgoing(i, &client)).collect();
+        let mut sender = BatchSender::new(server.as_fd(), batch.len());
+        sender.send(server.as_fd(), &answers, &batch);
+        let expected = answers.iter().map(|a| (a.clone(), 1)).collect();
+        assert_eq!(receive(&client, answers.len()), expected);
+        assert!(sender.segments, "a refusal for size does not stop segmenting");
     }
 
     /// IPv6 clients are grouped the same way.
