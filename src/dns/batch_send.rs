@@ -294,7 +294,7 @@ mod tests {
     fn a_refused_segmented_send_goes_one_by_one() {
         let server = UdpSocket::bind("127.0.0.1:0").expect("bind");
         let client = UdpSocket::bind("127.0.0.1:0").expect("bind");
-        let answers: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i; 40_000]).collect();
+        let answers: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i; 40_000]).collect();
         let batch: Vec<Outgoing> = (0..answers.len()).map(|i| outgoing(i, &client)).collect();
         let mut sender = BatchSender::new(server.as_fd(), batch.len());
         sender.send(server.as_fd(), &answers, &batch);
