@@ -221,7 +221,8 @@ fn send_without_waiting(socket: &std::net::UdpSocket, message: &[u8], peer: Sock
 }
 
 /// Linux: up to [`batched::BATCH`] datagrams per `recvmmsg` and their answers in one
-/// `sendmmsg`, as Knot DNS does: under load, system calls are most of the cost.
+/// `sendmmsg`, as Knot DNS does: under load, system calls are most of the cost. Answers
+/// of one length to one client go segmented ([`batch_send`]).
 #[cfg(target_os = "linux")]
 mod batched {
     use std::io::IoSliceMut;

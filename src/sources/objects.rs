@@ -153,9 +153,10 @@ impl ObjectSet {
                     .all(|(k, v)| old.get(k).is_some_and(|o| same_object(&o.object, v)))
         }) || (objects.is_empty() && self.len(kind) == 0);
         if !unchanged {
-            // Laid out anew, at once: inserting one by one leaves the tree's nodes about
-            // two-thirds full (10 MB of nodes for 100,000 Services, against 7 MB), and
-            // copying the old tree first (when a rebuild still holds it) is for nothing.
+            // Laid out anew, at once: inserted one by one, the tree's nodes were 10 MB
+            // for 100,000 Services (heaptrack), and with the watch's list kept as a
+            // vector until complete the process went 132 -> 119 MiB resident. Copying
+            // the old tree first (when a rebuild still holds it) is for nothing.
             let others = self.of(kind).into_iter().flatten();
             let layout: BTreeMap<Key, Held> = others
                 .filter(|(k, _)| !in_scope(k))
