@@ -93,32 +93,68 @@ struct Claim {
 /// cost a table slot and a small vector (4 claims' room) per name beside the entries
 /// (the vectors alone were 115 MB of the peak at 100,000 Services).
 struct Placed {
-    /// The name's hash, to sort by: same names meet without comparing names.
+    /// The name's hash: same names meet without comparing names.
     hash: u64,
     /// The entry's position: a name's claims keep the entries' order.
     entry: usize,
     name: LowerName,
 }
 
-/// Sorts a domain's placed entries so that each name's are together, in the entries'
-/// order (names in no particular order); returns how many names there are.
-fn sort_by_name(placed: &mut [Placed]) -> usize {
-    placed.sort_unstable_by(|a, b| {
-        (a.hash.cmp(&b.hash))
-            .then_with(|| a.name.cmp(&b.name))
-            .then(a.entry.cmp(&b.entry))
-    });
-    let same = |a: &Placed, b: &Placed| a.hash == b.hash && a.name == b.name;
-    placed.len() - placed.windows(2).filter(|w| same(&w[0], &w[1])).count()
+/// No next placed entry of the same name.
+const LAST: u32 = u32::MAX;
+
+/// Links each placed entry to the next one of the same name, in the entries' order.
+/// Returns the links and how many names there are. The names are found through a table
+/// of hashes, in one pass in the entries' order, so the entries are then read in the
+/// order they were made. Sorting by name read them in hash order, a cache miss per
+/// entry at 100,000 Services: the build took 390 ms, 240 with this.
+fn link_same_names(placed: &[Placed]) -> (Vec<u32>, usize) {
+    let mut next = vec![LAST; placed.len()];
+    // Per slot: the hash's high half and the name's first placed entry, and per first
+    // entry the last one so far (where the next of the same name is linked).
+    let slots = (placed.len().max(4) * 2).next_power_of_two();
+    let mask = slots - 1;
+    let mut table: Vec<(u32, u32)> = vec![(0, LAST); slots];
+    let mut last: Vec<u32> = (0..placed.len() as u32).collect();
+    let mut names = 0;
+    for (at, p) in placed.iter().enumerate() {
+        let check = (p.hash >> 32) as u32;
+        let mut slot = p.hash as usize & mask;
+        loop {
+            let (seen, first) = table[slot];
+            if first == LAST {
+                table[slot] = (check, at as u32);
+                names += 1;
+                break;
+            }
+            let first = first as usize;
+            if seen == check && placed[first].hash == p.hash && placed[first].name == p.name {
+                next[last[first] as usize] = at as u32;
+                last[first] = at as u32;
+                break;
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+    (next, names)
 }
 
-/// The claims of the entries [`sort_by_name`] sorted, by name.
+/// The claims of each name, in the order of the names' first entries, each name's in
+/// the entries' order; `next` is [`link_same_names`]' links.
 fn group_by_name<'a>(
     placed: Vec<Placed>,
+    next: Vec<u32>,
     entries: &'a [Entry],
     origin: &'a LowerName,
     default_ttl: u32,
 ) -> impl Iterator<Item = (LowerName, Vec<Claim>)> + 'a {
+    // The entries that are not their name's first: the walk skips them.
+    let mut follower = vec![false; placed.len()];
+    for &n in &next {
+        if n != LAST {
+            follower[n as usize] = true;
+        }
+    }
     let claim = move |p: &Placed| {
         let entry = &entries[p.entry];
         Claim {
@@ -128,14 +164,20 @@ fn group_by_name<'a>(
             object: entry.object.clone(),
         }
     };
-    let mut placed = placed.into_iter().peekable();
+    let mut at = 0;
     std::iter::from_fn(move || {
-        let first = placed.next()?;
-        let mut claims = vec![claim(&first)];
-        while let Some(next) = placed.next_if(|p| p.hash == first.hash && p.name == first.name) {
-            claims.push(claim(&next));
+        while follower.get(at) == Some(&true) {
+            at += 1;
         }
-        Some((first.name, claims))
+        let first = placed.get(at)?;
+        let mut claims = vec![claim(first)];
+        let mut then = next[at];
+        while then != LAST {
+            claims.push(claim(&placed[then as usize]));
+            then = next[then as usize];
+        }
+        at += 1;
+        Some((first.name.clone(), claims))
     })
 }
 
@@ -308,19 +350,19 @@ fn place(name: &EntryName, origins: &[LowerName]) -> Vec<(usize, LowerName)> {
 
 fn build_authority(
     origin: LowerName,
-    mut placed: Vec<Placed>,
+    placed: Vec<Placed>,
     entries: &[Entry],
     settings: &Settings,
     claims: &mut Claims,
     published: &mut Vec<Published>,
 ) -> Authority {
     let origin_name = Name::from(&origin);
-    let names = sort_by_name(&mut placed);
+    let (next, names) = link_same_names(&placed);
     // About one empty non-terminal for every two names (`_tcp` above a Service's SRV).
     let mut store = StoreBuilder::new(&origin, names * 3 / 2);
     let mut apex = Vec::new();
 
-    for (name, mut name_claims) in group_by_name(placed, entries, &origin, settings.ttl) {
+    for (name, mut name_claims) in group_by_name(placed, next, entries, &origin, settings.ttl) {
         let Some(winner) = name_claims
             .iter()
             .filter_map(|c| settings.precedence.iter().position(|k| *k == c.kind))
@@ -329,8 +371,12 @@ fn build_authority(
         else {
             continue;
         };
-        let (won, lost): (Vec<Claim>, Vec<Claim>) =
-            name_claims.drain(..).partition(|c| c.kind == winner);
+        let (won, lost): (Vec<Claim>, Vec<Claim>) = if name_claims.iter().all(|c| c.kind == winner)
+        {
+            (name_claims, Vec::new())
+        } else {
+            name_claims.drain(..).partition(|c| c.kind == winner)
+        };
         if !lost.is_empty() {
             let mut shadowed: Vec<(Kind, ObjectRef)> =
                 lost.into_iter().map(|c| (c.kind, c.object)).collect();
@@ -522,6 +568,21 @@ fn rrsets_for(
     is_apex: bool,
     claims: &mut Claims,
 ) -> Vec<PendingSet> {
+    // Most names have one claim (a Service's address): one set of one record, without
+    // the merging below and its map (the build of 100,000 Services went 240 -> 210 ms).
+    if let [claim] = won.as_slice()
+        && !(is_apex && matches!(claim.data, RecordData::Cname(_)))
+    {
+        let Some(claim) = won.into_iter().next() else {
+            return Vec::new();
+        };
+        let (rtype, value) = record_value(claim.data);
+        return vec![PendingSet {
+            rtype,
+            ttl: claim.ttl,
+            records: vec![(value, vec![claim.object])],
+        }];
+    }
     let has_other = won.iter().any(|c| !matches!(c.data, RecordData::Cname(_)));
     let mut cname_kept: Option<Name> = None;
     let mut merged: BTreeMap<RecordData, (u32, Vec<ObjectRef>)> = BTreeMap::new();
@@ -562,26 +623,7 @@ fn rrsets_for(
 
     let mut sets: Vec<PendingSet> = Vec::new();
     for (data, (ttl, objects)) in merged {
-        let (rtype, value) = match data {
-            RecordData::Address(ip @ IpAddr::V4(_)) => (RecordType::A, Value::Address(ip)),
-            RecordData::Address(ip @ IpAddr::V6(_)) => (RecordType::AAAA, Value::Address(ip)),
-            RecordData::Cname(target) => (RecordType::CNAME, Value::Cname(target)),
-            RecordData::Txt(text) => (RecordType::TXT, Value::Txt(text)),
-            RecordData::Srv {
-                priority,
-                weight,
-                port,
-                target,
-            } => (
-                RecordType::SRV,
-                Value::Srv {
-                    priority,
-                    weight,
-                    port,
-                    target,
-                },
-            ),
-        };
+        let (rtype, value) = record_value(data);
         match sets.iter_mut().find(|s| s.rtype == rtype) {
             Some(set) => {
                 // RFC 2181 §5.2: one TTL per RRset, the lowest.
@@ -596,4 +638,87 @@ fn rrsets_for(
         }
     }
     sets
+}
+
+/// A record's type and its value as the store takes it.
+fn record_value(data: RecordData) -> (RecordType, Value) {
+    match data {
+        RecordData::Address(ip @ IpAddr::V4(_)) => (RecordType::A, Value::Address(ip)),
+        RecordData::Address(ip @ IpAddr::V6(_)) => (RecordType::AAAA, Value::Address(ip)),
+        RecordData::Cname(target) => (RecordType::CNAME, Value::Cname(target)),
+        RecordData::Txt(text) => (RecordType::TXT, Value::Txt(text)),
+        RecordData::Srv {
+            priority,
+            weight,
+            port,
+            target,
+        } => (
+            RecordType::SRV,
+            Value::Srv {
+                priority,
+                weight,
+                port,
+                target,
+            },
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn placed(names: &[(&str, u64)]) -> Vec<Placed> {
+        (names.iter().enumerate())
+            .map(|(entry, (name, hash))| Placed {
+                hash: *hash,
+                entry,
+                name: LowerName::from(Name::from_ascii(name).unwrap()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn same_names_are_linked_in_the_entries_order_and_equal_hashes_are_not_enough() {
+        // `a` three times, apart; `b` and `c` share a hash (and its slot) but are two
+        // names; `d` is alone.
+        let list = placed(&[
+            ("a.home.example.", 7),
+            ("b.home.example.", 9),
+            ("a.home.example.", 7),
+            ("c.home.example.", 9),
+            ("d.home.example.", 7 << 32),
+            ("a.home.example.", 7),
+        ]);
+        let (next, names) = link_same_names(&list);
+        assert_eq!(names, 4);
+        assert_eq!(next, [2, LAST, 5, LAST, LAST, LAST]);
+
+        let entries: Vec<Entry> = (list.iter())
+            .map(|p| Entry {
+                name: EntryName::Absolute(Name::from(&p.name)),
+                data: RecordData::Address(IpAddr::from([10, 0, 0, p.entry as u8])),
+                ttl: None,
+                kind: Kind::Service,
+                object: ObjectRef::new("Service", "apps", &format!("s{}", p.entry)),
+            })
+            .collect();
+        let origin = LowerName::from(Name::from_ascii("home.example.").unwrap());
+        let grouped: Vec<(String, Vec<String>)> = group_by_name(list, next, &entries, &origin, 60)
+            .map(|(name, claims)| {
+                let objects = claims.iter().map(|c| c.object.name.to_string()).collect();
+                (name.to_string(), objects)
+            })
+            .collect();
+        let expected = [
+            ("a.home.example.", vec!["s0", "s2", "s5"]),
+            ("b.home.example.", vec!["s1"]),
+            ("c.home.example.", vec!["s3"]),
+            ("d.home.example.", vec!["s4"]),
+        ];
+        let expected: Vec<(String, Vec<String>)> = (expected.iter())
+            .map(|(n, o)| (n.to_string(), o.iter().map(ToString::to_string).collect()))
+            .collect();
+        assert_eq!(grouped, expected);
+    }
 }
