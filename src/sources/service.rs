@@ -2,9 +2,9 @@
 
 use k8s_openapi::api::core::v1::Service;
 
-use super::kind::{DecodeError, Kept, Output, Source};
+use super::kind::{DecodeError, Kept, Of, Output, Source};
 use super::objects::{Key, ObjectSet, ignored};
-use super::shared::{claimed, entries_for, load_balancer_targets, object_ref};
+use super::shared::{claimed, load_balancer_targets, object_ref, push_entries_for};
 use crate::config::Filters;
 use crate::zone::names::{parse_hostname, parse_ip};
 use hickory_proto::rr::Name;
@@ -36,8 +36,16 @@ impl Source for Service {
     }
 
     fn entries(objects: &ObjectSet, _: &Filters, out: &mut Output) {
+        // About one entry per Service: room for them all at once, and each entry made
+        // in place, not copied from a vector per Service (100,000 Services' entries
+        // went 210 -> 186 ms).
+        out.entries.reserve(objects.len(&Of::<Service>::KIND));
         for service in objects.published::<Service>() {
-            out.keep(service_entries(service));
+            let before = out.entries.len();
+            if let Err(skip) = push_service_entries(service, &mut out.entries) {
+                out.entries.truncate(before);
+                out.skipped.push(skip);
+            }
         }
     }
 }
@@ -161,6 +169,12 @@ fn boxed(strings: Vec<String>) -> Box<[Box<str>]> {
 /// Addresses come from `spec.externalIPs`, else `status.loadBalancer.ingress` (an
 /// `ip`, or a `hostname` that becomes a CNAME). A malformed value skips the object.
 pub fn service_entries(service: &KeptService) -> Result<Vec<Entry>, Skipped> {
+    let mut entries = Vec::new();
+    push_service_entries(service, &mut entries).map(|()| entries)
+}
+
+/// [`service_entries`], pushed onto `entries`; on an error some may have been pushed.
+fn push_service_entries(service: &KeptService, entries: &mut Vec<Entry>) -> Result<(), Skipped> {
     let object = &service.object;
     let invalid = |field: String, detail: String| Skipped {
         object: object.clone(),
@@ -168,7 +182,7 @@ pub fn service_entries(service: &KeptService) -> Result<Vec<Entry>, Skipped> {
         detail: format!("{field}: {detail}"),
     };
     if !service.load_balancer {
-        return Ok(Vec::new());
+        return Ok(());
     }
 
     let names = hostnames(service).map_err(|(field, e)| invalid(field, e))?;
@@ -192,9 +206,15 @@ pub fn service_entries(service: &KeptService) -> Result<Vec<Entry>, Skipped> {
         });
     }
 
-    let mut entries = entries_for(&names, EntryName::Hostname, &targets, Kind::Service, object);
-    entries.extend(srv_entries(service, &names, object).map_err(|(f, e)| invalid(f, e))?);
-    Ok(entries)
+    push_entries_for(
+        entries,
+        &names,
+        EntryName::Hostname,
+        &targets,
+        Kind::Service,
+        object,
+    );
+    push_srv_entries(entries, service, &names, object).map_err(|(f, e)| invalid(f, e))
 }
 
 /// The names a Service publishes: those of the first host-name annotation present
@@ -222,12 +242,12 @@ fn hostnames(service: &KeptService) -> Result<Vec<Name>, (String, String)> {
 /// `0 100 <port> <name>` for each name of the Service (wildcards excepted); unnamed ports
 /// publish none. A relative name's target is completed with the same domain as its SRV
 /// owner by the zone builder.
-fn srv_entries(
+fn push_srv_entries(
+    entries: &mut Vec<Entry>,
     service: &KeptService,
     names: &[Name],
     object: &ObjectRef,
-) -> Result<Vec<Entry>, (String, String)> {
-    let mut entries = Vec::new();
+) -> Result<(), (String, String)> {
     for port in &service.ports {
         let port_name = &port.name;
         let field = || format!("spec.ports[{}]", port.index);
@@ -263,7 +283,7 @@ fn srv_entries(
             });
         }
     }
-    Ok(entries)
+    Ok(())
 }
 
 /// The addresses a Service of type LoadBalancer is reached at: `spec.externalIPs` if

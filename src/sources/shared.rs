@@ -111,18 +111,29 @@ pub fn entries_for(
     kind: Kind,
     object: &ObjectRef,
 ) -> Vec<Entry> {
-    names
-        .iter()
-        .flat_map(|name| {
-            targets.iter().map(|data| Entry {
-                name: as_entry_name(name.clone()),
-                data: data.clone(),
-                ttl: None,
-                kind,
-                object: object.clone(),
-            })
-        })
-        .collect()
+    let mut entries = Vec::with_capacity(names.len() * targets.len());
+    push_entries_for(&mut entries, names, as_entry_name, targets, kind, object);
+    entries
+}
+
+/// [`entries_for`], pushed onto `entries`.
+pub fn push_entries_for(
+    entries: &mut Vec<Entry>,
+    names: &[Name],
+    as_entry_name: fn(Name) -> EntryName,
+    targets: &[RecordData],
+    kind: Kind,
+    object: &ObjectRef,
+) {
+    for name in names {
+        entries.extend(targets.iter().map(|data| Entry {
+            name: as_entry_name(name.clone()),
+            data: data.clone(),
+            ttl: None,
+            kind,
+            object: object.clone(),
+        }));
+    }
 }
 
 /// Adds the entries not already there: an object that reaches one name through two
