@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use hickory_proto::rr::LowerName;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -378,16 +377,12 @@ fn name_diff(old: &Zone, new: &Zone) -> (usize, usize) {
 fn names_missing(zone: &Zone, other: &Zone) -> usize {
     let mut missing = 0;
     for authority in zone.authorities() {
-        let theirs = (other.authorities().iter()).find(|a| a.origin() == authority.origin());
-        for node in authority.nodes().filter(|n| !n.is_empty_non_terminal()) {
-            let name = LowerName::new(&node.name());
-            if theirs
-                .and_then(|a| a.node(&name))
-                .is_none_or(|n| n.is_empty_non_terminal())
-            {
-                missing += 1;
-            }
-        }
+        missing += match (other.authorities().iter()).find(|a| a.origin() == authority.origin()) {
+            Some(theirs) => authority.names_not_in(theirs),
+            None => (authority.nodes())
+                .filter(|n| !n.is_empty_non_terminal())
+                .count(),
+        };
     }
     missing
 }

@@ -153,6 +153,12 @@ impl Authority {
         })
     }
 
+    /// How many names with records this domain has that `other`, the same domain in
+    /// another zone, has not (a rebuild's log line).
+    pub fn names_not_in(&self, other: &Authority) -> usize {
+        self.store.names_not_in(&other.store)
+    }
+
     pub fn node(&self, name: &LowerName) -> Option<NodeRef<'_>> {
         let wire = Wire::of(name)?;
         let index = self.store.find_absolute(wire.as_bytes())?;

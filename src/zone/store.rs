@@ -238,6 +238,29 @@ impl Store {
         }
     }
 
+    /// How many names with records this store has that `other` (of the same domain) has
+    /// not, or has only as an empty non-terminal.
+    pub fn names_not_in(&self, other: &Store) -> usize {
+        (0..self.node_count() as u32)
+            .filter(|&node| !self.is_empty_non_terminal(node))
+            .filter(|&node| {
+                other
+                    .same_node(self.relative_name(node), node)
+                    .is_none_or(|theirs| other.is_empty_non_terminal(theirs))
+            })
+            .count()
+    }
+
+    /// [`Store::find`], trying the node at `likely` first. Zones built from the same
+    /// objects in the same order hold their names in the same order: comparing two
+    /// 100,000-name zones then reads both in order, not one at random.
+    fn same_node(&self, relative: &[u8], likely: u32) -> Option<u32> {
+        if (likely as usize) < self.node_count() && self.relative_name(likely) == relative {
+            return Some(likely);
+        }
+        self.find(relative)
+    }
+
     /// The node of an absolute name (lower-case wire labels), if it is in this domain.
     pub fn find_absolute(&self, absolute: &[u8]) -> Option<u32> {
         self.find(self.relative_part(absolute)?)
@@ -339,7 +362,7 @@ impl Store {
             return false;
         }
         (0..self.node_count() as u32).all(|node| {
-            let Some(theirs) = other.find(self.relative_name(node)) else {
+            let Some(theirs) = other.same_node(self.relative_name(node), node) else {
                 return false;
             };
             let (ours, theirs) = (self.set_range(node), other.set_range(theirs));
