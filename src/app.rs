@@ -190,11 +190,12 @@ async fn start_dns(
             transfer_allow: transfer_allow.clone(),
         };
         for udp in udp {
-            let (ctx, stop) = (ctx.clone(), shutdown.clone());
+            let (ctx, stop, wait) = (ctx.clone(), shutdown.clone(), config.udp_batch_wait);
             tasks.spawn(async move {
                 // NB: a join error only means the thread panicked, which the answer
                 // path is built and tested never to do.
-                let _ = tokio::task::spawn_blocking(move || dns::serve_udp(udp, ctx, stop)).await;
+                let _ =
+                    tokio::task::spawn_blocking(move || dns::serve_udp(udp, ctx, wait, stop)).await;
                 Ok(())
             });
         }

@@ -204,6 +204,18 @@ async fn malformed_packets_never_stop_the_server() {
 
 #[tokio::test]
 async fn a_burst_of_queries_gets_every_answer_to_its_asker() {
+    // With the default batch wait, without it, and with the longest: a worker that
+    // waits for its next batch still answers everything the socket queued meanwhile.
+    for flags in [
+        &[][..],
+        &["--udp-batch-wait", "0"],
+        &["--udp-batch-wait", "1000"],
+    ] {
+        answers_a_burst(flags).await;
+    }
+}
+
+async fn answers_a_burst(flags: &[&str]) {
     let manifests: String = (0..40)
         .map(|i| {
             lb_service(
@@ -214,7 +226,7 @@ async fn a_burst_of_queries_gets_every_answer_to_its_asker() {
             )
         })
         .collect();
-    let server = TestServer::start(&manifests, &[]).await;
+    let server = TestServer::start(&manifests, flags).await;
     // Two clients, each firing 100 queries without waiting: the server reads them in
     // batches and must send each answer to its own asker, matching its question.
     let mut clients = Vec::new();
@@ -244,13 +256,13 @@ async fn a_burst_of_queries_gets_every_answer_to_its_asker() {
             let i = answer.metadata.id - 1000 * c as u16;
             assert!(
                 i < 100,
-                "client {c} got an answer meant for another: id {}",
+                "{flags:?}: client {c} got an answer meant for another: id {}",
                 answer.metadata.id
             );
             assert_eq!(
                 addresses(&answer),
                 [format!("10.2.0.{}", i % 40 + 1)],
-                "id {i}"
+                "{flags:?}: id {i}"
             );
             seen.insert(i);
         }
