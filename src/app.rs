@@ -177,7 +177,12 @@ async fn start_dns(
     let workers = config
         .udp_workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    tracing::info!(workers, "UDP workers (and sockets) per address");
+    let batch_wait_us = config.udp_batch_wait.as_micros();
+    tracing::info!(
+        workers,
+        batch_wait_us,
+        "UDP workers (and sockets) per address"
+    );
     let mut dns_addresses = Vec::new();
     for address in &config.listen {
         let (udp, tcp) = bind_pair(*address, workers).await?;
