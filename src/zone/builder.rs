@@ -104,9 +104,9 @@ struct Placed {
 const LAST: u32 = u32::MAX;
 
 /// Links each placed entry to the next one of the same name, in the entries' order.
-/// Returns the links, and which entries are their name's first. The names are found through a table
-/// of hashes, in one pass in the entries' order, so the entries are then read in the
-/// order they were made. Sorting by name read them in hash order, a cache miss per
+/// Returns the links, and which entries are their name's first. The names are found
+/// through a table of hashes, in one pass in the entries' order, so the entries are
+/// then read in the order they were made. Sorting by name read them in hash order, a cache miss per
 /// entry at 100,000 Services: the build took 390 ms, 240 with this.
 fn link_same_names(placed: &[Placed]) -> (Vec<u32>, Vec<bool>) {
     let mut next = vec![LAST; placed.len()];
@@ -558,18 +558,14 @@ fn relative_to(name: &Name, origin: &Name) -> Option<Name> {
 /// per set (RFC 2181 §5.2: the lowest), and a CNAME only where nothing else is.
 fn rrsets_for(
     name: &LowerName,
-    won: Vec<Claim>,
+    mut won: Vec<Claim>,
     is_apex: bool,
     claims: &mut Claims,
 ) -> Vec<PendingSet> {
     // Most names have one claim (a Service's address): one set of one record, without
     // the merging below and its map (the build of 100,000 Services went 240 -> 210 ms).
-    if let [claim] = won.as_slice()
-        && !(is_apex && matches!(claim.data, RecordData::Cname(_)))
-    {
-        let Some(claim) = won.into_iter().next() else {
-            return Vec::new();
-        };
+    if won.len() == 1 && !(is_apex && matches!(won[0].data, RecordData::Cname(_))) {
+        let claim = won.swap_remove(0);
         let (rtype, value) = record_value(claim.data);
         return vec![PendingSet {
             rtype,
