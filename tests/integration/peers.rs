@@ -44,28 +44,43 @@ pub async fn start_answering(dir: &Path, spawn: impl Fn(u16, Stdio) -> Peer) -> 
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let sink = Stdio::from(std::fs::File::create(&path).unwrap());
         let mut peer = spawn(port, sink);
-        let start = Instant::now();
-        let request = crate::support::query("home.example", RecordType::SOA)
-            .to_vec()
-            .unwrap();
-        loop {
-            if crate::support::exchange(addr, &request, Transport::Udp)
-                .await
-                .is_some()
-            {
-                return (peer, addr);
-            }
-            if let Ok(Some(_)) = peer.0.try_wait() {
-                break; // exited: try another port
-            }
-            assert!(
-                start.elapsed() < DEADLINE,
-                "{addr} never answered: {}",
-                log()
-            );
+        if answers_or_exits(&mut peer, addr, "home.example", log).await {
+            return (peer, addr);
         }
     }
     panic!("the peer exited {ATTEMPTS} times: {}", log());
+}
+
+/// Waits until `peer` answers an SOA query for `zone` at `addr` (any answer: a secondary
+/// that has no zone yet answers too): true; false when it exited first, as a peer does
+/// when another test took its port (the caller starts it again on another). After
+/// [`DEADLINE`] the test fails with the peer's `log`.
+pub async fn answers_or_exits(
+    peer: &mut Peer,
+    addr: SocketAddr,
+    zone: &str,
+    log: impl Fn() -> String,
+) -> bool {
+    let start = Instant::now();
+    let request = crate::support::query(zone, RecordType::SOA)
+        .to_vec()
+        .unwrap();
+    loop {
+        if crate::support::exchange(addr, &request, Transport::Udp)
+            .await
+            .is_some()
+        {
+            return true;
+        }
+        if let Ok(Some(_)) = peer.0.try_wait() {
+            return false;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "{addr} never answered: {}",
+            log()
+        );
+    }
 }
 
 /// The cluster of the comparison: plain names, IPv6, a wildcard, an empty non-terminal.

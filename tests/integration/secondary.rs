@@ -10,7 +10,7 @@ use std::time::Instant;
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 
-use crate::peers::{KnotZone, Peer, dig, free_port, start_knot_zones, summary};
+use crate::peers::{KnotZone, Peer, answers_or_exits, dig, free_port, start_knot_zones, summary};
 use crate::support::{
     DEADLINE, TestServer, Transport, addresses, ask, exchange, have, lb_service, query, sample,
     scrape,
@@ -69,32 +69,45 @@ async fn knot_secondary_transfers_answers_alike_and_follows_notify() {
     if !have("knotd") {
         return;
     }
-    let knot_port = free_port();
-    let knot: SocketAddr = format!("127.0.0.1:{knot_port}").parse().unwrap();
-    let notify = knot.to_string();
-    let server = TestServer::start(
-        &cluster(""),
-        &[
-            "--transfer-allow",
-            "127.0.0.1/32",
-            "--notify",
-            &notify,
-            "--reverse-zone",
-            "192.168.1.0/24",
-        ],
-    )
-    .await;
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("knot.log");
-    let _knot: Peer = start_knot_zones(
-        dir.path(),
-        knot_port,
-        &[
-            KnotZone::Secondary("home.example.", server.addr),
-            KnotZone::Secondary("1.168.192.in-addr.arpa.", server.addr),
-        ],
-        Stdio::from(std::fs::File::create(&log).unwrap()),
-    );
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    // Knot's port is chosen before our server starts (it is our --notify target) and may
+    // be taken by another test before Knot binds it: then Knot exits, and both start
+    // again on another port.
+    let mut attempts = 0;
+    let (server, knot, notify, _knot) = loop {
+        attempts += 1;
+        let knot_port = free_port();
+        let knot: SocketAddr = format!("127.0.0.1:{knot_port}").parse().unwrap();
+        let notify = knot.to_string();
+        let server = TestServer::start(
+            &cluster(""),
+            &[
+                "--transfer-allow",
+                "127.0.0.1/32",
+                "--notify",
+                &notify,
+                "--reverse-zone",
+                "192.168.1.0/24",
+            ],
+        )
+        .await;
+        let mut peer: Peer = start_knot_zones(
+            dir.path(),
+            knot_port,
+            &[
+                KnotZone::Secondary("home.example.", server.addr),
+                KnotZone::Secondary("1.168.192.in-addr.arpa.", server.addr),
+            ],
+            Stdio::from(std::fs::File::create(&log).unwrap()),
+        );
+        if answers_or_exits(&mut peer, knot, "home.example", read_log).await {
+            break (server, knot, notify, peer);
+        }
+        server.stop().await;
+        assert!(attempts < 5, "Knot exited 5 times: {}", read_log());
+    };
     let first = serial(&server.ask("home.example", RecordType::SOA).await).expect("our SOA");
     wait_for_serial(knot, "home.example", first).await;
     wait_for_serial(knot, "1.168.192.in-addr.arpa", first).await;
