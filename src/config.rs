@@ -247,6 +247,13 @@ pub struct SourceArgs {
     #[arg(long, env = "K8S_GATEWAY_RESYNC", value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub resync: Duration,
 
+    /// How long the first zone waits for a kind whose list keeps failing (a 5xx, a
+    /// conversion webhook that is down) once the API has answered for another kind:
+    /// after it, the zone is served without that kind, which shows as `failing` and is
+    /// retried until its list succeeds. E.g. `30s`, `2m`.
+    #[arg(long, env = "K8S_GATEWAY_SYNC_TIMEOUT", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub sync_timeout: Duration,
+
     /// Only Ingresses of this class publish (`spec.ingressClassName` or the legacy
     /// annotation); repeat for more. Unset: every Ingress.
     #[arg(
@@ -301,7 +308,7 @@ pub enum Source {
 }
 
 /// The options of the cluster source (`--kubeconfig`, `--context`, `--namespace`,
-/// `--label-selector`, `--resync`).
+/// `--label-selector`, `--resync`, `--sync-timeout`).
 #[derive(Clone, Debug, Default)]
 pub struct ClusterOptions {
     pub kubeconfig: Option<PathBuf>,
@@ -310,6 +317,7 @@ pub struct ClusterOptions {
     pub namespaces: Vec<String>,
     pub label_selector: Option<String>,
     pub resync: Duration,
+    pub sync_timeout: Duration,
 }
 
 /// Which objects may publish, beyond their kind being enabled.
@@ -424,6 +432,7 @@ impl Config {
                 namespaces,
                 label_selector,
                 resync: source.resync,
+                sync_timeout: source.sync_timeout,
             })
         } else {
             if !namespaces.is_empty() || label_selector.is_some() {
@@ -868,6 +877,7 @@ mod tests {
         assert_eq!(options.namespaces, ["media", "apps"]);
         assert_eq!(options.label_selector.as_deref(), Some("dns=public"));
         assert_eq!(options.resync, Duration::from_secs(300));
+        assert_eq!(options.sync_timeout, Duration::from_secs(30), "the default");
 
         // Cluster-only options make no sense with manifests.
         let err = Config::from_args(serve_args(&[

@@ -139,6 +139,8 @@ pub struct SourceMetrics {
     pub state: Family<SourceStateLabels, Gauge>,
     pub watch_errors: Family<WatchErrorLabels, Counter>,
     pub objects: Family<KindLabels, Gauge>,
+    /// Restarts of long-lived tasks that panicked or ended (`watch`, `udp`).
+    pub task_restarts: Family<TaskLabels, Counter>,
 }
 
 /// Metrics of the fall-through to upstream servers, named as CoreDNS's `forward` and
@@ -242,6 +244,12 @@ pub struct SourceStateLabels {
 pub struct WatchErrorLabels {
     pub kind: String,
     pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TaskLabels {
+    /// `watch` or `udp`.
+    pub task: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -432,7 +440,7 @@ impl Metrics {
         let w = &metrics.sources;
         own.register(
             "source_state",
-            "1 for the state each watched kind is in (pending, synced, not_served, forbidden), 0 otherwise",
+            "1 for the state each watched kind is in (pending, synced, failing, not_served, forbidden), 0 otherwise",
             w.state.clone(),
         );
         own.register(
@@ -444,6 +452,11 @@ impl Metrics {
             "source_objects",
             "Objects of each kind held from the cluster",
             w.objects.clone(),
+        );
+        own.register(
+            "task_restarts",
+            "Long-lived tasks restarted after they panicked or ended, per task (watch, udp)",
+            w.task_restarts.clone(),
         );
         Arc::new(metrics)
     }

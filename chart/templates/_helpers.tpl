@@ -173,6 +173,9 @@ K8S_GATEWAY_NOTIFY: {{ join "," . | quote }}
 {{- with .Values.resync }}
 K8S_GATEWAY_RESYNC: {{ . | quote }}
 {{- end }}
+{{- with .Values.syncTimeout }}
+K8S_GATEWAY_SYNC_TIMEOUT: {{ . | quote }}
+{{- end }}
 {{- with .Values.fallthrough }}
 K8S_GATEWAY_FALLTHROUGH: {{ join "," . | quote }}
 K8S_GATEWAY_FALLTHROUGH_CACHE: {{ $.Values.fallthroughCache | int | toString | quote }}

@@ -21,7 +21,7 @@ const MAX_ROWS: usize = 5000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceRow {
     pub kind: String,
-    /// `pending`, `synced`, `not_served` or `forbidden`.
+    /// `pending`, `synced`, `failing`, `not_served` or `forbidden`.
     pub state: String,
     pub objects: Option<i64>,
 }
@@ -327,7 +327,7 @@ h1 { font-size: 1.3rem; margin: 0.3rem 0; }
 h2 { font-size: 1.05rem; margin: 1.2rem 0 0.4rem; }
 .bar { display: flex; flex-wrap: wrap; gap: 0.4rem 1rem; margin: 0.3rem 0; }
 .ok, .state-synced { color: #1a7f37; }
-.bad, .state-forbidden, .state-not_served { color: #c0392b; }
+.bad, .state-forbidden, .state-not_served, .state-failing { color: #c0392b; }
 .state-pending { color: #b7791f; }
 input { font: inherit; width: 100%; max-width: 24rem; padding: 0.35rem 0.5rem; box-sizing: border-box; }
 .scroll { overflow-x: auto; }

@@ -30,7 +30,7 @@ fn resource_of(object: &Value) -> (&'static str, &'static str) {
 }
 
 /// Applies every object of a bundled example file to the fake cluster.
-fn apply_example(api: &FakeApi, file: &str) {
+pub(crate) fn apply_example(api: &FakeApi, file: &str) {
     let text = std::fs::read_to_string(repo_path(file)).expect("example");
     let mut objects = Vec::new();
     for document in serde_saphyr::from_multiple::<Value>(&text).expect("YAML") {

@@ -65,6 +65,14 @@ struct Inner {
     /// Watches from a resource version below this get 410 Gone.
     expired_before: u64,
     forbidden: HashSet<(String, String)>,
+    /// Lists of these (group, plural, namespace or all) answer 500, as an API server does
+    /// when a CRD's conversion webhook is down or etcd times out; watches are not touched.
+    failing_lists: HashSet<(String, String, Option<String>)>,
+    /// Served, but left out of discovery (an API server that restarts serves `/apis`
+    /// before it has loaded every CRD).
+    hidden: HashSet<(String, String)>,
+    /// Requests for `/api` (the core group, asked first): one per discovery round.
+    discoveries: usize,
     watchers: Vec<Watcher>,
     lists: HashMap<String, usize>,
     watches: HashMap<String, usize>,
@@ -215,11 +223,48 @@ impl FakeApi {
         );
     }
 
-    /// Takes a resource out of discovery and makes its URLs 404 (its CRD is deleted).
+    /// Takes a resource out of discovery and makes its URLs 404 (its CRD is deleted):
+    /// its open watches end, as the API server ends them.
     pub fn remove_resource(&self, group: &str, plural: &str) {
-        self.state()
+        let mut state = self.state();
+        state
             .resources
             .retain(|r| !(r.group == group && r.plural == plural));
+        for watcher in (state.watchers.iter()).filter(|w| w.group == group && w.plural == plural) {
+            let _ = watcher.tx.send(Line::End);
+        }
+    }
+
+    /// Leaves a resource out of discovery while still serving it, or puts it back.
+    pub fn hide_from_discovery(&self, group: &str, plural: &str, hidden: bool) {
+        let key = (group.to_string(), plural.to_string());
+        let mut state = self.state();
+        if hidden {
+            state.hidden.insert(key);
+        } else {
+            state.hidden.remove(&key);
+        }
+    }
+
+    /// Discovery rounds started so far (requests for `/api`).
+    pub fn discoveries(&self) -> usize {
+        self.state().discoveries
+    }
+
+    /// Every list of this resource (in `namespace`, or across all namespaces) answers
+    /// 500 with a Status, or normally again.
+    pub fn fail_lists(&self, group: &str, plural: &str, namespace: Option<&str>, failing: bool) {
+        let key = (
+            group.to_string(),
+            plural.to_string(),
+            namespace.map(str::to_owned),
+        );
+        let mut state = self.state();
+        if failing {
+            state.failing_lists.insert(key);
+        } else {
+            state.failing_lists.remove(&key);
+        }
     }
 
     /// Every list and watch of this resource answers 403 (RBAC), or normally again.
@@ -489,11 +534,17 @@ async fn handle(
         ["version"] => json_response(
             json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0-fake", "platform": "linux/amd64"}),
         ),
-        ["api"] => json_response(json!({"kind": "APIVersions", "versions": ["v1"],
-            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": api.addr.to_string()}]})),
+        ["api"] => {
+            drop(state);
+            api.state().discoveries += 1;
+            json_response(json!({"kind": "APIVersions", "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": api.addr.to_string()}]}))
+        }
         ["apis"] => {
             let mut groups: Vec<(String, Vec<String>)> = Vec::new();
-            for r in state.resources.iter().filter(|r| !r.group.is_empty()) {
+            for r in (state.resources.iter()).filter(|r| {
+                !r.group.is_empty() && !state.hidden.contains(&(r.group.clone(), r.plural.clone()))
+            }) {
                 match groups.iter_mut().find(|(g, _)| *g == r.group) {
                     Some((_, versions)) if !versions.contains(&r.version) => {
                         versions.push(r.version.clone())
@@ -565,6 +616,7 @@ fn resource_list(state: &Inner, group: &str, version: &str) -> Response {
         .resources
         .iter()
         .filter(|r| r.group == group && r.version == version)
+        .filter(|r| !state.hidden.contains(&(r.group.clone(), r.plural.clone())))
         .map(|r| json!({"name": r.plural, "singularName": r.kind.to_lowercase(), "namespaced": r.namespaced,
             "kind": r.kind, "verbs": ["get", "list", "watch"]}))
         .collect();
@@ -716,6 +768,19 @@ fn objects(
     }
 
     *state.lists.entry(plural.into()).or_default() += 1;
+    let failing = |ns: Option<&str>| {
+        let key = (group.to_string(), plural.to_string(), ns.map(str::to_owned));
+        state.failing_lists.contains(&key)
+    };
+    if failing(None) || namespace.is_some_and(|ns| failing(Some(ns))) {
+        return status(
+            500,
+            "InternalError",
+            &format!(
+                "Internal error occurred: conversion webhook for {plural}.{group} failed: Post \"https://webhook.example.svc:443/convert\": context deadline exceeded"
+            ),
+        );
+    }
     // Only the page asked for is read and copied: a list of 100,000 objects comes in
     // 200 pages, and each page starts where the last ended (its continue token is the
     // last key), so listing stays linear in the number of objects.

@@ -9,6 +9,7 @@ mod cluster;
 mod edges;
 mod fake_api;
 mod fallthrough;
+mod flaky_api;
 mod http;
 mod kinds;
 mod packets;

@@ -9,6 +9,12 @@
 //! Each watch ([`watch`]) keeps its kind's slimmed objects in the feed; when the API goes
 //! away the last good zone keeps answering, watches resume with backoff and relist, and
 //! the zone is rebuilt only when the objects changed.
+//!
+//! What the API does wrong for a while never takes the names down: a kind whose first
+//! list keeps failing while others list is served without after `--sync-timeout`
+//! (`failing`, retried); a kind missing from one discovery keeps its objects until the
+//! watch says NotFound or [`MISSES_TO_FORGET`] discoveries in a row miss it; a watch task
+//! that panics starts again ([`crate::supervise`]).
 
 pub mod discovery;
 pub mod listed;
@@ -18,7 +24,7 @@ use std::any::TypeId;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kube::Client;
 use kube::api::Api;
@@ -40,6 +46,11 @@ use watch::Failure;
 /// First and longest wait between discovery attempts while the API is unreachable.
 const RETRY_FIRST: Duration = Duration::from_millis(500);
 const RETRY_MAX: Duration = Duration::from_secs(10);
+/// Discoveries in a row that must miss a watched kind before its objects are dropped
+/// (unless its watch says NotFound first): an API server that restarts serves discovery
+/// before it has loaded its CRDs (k3s does), and one such answer must not blank every
+/// route.
+pub const MISSES_TO_FORGET: u32 = 3;
 
 /// Why the cluster feeder could not start: there is no usable Kubernetes configuration.
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +119,9 @@ pub enum SyncState {
     Pending,
     /// Listed, and watched.
     Synced,
+    /// Its list kept failing for `--sync-timeout` while other kinds listed: the zone is
+    /// served without it, and the list is retried.
+    Failing,
     /// The cluster does not serve this kind (its CRD is not installed).
     NotServed,
     /// RBAC does not let us list it.
@@ -115,9 +129,10 @@ pub enum SyncState {
 }
 
 impl SyncState {
-    const ALL: [SyncState; 4] = [
+    const ALL: [SyncState; 5] = [
         SyncState::Pending,
         SyncState::Synced,
+        SyncState::Failing,
         SyncState::NotServed,
         SyncState::Forbidden,
     ];
@@ -126,6 +141,7 @@ impl SyncState {
         match self {
             SyncState::Pending => "pending",
             SyncState::Synced => "synced",
+            SyncState::Failing => "failing",
             SyncState::NotServed => "not_served",
             SyncState::Forbidden => "forbidden",
         }
@@ -139,6 +155,17 @@ pub(crate) struct Shared {
     metrics: SourceMetrics,
     /// (kind, failure) already warned about, until the kind lists again.
     warned: Mutex<HashSet<(TypeId, Failure)>>,
+    /// How many scopes each kind is watched in (namespaces, or one for all of them).
+    scopes: usize,
+    /// The scopes each kind has been listed in: it is synced once all are.
+    listed: Mutex<HashMap<TypeId, HashSet<Option<String>>>>,
+    /// When the first kind listed in full: the API works, and `--sync-timeout` counts
+    /// from here.
+    first_listed: tokio::sync::watch::Sender<Option<Instant>>,
+    /// The last error of each kind's watch, for the line that says it is failing.
+    last_error: Mutex<HashMap<TypeId, String>>,
+    /// Kinds whose watch the API answered with NotFound since they last listed.
+    gone: Mutex<HashSet<TypeId>>,
 }
 
 impl Shared {
@@ -196,6 +223,80 @@ impl Shared {
     fn forget_warnings(&self, kind: &dyn Kind) {
         lock(&self.warned).retain(|(k, _)| *k != kind.id());
     }
+
+    /// Notes that `kind` was listed in `scope`; true once it is listed in every scope.
+    fn listed_in(&self, kind: &dyn Kind, scope: Option<&str>) -> bool {
+        let mut listed = lock(&self.listed);
+        let scopes = listed.entry(kind.id()).or_default();
+        scopes.insert(scope.map(str::to_owned));
+        let complete = scopes.len() >= self.scopes;
+        drop(listed);
+        lock(&self.gone).remove(&kind.id());
+        if complete {
+            self.first_listed.send_if_modified(|first| {
+                let unset = first.is_none();
+                first.get_or_insert_with(Instant::now);
+                unset
+            });
+        }
+        complete
+    }
+
+    fn note_error(&self, kind: &dyn Kind, failure: Failure, error: &dyn std::fmt::Display) {
+        lock(&self.last_error).insert(kind.id(), error.to_string());
+        if failure == Failure::NotFound {
+            lock(&self.gone).insert(kind.id());
+        }
+    }
+
+    /// Whether the API said NotFound for `kind`'s watch since it last listed.
+    fn said_gone(&self, kind: &dyn Kind) -> bool {
+        lock(&self.gone).contains(&kind.id())
+    }
+
+    /// Serves without the kinds still pending: `--sync-timeout` has passed since another
+    /// kind listed.
+    fn give_up_waiting(&self, kinds: &[&'static dyn Kind], timeout: Duration) {
+        for kind in kinds {
+            if self.state(*kind) != Some(SyncState::Pending) {
+                continue;
+            }
+            let error = lock(&self.last_error)
+                .get(&kind.id())
+                .cloned()
+                .unwrap_or_else(|| "no answer yet".into());
+            tracing::warn!(
+                kind = %kind.label(),
+                "{} not listed after {}s: serving the zone without it and retrying; last error: {error}",
+                kind.label(),
+                timeout.as_secs()
+            );
+            self.set_state(*kind, SyncState::Failing);
+        }
+    }
+}
+
+/// Waits `timeout` from the first kind listed in full, then serves without the kinds
+/// still pending. While no kind has listed (the API is away, or fails every list), the
+/// server keeps answering SERVFAIL: an empty zone's NXDOMAIN would be cached downstream.
+async fn sync_timeout(shared: Arc<Shared>, kinds: Vec<&'static dyn Kind>, timeout: Duration) {
+    let mut first = shared.first_listed.subscribe();
+    let Ok(at) = first.wait_for(Option::is_some).await.map(|at| *at) else {
+        return;
+    };
+    if let Some(at) = at {
+        tokio::time::sleep_until((at + timeout).into()).await;
+        shared.give_up_waiting(&kinds, timeout);
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The running watches of one kind, at the version discovery chose.
@@ -232,11 +333,17 @@ impl ClusterSource {
         metrics: SourceMetrics,
     ) -> Result<Self> {
         let client = connect(options).await?;
+        let namespaces: HashSet<&String> = options.namespaces.iter().collect();
         let shared = Arc::new(Shared {
             feed,
             states: Mutex::default(),
             metrics,
             warned: Mutex::default(),
+            scopes: namespaces.len().max(1),
+            listed: Mutex::default(),
+            first_listed: tokio::sync::watch::Sender::new(None),
+            last_error: Mutex::default(),
+            gone: Mutex::default(),
         });
         let kinds = kind::needed(enabled);
         for kind in &kinds {
@@ -254,6 +361,13 @@ impl ClusterSource {
     /// served kind.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut running: HashMap<TypeId, Running> = HashMap::new();
+        // Discoveries in a row that missed each watched kind.
+        let mut misses: HashMap<TypeId, u32> = HashMap::new();
+        let _timeout = AbortOnDrop(tokio::spawn(sync_timeout(
+            self.shared.clone(),
+            self.kinds.clone(),
+            self.options.sync_timeout,
+        )));
         let mut retry = RETRY_FIRST;
         let mut reachable = true;
         loop {
@@ -264,7 +378,7 @@ impl ClusterSource {
                     }
                     reachable = true;
                     retry = RETRY_FIRST;
-                    self.follow(served, &mut running);
+                    self.follow(served, &mut running, &mut misses);
                     self.options.resync
                 }
                 Err(error) => {
@@ -288,10 +402,28 @@ impl ClusterSource {
     }
 
     /// Starts, restarts or stops the watches after discovery.
-    fn follow(&self, served: Vec<Served>, running: &mut HashMap<TypeId, Running>) {
+    fn follow(
+        &self,
+        served: Vec<Served>,
+        running: &mut HashMap<TypeId, Running>,
+        misses: &mut HashMap<TypeId, u32>,
+    ) {
         for (kind, served) in self.kinds.iter().copied().zip(served) {
             match served {
                 Served::No => {
+                    if running.contains_key(&kind.id()) {
+                        let missed = misses.entry(kind.id()).or_default();
+                        *missed += 1;
+                        if *missed < MISSES_TO_FORGET && !self.shared.said_gone(kind) {
+                            tracing::info!(
+                                kind = %kind.label(),
+                                group = %kind.group(),
+                                "discovery did not list this kind; keeping its objects until the API confirms it is gone"
+                            );
+                            continue;
+                        }
+                    }
+                    misses.remove(&kind.id());
                     if running.remove(&kind.id()).is_some()
                         || self.shared.state(kind) != Some(SyncState::NotServed)
                     {
@@ -305,6 +437,7 @@ impl ClusterSource {
                     self.shared.set_state(kind, SyncState::NotServed);
                 }
                 Served::At(resource) => {
+                    misses.remove(&kind.id());
                     let current = running.get(&kind.id()).map(|r| r.resource.version.clone());
                     if current.as_deref() == Some(resource.version.as_str()) {
                         continue;

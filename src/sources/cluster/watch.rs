@@ -2,7 +2,8 @@
 //!
 //! A relist is buffered from `Init` to `InitDone` and swapped in whole, so the zone never
 //! sees half a list (as kube-runtime's reflector store does). The watcher resumes with
-//! backoff after errors and relists after 410 Gone.
+//! backoff after errors and relists after 410 Gone. The task is supervised: after a
+//! panic it starts again with a fresh watcher, which relists.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,8 +15,10 @@ use tokio::task::JoinHandle;
 
 use super::listed::ListedObject;
 use super::{Shared, SyncState};
+use crate::metrics::TaskLabels;
 use crate::sources::kind::Kind;
 use crate::sources::objects::{Key, Stored};
+use crate::supervise::supervise;
 
 /// Why a watch failed, as the `reason` label of the watch-error metric says it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -76,7 +79,8 @@ impl Failure {
     }
 }
 
-/// Starts watching `kind` in `scope` (one namespace, or all).
+/// Starts watching `kind` in `scope` (one namespace, or all), restarting the watch if
+/// it panics.
 pub(super) fn spawn(
     shared: Arc<Shared>,
     kind: &'static dyn Kind,
@@ -84,7 +88,33 @@ pub(super) fn spawn(
     scope: Option<String>,
     config: watcher::Config,
 ) -> JoinHandle<()> {
+    let restarts = (shared.metrics.task_restarts)
+        .get_or_create(&TaskLabels { task: "watch" })
+        .clone();
+    let task = format!("watch {}", kind.label());
     tokio::spawn(async move {
+        supervise(&task, restarts, || {
+            watch(
+                shared.clone(),
+                kind,
+                api.clone(),
+                scope.clone(),
+                config.clone(),
+            )
+        })
+        .await;
+    })
+}
+
+/// Lists and follows `kind` in `scope` until the watcher gives up (it does not).
+async fn watch(
+    shared: Arc<Shared>,
+    kind: &'static dyn Kind,
+    api: Api<ListedObject>,
+    scope: Option<String>,
+    config: watcher::Config,
+) {
+    {
         let stream = watcher(api, config).default_backoff();
         futures::pin_mut!(stream);
         // A list's objects in arrival order, laid out once it is complete.
@@ -112,7 +142,7 @@ pub(super) fn spawn(
                 Err(error) => report(&shared, kind, &error),
             }
         }
-    })
+    }
 }
 
 /// A complete list is in: it replaces the scope's objects in one step.
@@ -123,6 +153,7 @@ fn listed_in_full(
     listed: BTreeMap<Key, Stored>,
 ) {
     shared.change(kind, |set| set.replace(kind, scope, listed));
+    let every_scope = shared.listed_in(kind, scope);
     if shared.state(kind) != Some(SyncState::Synced) {
         tracing::info!(
             kind = %kind.label(),
@@ -130,8 +161,10 @@ fn listed_in_full(
             "listed"
         );
     }
-    shared.forget_warnings(kind);
-    shared.set_state(kind, SyncState::Synced);
+    if every_scope {
+        shared.forget_warnings(kind);
+        shared.set_state(kind, SyncState::Synced);
+    }
 }
 
 fn key_of(object: &ListedObject) -> Key {
@@ -180,6 +213,7 @@ fn decode(shared: &Shared, kind: &dyn Kind, object: ListedObject) -> Option<(Key
 fn report(shared: &Shared, kind: &dyn Kind, error: &watcher::Error) {
     let failure = Failure::of(error);
     shared.count_failure(kind, failure);
+    shared.note_error(kind, failure, error);
     let state = shared.state(kind);
     let label = kind.label();
     match failure {
