@@ -418,6 +418,19 @@ def test_node_port_is_shared_by_udp_and_tcp(render):
     assert svc["spec"]["externalTrafficPolicy"] == "Local"
 
 
+def test_a_secondary_stays_on_one_replica_when_several_serve_transfers(render):
+    # Each replica makes its own serial: a secondary that asked two could see it go back.
+    several = {**DOMAIN, "replicaCount": 2, "transferAllow": ["192.168.1.2"]}
+    svc = render(several).one("Service", RELEASE)
+    assert svc["spec"]["sessionAffinity"] == "ClientIP"
+    assert svc["spec"]["sessionAffinityConfig"] == {"clientIP": {"timeoutSeconds": 10800}}
+    for values in (DOMAIN, {**DOMAIN, "replicaCount": 2}, {**DOMAIN, "transferAllow": ["192.168.1.2"]}):
+        spec = render(values).one("Service", RELEASE)["spec"]
+        assert spec["sessionAffinity"] == "None" and "sessionAffinityConfig" not in spec, values
+    forced = render({**several, "service": {"sessionAffinity": "None"}}).one("Service", RELEASE)
+    assert forced["spec"]["sessionAffinity"] == "None"
+
+
 # --- options ----------------------------------------------------------------------------
 
 

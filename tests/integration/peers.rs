@@ -129,6 +129,9 @@ pub enum KnotZone<'a> {
     File(&'a str, &'a str),
     /// `(origin, primary)`: a secondary that takes NOTIFY from the primary's address.
     Secondary(&'a str, SocketAddr),
+    /// `(origin, primaries)`: the same, from the first primary that answers (the
+    /// replicas behind one Service, as a secondary sees them when its replica goes away).
+    SecondaryOf(&'a str, &'a [SocketAddr]),
 }
 
 /// Starts Knot on 127.0.0.1:`port` with `zones`, logging warnings to `log`.
@@ -139,16 +142,24 @@ pub fn start_knot_zones(dir: &Path, port: u16, zones: &[KnotZone<'_>], log: Stdi
          database:\n  storage: \"{d}/db\"\nlog:\n  - target: stderr\n    any: warning\n",
         d = dir.display()
     );
-    let primary = zones.iter().find_map(|z| match z {
-        KnotZone::Secondary(_, primary) => Some(*primary),
-        KnotZone::File(..) => None,
-    });
-    if let Some(primary) = primary {
+    let primaries: &[SocketAddr] = zones
+        .iter()
+        .find_map(|z| match z {
+            KnotZone::Secondary(_, primary) => Some(std::slice::from_ref(primary)),
+            KnotZone::SecondaryOf(_, primaries) => Some(*primaries),
+            KnotZone::File(..) => None,
+        })
+        .unwrap_or_default();
+    if let Some(first) = primaries.first() {
+        let addresses: Vec<String> = primaries
+            .iter()
+            .map(|p| format!("{}@{}", p.ip(), p.port()))
+            .collect();
         conf.push_str(&format!(
-            "remote:\n  - id: primary\n    address: {ip}@{port}\n\
+            "remote:\n  - id: primary\n    address: [{addresses}]\n\
              acl:\n  - id: notify_from_primary\n    address: {ip}\n    action: notify\n",
-            ip = primary.ip(),
-            port = primary.port(),
+            addresses = addresses.join(", "),
+            ip = first.ip(),
         ));
     }
     conf.push_str("zone:\n");
@@ -163,7 +174,7 @@ pub fn start_knot_zones(dir: &Path, port: u16, zones: &[KnotZone<'_>], log: Stdi
                     f = file.display()
                 ));
             }
-            KnotZone::Secondary(origin, _) => {
+            KnotZone::Secondary(origin, _) | KnotZone::SecondaryOf(origin, _) => {
                 // Kept in memory only (no zone file written), so each test starts empty.
                 conf.push_str(&format!(
                     "  - domain: {origin}\n    storage: \"{d}\"\n    master: primary\n    acl: notify_from_primary\n    zonefile-sync: -1\n    zonefile-load: none\n    journal-content: none\n",

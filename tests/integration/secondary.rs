@@ -10,6 +10,8 @@ use std::time::Instant;
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 
+use crate::cluster::service;
+use crate::fake_api::FakeApi;
 use crate::peers::{KnotZone, Peer, answers_or_exits, dig, free_port, start_knot_zones, summary};
 use crate::support::{
     DEADLINE, TestServer, Transport, addresses, ask, exchange, have, lb_service, query, sample,
@@ -323,4 +325,72 @@ async fn a_notify_reply_with_another_id_is_ignored_and_counted() {
     .await;
     assert!(answer.is_some());
     server.stop().await;
+}
+
+/// Two replicas watch the same cluster and each makes its own serial; a secondary
+/// transfers from the first and, when that replica goes away (a rollout, a node down),
+/// from the other, and still follows the next change there. The chart keeps a
+/// secondary on one replica while it lives (`sessionAffinity: ClientIP`).
+#[tokio::test]
+async fn a_secondary_follows_the_next_replica_when_its_replica_goes_away() {
+    if !have("knotd") {
+        return;
+    }
+    let api = FakeApi::start().await;
+    api.serve_all();
+    api.apply(
+        "",
+        "services",
+        service("web", "apps", "web.home.example", "192.168.10.60"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("knot.log");
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let mut attempts = 0;
+    let (first, second, knot, _knot) = loop {
+        attempts += 1;
+        let knot_port = free_port();
+        let knot: SocketAddr = format!("127.0.0.1:{knot_port}").parse().unwrap();
+        let notify = knot.to_string();
+        let args = ["--transfer-allow", "127.0.0.1/32", "--notify", &notify];
+        // The second starts later, as a new pod of a rollout does.
+        let first = TestServer::start_cluster(&api, &args).await;
+        first.wait_ready().await;
+        let second = TestServer::start_cluster(&api, &args).await;
+        second.wait_ready().await;
+        let replicas = [first.addr, second.addr];
+        let mut peer = start_knot_zones(
+            dir.path(),
+            knot_port,
+            &[KnotZone::SecondaryOf("home.example.", &replicas)],
+            Stdio::from(std::fs::File::create(&log).unwrap()),
+        );
+        if answers_or_exits(&mut peer, knot, "home.example", read_log).await {
+            break (first, second, knot, peer);
+        }
+        first.stop().await;
+        second.stop().await;
+        assert!(attempts < 5, "Knot exited 5 times: {}", read_log());
+    };
+    let web = || ask(knot, "web.home.example", RecordType::A, Transport::Udp);
+    let on_first = serial(&first.ask("home.example", RecordType::SOA).await).unwrap();
+    wait_for_serial(knot, "home.example", on_first).await;
+    assert_eq!(addresses(&web().await), ["192.168.10.60"]);
+
+    // The first replica goes; a change arrives at the second, which tells Knot.
+    first.stop().await;
+    api.apply(
+        "",
+        "services",
+        service("web", "apps", "web.home.example", "192.168.10.61"),
+    );
+    second
+        .wait_for("web.home.example", RecordType::A, |m| {
+            addresses(m) == ["192.168.10.61"]
+        })
+        .await;
+    let on_second = serial(&second.ask("home.example", RecordType::SOA).await).unwrap();
+    wait_for_serial(knot, "home.example", on_second).await;
+    assert_eq!(addresses(&web().await), ["192.168.10.61"], "{}", read_log());
+    second.stop().await;
 }
