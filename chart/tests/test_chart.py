@@ -207,7 +207,7 @@ def test_default_rbac_reads_every_kind_and_writes_nothing(render):
         assert sorted(rule["verbs"]) == ["get", "list", "watch"], rule
         assert "nonResourceURLs" not in rule  # discovery is granted to every authenticated user
     assert rules_by_group(rendered) == {
-        "": ["services"],
+        "": ["namespaces", "services"],
         "networking.k8s.io": ["ingresses"],
         "gateway.networking.k8s.io": ["gateways", "grpcroutes", "httproutes", "tlsroutes"],
         "networking.istio.io": ["gateways", "virtualservices"],
@@ -362,13 +362,14 @@ def test_cilium_pool_needs_blocks(render):
         (["Service"], {"": ["services"]}),
         (["Ingress"], {"networking.k8s.io": ["ingresses"]}),
         (["DNSEndpoint"], {"externaldns.k8s.io": ["dnsendpoints"]}),
-        (["HTTPRoute"], {"gateway.networking.k8s.io": ["gateways", "httproutes"]}),
-        (["TLSRoute", "GRPCRoute"], {"gateway.networking.k8s.io": ["gateways", "grpcroutes", "tlsroutes"]}),
+        # Routes also read Namespaces, for the labels a listener's allowedRoutes selects.
+        (["HTTPRoute"], {"": ["namespaces"], "gateway.networking.k8s.io": ["gateways", "httproutes"]}),
+        (["TLSRoute", "GRPCRoute"], {"": ["namespaces"], "gateway.networking.k8s.io": ["gateways", "grpcroutes", "tlsroutes"]}),
         # VirtualService also reads Services, to find the Istio ingress gateway's address.
         (["VirtualService"], {"": ["services"], "networking.istio.io": ["gateways", "virtualservices"]}),
         (
             ["HTTPRoute", "VirtualService", "Service"],
-            {"": ["services"], "gateway.networking.k8s.io": ["gateways", "httproutes"], "networking.istio.io": ["gateways", "virtualservices"]},
+            {"": ["namespaces", "services"], "gateway.networking.k8s.io": ["gateways", "httproutes"], "networking.istio.io": ["gateways", "virtualservices"]},
         ),
     ],
 )

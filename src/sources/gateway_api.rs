@@ -3,21 +3,32 @@
 //!
 //! Attachment follows the specification the way ExternalDNS reads it: a route is
 //! published through a parent only where the route's own `status.parents[]` says that
-//! parent `Accepted` it, and only under the hostnames the route and the listeners it
-//! attached to have in common. k8s_gateway took every parentRef at its word and every
-//! listener's hostname, so a route the Gateway rejected still resolved.
+//! parent `Accepted` it, only through the listeners that admit it (their
+//! `allowedRoutes`: the route's namespace by `from: Same` (the default), `All` or a
+//! `Selector` over its Namespace's labels; its kind by `kinds`, or by the listener's
+//! protocol), and only under the hostnames the route and those listeners have in
+//! common. Acceptance is for the Gateway as a whole and may come from another listener,
+//! so the listener rules are checked even where the status says Accepted. k8s_gateway
+//! took every parentRef at its word and every listener's hostname, so a route the
+//! Gateway rejected still resolved.
 //!
 //! The types are our own and read only what the zone needs: every served version
 //! (v1, v1beta1, TLSRoute's v1alpha2/v1alpha3) decodes into them, and fields or enum
 //! values a newer Gateway API adds are ignored instead of failing the object.
 
+use std::collections::BTreeMap;
+
 use hickory_proto::rr::Name;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    LabelSelector as ApiLabelSelector, LabelSelectorRequirement, ObjectMeta,
+};
+use kube::core::{Selector, SelectorExt};
 use kube::{CustomResource, Resource};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::kind::{Output, Source};
+use super::namespace::NamespaceLabels;
 use super::objects::ObjectSet;
 use super::shared::{
     ByName, Resolved, Why, add_new, by_name, claimed, entries_for, object_ref, slim_meta,
@@ -58,6 +69,82 @@ pub struct Listener {
     pub hostname: Option<String>,
     #[serde(default)]
     pub port: Option<i64>,
+    /// `HTTP`, `HTTPS`, `TLS`, `TCP`, `UDP` or an implementation's own: decides which
+    /// route kinds attach when `allowedRoutes.kinds` is empty.
+    #[serde(default)]
+    pub protocol: Option<String>,
+    #[serde(default)]
+    pub allowed_routes: Option<AllowedRoutes>,
+}
+
+/// Which routes may attach to a listener.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct AllowedRoutes {
+    /// Unset: routes from the Gateway's own namespace only.
+    #[serde(default)]
+    pub namespaces: Option<RouteNamespaces>,
+    /// Empty: the kinds the listener's protocol takes.
+    #[serde(default)]
+    pub kinds: Vec<RouteGroupKind>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct RouteNamespaces {
+    /// `Same` (the default), `All` or `Selector`.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// With `from: Selector`: the labels of the route's Namespace must match.
+    #[serde(default)]
+    pub selector: Option<LabelSelector>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct RouteGroupKind {
+    /// Unset: gateway.networking.k8s.io.
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub kind: String,
+}
+
+/// A Kubernetes label selector, as the API spells it.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LabelSelector {
+    #[serde(default)]
+    pub match_labels: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub match_expressions: Option<Vec<SelectorRequirement>>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct SelectorRequirement {
+    #[serde(default)]
+    pub key: String,
+    /// `In`, `NotIn`, `Exists` or `DoesNotExist`.
+    #[serde(default)]
+    pub operator: String,
+    #[serde(default)]
+    pub values: Option<Vec<String>>,
+}
+
+impl LabelSelector {
+    /// The selector as kube matches it, or why it is not one.
+    fn parse(&self) -> Result<Selector, String> {
+        let api = ApiLabelSelector {
+            match_labels: self.match_labels.clone(),
+            match_expressions: self.match_expressions.as_ref().map(|all| {
+                all.iter()
+                    .map(|r| LabelSelectorRequirement {
+                        key: r.key.clone(),
+                        operator: r.operator.clone(),
+                        values: r.values.clone(),
+                    })
+                    .collect()
+            }),
+        };
+        Selector::try_from(api).map_err(|e| e.to_string())
+    }
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -205,6 +292,12 @@ macro_rules! route_kind {
 
             fn entries(objects: &ObjectSet, filters: &Filters, out: &mut Output) {
                 let gateways = index_gateways(objects);
+                let namespaces = NamespaceLabels::of(objects);
+                let parents = Parents {
+                    gateways: &gateways,
+                    namespaces: &namespaces,
+                    gateway_classes: &filters.gateway_classes,
+                };
                 for route in objects.published::<$route>() {
                     let view = RouteView {
                         kind: $kind,
@@ -212,7 +305,7 @@ macro_rules! route_kind {
                         spec: &route.spec.route,
                         status: route.status.as_ref(),
                     };
-                    out.extend(route_entries(view, &gateways, &filters.gateway_classes));
+                    out.extend(route_entries(view, &parents));
                 }
             }
         }
@@ -301,21 +394,25 @@ impl<'a> Parent<'a> {
     }
 }
 
+/// What routes attach to: the Gateways, the labels of the namespaces (for
+/// `allowedRoutes` selectors), and `--gateway-class` (when set, only Gateways of those
+/// classes publish routes).
+pub struct Parents<'a> {
+    pub gateways: &'a GatewayIndex<'a>,
+    pub namespaces: &'a NamespaceLabels<'a>,
+    pub gateway_classes: &'a [String],
+}
+
 /// The records a route publishes, and for each parent it does not publish through,
-/// why. `gateway_classes` is `--gateway-class`: when set, only Gateways of those
-/// classes publish routes.
-pub fn route_entries(
-    route: RouteView<'_>,
-    gateways: &GatewayIndex<'_>,
-    gateway_classes: &[String],
-) -> (Vec<Entry>, Vec<Skipped>) {
+/// why.
+pub fn route_entries(route: RouteView<'_>, parents: &Parents<'_>) -> (Vec<Entry>, Vec<Skipped>) {
     let object = object_ref(route.kind.as_str(), route.metadata);
     let namespace = route.metadata.namespace.as_deref().unwrap_or("default");
     let mut entries = Vec::new();
     let mut skipped = Vec::new();
     let mut hostnames = Vec::new();
     for (i, host) in route.spec.hostnames.iter().enumerate() {
-        match parse_absolute(host, true) {
+        match parse_hostname(host) {
             Ok(name) => hostnames.push(name),
             Err(e) => {
                 let detail = format!("spec.hostnames[{i}]: {e}");
@@ -335,10 +432,10 @@ pub fn route_entries(
         } else {
             claimed(&hostnames)
         },
+        kind: route.kind,
         namespace,
         statuses: route.status.map_or(&[][..], |s| &s.parents[..]),
-        gateways,
-        gateway_classes,
+        parents,
     };
     for parent_ref in &route.spec.parent_refs {
         let parent = Parent::of(parent_ref, namespace);
@@ -368,10 +465,10 @@ struct Attaching<'r, 'g> {
     /// The route's own hostnames; empty means the listeners'.
     hostnames: &'r [Name],
     claimed: String,
+    kind: Kind,
     namespace: &'r str,
     statuses: &'r [RouteParentStatus],
-    gateways: &'r GatewayIndex<'g>,
-    gateway_classes: &'r [String],
+    parents: &'r Parents<'g>,
 }
 
 impl Attaching<'_, '_> {
@@ -379,8 +476,7 @@ impl Attaching<'_, '_> {
     /// why it publishes nothing there.
     fn through<'p>(&'p self, parent: &Parent<'p>) -> Result<Attached<'p>, Why> {
         self.accepted(parent)?;
-        let gateway = self
-            .gateways
+        let gateway = (self.parents.gateways)
             .get(&(parent.namespace, parent.name))
             .ok_or_else(|| {
                 let detail = format!(
@@ -395,11 +491,12 @@ impl Attaching<'_, '_> {
             .gateway_class_name
             .as_deref()
             .unwrap_or_default();
-        if !self.gateway_classes.is_empty() && !self.gateway_classes.iter().any(|c| c == class) {
+        let classes = self.parents.gateway_classes;
+        if !classes.is_empty() && !classes.iter().any(|c| c == class) {
             let detail = format!(
                 "{} has class {class}, not one of --gateway-class {}",
                 parent.describe(),
-                self.gateway_classes.join(",")
+                classes.join(",")
             );
             return Err((Skip::ClassFiltered, detail));
         }
@@ -408,6 +505,7 @@ impl Attaching<'_, '_> {
             let detail = format!("{} has no such listener", parent.describe());
             return Err((Skip::NoListener, detail));
         }
+        let listeners = self.admitting(parent, &listeners)?;
         let addresses = match &gateway.addresses {
             Ok(a) if a.is_empty() => {
                 let detail = format!(
@@ -430,6 +528,78 @@ impl Attaching<'_, '_> {
             return Err((Skip::NoHostname, detail));
         }
         Ok((names, addresses))
+    }
+
+    /// The listeners that admit the route (its namespace and its kind), or why none
+    /// does: `namespace_not_allowed` when some listener takes the kind but none the
+    /// namespace, else `kind_not_allowed`.
+    fn admitting<'l>(
+        &self,
+        parent: &Parent<'_>,
+        listeners: &[&'l Listener],
+    ) -> Result<Vec<&'l Listener>, Why> {
+        let mut namespace_refused = Vec::new();
+        let mut kind_refused = Vec::new();
+        let mut admitting = Vec::new();
+        for listener in listeners {
+            if let Err(why) = admits_kind(listener, self.kind) {
+                kind_refused.push(why);
+            } else if let Err(why) = self.admits_namespace(listener, parent.namespace) {
+                namespace_refused.push(why);
+            } else {
+                admitting.push(*listener);
+            }
+        }
+        if !admitting.is_empty() {
+            return Ok(admitting);
+        }
+        let (reason, whys) = if namespace_refused.is_empty() {
+            (Skip::KindNotAllowed, kind_refused)
+        } else {
+            (Skip::NamespaceNotAllowed, namespace_refused)
+        };
+        let detail = format!("{}: {}", parent.describe(), whys.join("; "));
+        Err((reason, detail))
+    }
+
+    /// Whether `listener` (of a Gateway in `gateway_namespace`) admits routes from the
+    /// route's namespace; if not, why.
+    fn admits_namespace(&self, listener: &Listener, gateway_namespace: &str) -> Result<(), String> {
+        let namespaces = listener
+            .allowed_routes
+            .as_ref()
+            .and_then(|a| a.namespaces.as_ref());
+        let from = namespaces.and_then(|n| n.from.as_deref()).unwrap_or("Same");
+        let listener_name = listener_name(listener);
+        match from {
+            "All" => Ok(()),
+            "Same" if self.namespace == gateway_namespace => Ok(()),
+            "Same" => Err(format!(
+                "listener {listener_name} admits routes from its own namespace {gateway_namespace} only (allowedRoutes.namespaces.from: Same, the default), not {}",
+                self.namespace
+            )),
+            "Selector" => {
+                let Some(selector) = namespaces.and_then(|n| n.selector.as_ref()) else {
+                    return Err(format!(
+                        "listener {listener_name} has from: Selector without a selector"
+                    ));
+                };
+                let parsed = selector.parse().map_err(|e| {
+                    format!("listener {listener_name}: allowedRoutes.namespaces.selector: {e}")
+                })?;
+                if parsed.matches(&self.parents.namespaces.get(self.namespace)) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "listener {listener_name} admits routes from namespaces matching {parsed}, and namespace {}'s labels do not",
+                        self.namespace
+                    ))
+                }
+            }
+            other => Err(format!(
+                "listener {listener_name} has allowedRoutes.namespaces.from: {other}, which is not Same, All or Selector"
+            )),
+        }
     }
 
     /// Whether the route's `status.parents[]` says `parent` accepted it; if not, why.
@@ -471,7 +641,7 @@ impl Attaching<'_, '_> {
         for listener in listeners {
             let listener_host = match listener.hostname.as_deref().filter(|h| !h.is_empty()) {
                 None => None,
-                Some(h) => match parse_absolute(h, true) {
+                Some(h) => match parse_hostname(h) {
                     Ok(n) => Some(n),
                     // A listener the Gateway itself would reject publishes nothing.
                     Err(_) => continue,
@@ -495,6 +665,64 @@ impl Attaching<'_, '_> {
         }
         names
     }
+}
+
+/// The route kinds a listener of `protocol` can take (the Gateway API's core
+/// protocols, as ExternalDNS matches them); `allowedRoutes.kinds` narrows them. A
+/// listener without a protocol, which the API server would refuse, is read as HTTP; an
+/// implementation's own protocol takes none of ours.
+fn kinds_of_protocol(protocol: Option<&str>) -> &'static [Kind] {
+    match protocol {
+        None | Some("HTTP" | "HTTPS") => &[Kind::HttpRoute, Kind::GrpcRoute],
+        Some("TLS") => &[Kind::TlsRoute],
+        Some(_) => &[],
+    }
+}
+
+/// Whether `listener` admits routes of `kind`; if not, why.
+fn admits_kind(listener: &Listener, kind: Kind) -> Result<(), String> {
+    let kinds = listener
+        .allowed_routes
+        .as_ref()
+        .map_or(&[][..], |a| &a.kinds[..]);
+    let name = listener_name(listener);
+    let protocol = listener.protocol.as_deref();
+    if !kinds_of_protocol(protocol).contains(&kind) {
+        return Err(format!(
+            "listener {name} ({} protocol) takes no {kind}",
+            protocol.unwrap_or("no")
+        ));
+    }
+    if kinds.is_empty() {
+        return Ok(());
+    }
+    let admitted = kinds
+        .iter()
+        .any(|k| k.group.as_deref().unwrap_or(GROUP) == GROUP && k.kind == kind.as_str());
+    if admitted {
+        Ok(())
+    } else {
+        let listed: Vec<&str> = kinds.iter().map(|k| k.kind.as_str()).collect();
+        Err(format!(
+            "listener {name} admits only {} (allowedRoutes.kinds)",
+            listed.join(", ")
+        ))
+    }
+}
+
+fn listener_name(listener: &Listener) -> &str {
+    listener.name.as_deref().unwrap_or("(unnamed)")
+}
+
+/// A route's or listener's hostname: a DNS name, never an IP address ("IPs are not
+/// allowed", the Gateway API's Hostname type says).
+fn parse_hostname(host: &str) -> Result<Name, String> {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return Err(format!(
+            "{host:?} is an IP address, and IPs are not allowed as hostnames"
+        ));
+    }
+    parse_absolute(host, true)
 }
 
 /// The addresses in a Gateway's `status.addresses`: `IPAddress` (or no type) gives
@@ -547,8 +775,9 @@ spec:
   - {name: https, hostname: "*.home.example", port: 443, protocol: HTTPS,
      allowedRoutes: {namespaces: {from: All}},
      tls: {mode: Terminate, certificateRefs: [{kind: Secret, name: wildcard}]}}
-  - {name: previews, hostname: "*.apps.home.example", port: 8443, protocol: HTTPS}
-  - {name: plain, port: 80, protocol: HTTP}
+  - {name: previews, hostname: "*.apps.home.example", port: 8443, protocol: HTTPS,
+     allowedRoutes: {namespaces: {from: All}}}
+  - {name: plain, port: 80, protocol: HTTP, allowedRoutes: {namespaces: {from: All}}}
   - {name: future, hostname: "x.home.example", port: 9000, protocol: SomethingNew}
 status:
   addresses:
@@ -592,8 +821,14 @@ status:
             objects.add(gateway.clone());
         }
         let index = index_gateways(&objects);
+        let namespaces = NamespaceLabels::of(&objects);
         let classes: Vec<String> = classes.iter().map(|s| s.to_string()).collect();
-        let (entries, skipped) = route_entries(view(route), &index, &classes);
+        let parents = Parents {
+            gateways: &index,
+            namespaces: &namespaces,
+            gateway_classes: &classes,
+        };
+        let (entries, skipped) = route_entries(view(route), &parents);
         let mut found: Vec<String> = entries
             .iter()
             .map(|e| {
@@ -883,6 +1118,9 @@ status:
     /// address.
     fn accepted_everywhere(objects: &ObjectSet) -> ObjectSet {
         let mut accepted = ObjectSet::default();
+        for namespace in objects.all::<k8s_openapi::api::core::v1::Namespace>() {
+            accepted.add(namespace.clone());
+        }
         for gateway in objects.all::<Gateway>() {
             let mut gateway = gateway.clone();
             gateway.status = Some(GatewayStatus {
@@ -960,6 +1198,201 @@ status:
                 "photos.home.example. HTTPRoute photos/uploads",
                 "vault.home.example. TLSRoute vault/vault",
             ]
+        );
+    }
+
+    /// The names `route` (read as `kind`) publishes among `objects`, and the reasons
+    /// of what it does not.
+    fn attach(kind: Kind, route: &HttpRoute, objects: &ObjectSet) -> (Vec<String>, Vec<Skip>) {
+        let index = index_gateways(objects);
+        let namespaces = NamespaceLabels::of(objects);
+        let parents = Parents {
+            gateways: &index,
+            namespaces: &namespaces,
+            gateway_classes: &[],
+        };
+        let view = RouteView {
+            kind,
+            ..view(route)
+        };
+        let (entries, skipped) = route_entries(view, &parents);
+        let mut names: Vec<String> = entries
+            .iter()
+            .map(|e| {
+                let (EntryName::Absolute(n) | EntryName::Hostname(n)) = &e.name;
+                n.to_string()
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        (names, skipped.iter().map(|s| s.reason).collect())
+    }
+
+    /// A Gateway `edge` in namespace `gateway` at 192.168.10.50 with these listeners.
+    fn gateway_with(listeners: &str) -> Gateway {
+        yaml(&format!(
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{name: edge, namespace: gateway}}\nspec:\n  listeners:\n{listeners}status:\n  addresses: [{{value: 192.168.10.50}}]\n"
+        ))
+    }
+
+    /// A route `app` in `namespace`, attached to Gateway gateway/edge (every listener,
+    /// or `section`) and accepted there, for `hostnames`.
+    fn route_in(namespace: &str, section: Option<&str>, hostnames: &str) -> HttpRoute {
+        let section = section.map_or(String::new(), |s| format!(", sectionName: {s}"));
+        let parent = format!("{{name: edge, namespace: gateway{section}}}");
+        yaml(&format!(
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: app, namespace: {namespace}}}\nspec:\n  parentRefs: [{parent}]\n  hostnames: {hostnames}\nstatus:\n  parents:\n{}",
+            accepted(&parent)
+        ))
+    }
+
+    fn objects_of(gateway: Gateway, namespaces: &[&str]) -> ObjectSet {
+        let mut objects = ObjectSet::default();
+        objects.add(gateway);
+        for namespace in namespaces {
+            objects.add(yaml::<k8s_openapi::api::core::v1::Namespace>(namespace));
+        }
+        objects
+    }
+
+    /// The Gateway API's AllowedRoutes: `from` defaults to `Same`, the
+    /// Gateway's own namespace.
+    #[test]
+    fn from_same_is_the_default_and_admits_only_the_gateways_namespace() {
+        let objects = objects_of(
+            gateway_with(
+                "  - {name: web, port: 443, protocol: HTTPS, hostname: \"*.home.example\"}\n",
+            ),
+            &[],
+        );
+        let elsewhere = route_in("apps", None, "[app.home.example]");
+        assert_eq!(
+            attach(Kind::HttpRoute, &elsewhere, &objects),
+            (vec![], vec![Skip::NamespaceNotAllowed])
+        );
+        let same = route_in("gateway", None, "[app.home.example]");
+        assert_eq!(
+            attach(Kind::HttpRoute, &same, &objects).0,
+            ["app.home.example."]
+        );
+        let all = objects_of(
+            gateway_with(
+                "  - {name: web, port: 443, protocol: HTTPS, allowedRoutes: {namespaces: {from: All}}}\n",
+            ),
+            &[],
+        );
+        assert_eq!(
+            attach(Kind::HttpRoute, &elsewhere, &all).0,
+            ["app.home.example."]
+        );
+    }
+
+    #[test]
+    fn from_selector_reads_the_labels_of_the_routes_namespace() {
+        let listener = "  - name: web\n    port: 443\n    protocol: HTTPS\n    allowedRoutes:\n      namespaces:\n        from: Selector\n        selector:\n          matchLabels: {gateway-access: shared}\n          matchExpressions: [{key: env, operator: NotIn, values: [test]}]\n";
+        let namespaces = [
+            "metadata: {name: apps, labels: {gateway-access: shared}}",
+            "metadata: {name: staging, labels: {gateway-access: shared, env: test}}",
+            "metadata: {name: private}",
+        ];
+        let objects = objects_of(gateway_with(listener), &namespaces);
+        let names = |namespace| {
+            attach(
+                Kind::HttpRoute,
+                &route_in(namespace, None, "[app.home.example]"),
+                &objects,
+            )
+        };
+        assert_eq!(names("apps").0, ["app.home.example."]);
+        for refused in ["staging", "private", "unknown"] {
+            assert_eq!(
+                names(refused),
+                (vec![], vec![Skip::NamespaceNotAllowed]),
+                "{refused}"
+            );
+        }
+        // kubernetes.io/metadata.name is on every namespace, with or without its object.
+        let by_name = "  - name: web\n    port: 443\n    protocol: HTTPS\n    allowedRoutes:\n      namespaces:\n        from: Selector\n        selector: {matchLabels: {kubernetes.io/metadata.name: media}}\n";
+        let objects = objects_of(gateway_with(by_name), &[]);
+        let route = route_in("media", None, "[jellyfin.home.example]");
+        assert_eq!(
+            attach(Kind::HttpRoute, &route, &objects).0,
+            ["jellyfin.home.example."]
+        );
+        // A selector the API would refuse admits nothing.
+        let broken = "  - name: web\n    port: 443\n    protocol: HTTPS\n    allowedRoutes:\n      namespaces:\n        from: Selector\n        selector: {matchExpressions: [{key: a, operator: Near}]}\n";
+        let objects = objects_of(gateway_with(broken), &[]);
+        assert_eq!(
+            attach(Kind::HttpRoute, &route, &objects).1,
+            [Skip::NamespaceNotAllowed]
+        );
+    }
+
+    /// The names come only from the listeners that admit the route, though the status
+    /// says Accepted for the Gateway as a whole (another listener accepted it).
+    #[test]
+    fn names_come_only_from_the_listeners_that_admit_the_route() {
+        let listeners = "  - {name: own, port: 443, protocol: HTTPS, hostname: \"*.internal.home.example\"}\n  - {name: shared, port: 443, protocol: HTTPS, hostname: \"*.home.example\", allowedRoutes: {namespaces: {from: All}}}\n";
+        let objects = objects_of(gateway_with(listeners), &[]);
+        let route = route_in("apps", None, "[a.internal.home.example, b.home.example]");
+        // a.internal matches both listeners' hostnames, but "own" does not admit apps;
+        // it still comes through "shared" (*.home.example covers it).
+        let (names, _) = attach(Kind::HttpRoute, &route, &objects);
+        assert_eq!(names, ["a.internal.home.example.", "b.home.example."]);
+        let through_own = route_in("apps", Some("own"), "[a.internal.home.example]");
+        assert_eq!(
+            attach(Kind::HttpRoute, &through_own, &objects),
+            (vec![], vec![Skip::NamespaceNotAllowed])
+        );
+    }
+
+    #[test]
+    fn the_listener_protocol_or_kinds_decide_which_routes_attach() {
+        let listeners = "  - {name: https, port: 443, protocol: HTTPS, allowedRoutes: {namespaces: {from: All}}}\n  - {name: tls, port: 8443, protocol: TLS, hostname: vault.home.example, allowedRoutes: {namespaces: {from: All}}}\n  - {name: tcp, port: 5432, protocol: TCP, allowedRoutes: {namespaces: {from: All}}}\n  - {name: http-only, port: 80, protocol: HTTP, allowedRoutes: {namespaces: {from: All}, kinds: [{kind: HTTPRoute}]}}\n  - {name: other-group, port: 81, protocol: HTTP, allowedRoutes: {namespaces: {from: All}, kinds: [{group: example.com, kind: HTTPRoute}]}}\n  - {name: tls-on-http, port: 82, protocol: HTTP, allowedRoutes: {namespaces: {from: All}, kinds: [{kind: TLSRoute}]}}\n";
+        let objects = objects_of(gateway_with(listeners), &[]);
+        let through = |kind, section| {
+            attach(
+                kind,
+                &route_in("apps", Some(section), "[vault.home.example]"),
+                &objects,
+            )
+        };
+        let published = (vec!["vault.home.example.".to_string()], vec![]);
+        let refused = (vec![], vec![Skip::KindNotAllowed]);
+        assert_eq!(through(Kind::HttpRoute, "https"), published);
+        assert_eq!(through(Kind::GrpcRoute, "https"), published);
+        assert_eq!(through(Kind::TlsRoute, "https"), refused);
+        assert_eq!(through(Kind::TlsRoute, "tls"), published);
+        assert_eq!(through(Kind::HttpRoute, "tls"), refused);
+        for kind in [Kind::HttpRoute, Kind::TlsRoute] {
+            assert_eq!(through(kind, "tcp"), refused, "{kind}");
+        }
+        assert_eq!(through(Kind::HttpRoute, "http-only"), published);
+        assert_eq!(through(Kind::GrpcRoute, "http-only"), refused);
+        assert_eq!(through(Kind::HttpRoute, "other-group"), refused);
+        // Kinds narrow what the protocol takes, never widen it.
+        assert_eq!(through(Kind::TlsRoute, "tls-on-http"), refused);
+    }
+
+    /// "IPs are not allowed" (the Gateway API's Hostname type), in routes and listeners.
+    #[test]
+    fn hostnames_that_are_ip_addresses_are_invalid() {
+        let listeners = "  - {name: ip, port: 443, protocol: HTTPS, hostname: 192.168.10.50, allowedRoutes: {namespaces: {from: All}}}\n  - {name: web, port: 443, protocol: HTTPS, hostname: \"*.home.example\", allowedRoutes: {namespaces: {from: All}}}\n";
+        let objects = objects_of(gateway_with(listeners), &[]);
+        let route = route_in("apps", None, "[app.home.example, \"192.168.10.7\"]");
+        let (names, skipped) = attach(Kind::HttpRoute, &route, &objects);
+        assert!(names.is_empty());
+        assert_eq!(skipped, [Skip::InvalidField]);
+        // Through the listener with an IP for a hostname only: nothing in common.
+        let route = route_in("apps", Some("ip"), "[]");
+        assert_eq!(
+            attach(Kind::HttpRoute, &route, &objects),
+            (vec![], vec![Skip::NoHostname])
+        );
+        let route = route_in("apps", None, "[\"fd00::7\"]");
+        assert_eq!(
+            attach(Kind::HttpRoute, &route, &objects).1,
+            [Skip::InvalidField]
         );
     }
 }

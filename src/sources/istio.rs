@@ -149,9 +149,14 @@ fn gateway_addresses<'a>(
     }
     let wanted = &gateway.spec.selector;
     if wanted.is_empty() {
+        // Istio applies such a Gateway to every gateway workload; taking the addresses of
+        // every LoadBalancer Service would publish the apps at the Pi-hole's, the NAS's,
+        // whatever else has one. Nothing, with the way out named.
         return Err((
-            Skip::NoAddress,
-            "spec.selector is empty: no ingress Service to take addresses from".into(),
+            Skip::NoSelector,
+            format!(
+                "spec.selector is empty (Istio applies the Gateway to every workload): set spec.selector to the ingress gateway's pod labels, or the {TARGET_ANNOTATION} annotation to its address"
+            ),
         ));
     }
     let mut found = Vec::new();
@@ -671,6 +676,26 @@ spec:
         assert_eq!(skipped[0].reason, Skip::NoAddress);
         assert!(
             skipped[0].detail.contains("istio=ingress"),
+            "{}",
+            skipped[0].detail
+        );
+    }
+
+    /// Istio applies a Gateway without a selector to every workload; we publish nothing
+    /// through it (not every LoadBalancer Service's address), and say how to fix it.
+    #[test]
+    fn a_gateway_without_a_selector_publishes_nothing_and_says_so() {
+        let gateway: IstioGateway = yaml(&GATEWAY.replace("  selector: {istio: ingress}\n", ""));
+        assert!(gateway.spec.selector.is_empty());
+        let app = vs(
+            "media",
+            "  hosts: [a.home.example]\n  gateways: [istio-ingress/external-gateway]\n",
+        );
+        let (found, skipped) = publish(&app, &[gateway], &[ingress_service()]);
+        assert!(found.is_empty(), "{found:?}");
+        assert_eq!(skipped[0].reason, Skip::NoSelector);
+        assert!(
+            skipped[0].detail.contains("spec.selector"),
             "{}",
             skipped[0].detail
         );

@@ -11,7 +11,7 @@ use std::fmt::Debug;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::Resource;
 use serde::de::DeserializeOwned;
@@ -34,6 +34,7 @@ pub static KINDS: &[&dyn Kind] = &[
     &Of::<TlsRoute>::KIND,
     &Of::<IstioGateway>::KIND,
     &Of::<VirtualService>::KIND,
+    &Of::<Namespace>::KIND,
 ];
 
 /// What a kind's file implements for its object type. Identity (group, kind, plural)
@@ -44,6 +45,11 @@ pub trait Source:
     /// The `--resources` kinds that read objects of this kind: it is watched only when
     /// one of them is enabled (Gateways are read for the routes attached to them).
     const NEEDED_BY: &'static [zone::Kind];
+
+    /// Whether the cluster source reads it per `--namespace` and with
+    /// `--label-selector`, as what publishes; false for what is only looked up
+    /// (Namespaces, which are not namespaced).
+    const SCOPED: bool = true;
 
     /// How logs, metric labels, `/explain` and zone-file comments name the kind. Must
     /// differ between kinds (the two Gateways do).
@@ -124,6 +130,8 @@ pub trait Kind: Send + Sync {
     fn api_kind(&self) -> Cow<'static, str>;
     /// See [`Source::NEEDED_BY`].
     fn needed_by(&self) -> &'static [zone::Kind];
+    /// See [`Source::SCOPED`].
+    fn scoped(&self) -> bool;
     /// The object type's identity, under which [`ObjectSet`] keeps its objects.
     fn id(&self) -> TypeId;
     /// Decodes one object as a file or the API spells it (any served version reads into
@@ -158,6 +166,10 @@ impl<T: Source> Kind for Of<T> {
 
     fn needed_by(&self) -> &'static [zone::Kind] {
         T::NEEDED_BY
+    }
+
+    fn scoped(&self) -> bool {
+        T::SCOPED
     }
 
     fn id(&self) -> TypeId {
@@ -216,7 +228,7 @@ mod tests {
         );
         assert_eq!(
             labels(&needed(&[zone::Kind::TlsRoute, zone::Kind::HttpRoute])),
-            ["Gateway", "HTTPRoute", "TLSRoute"]
+            ["Gateway", "HTTPRoute", "TLSRoute", "Namespace"]
         );
         assert_eq!(needed(&zone::Kind::DEFAULT_ORDER).len(), KINDS.len());
     }

@@ -14,6 +14,7 @@ pub mod ingress;
 pub mod istio;
 pub mod kind;
 pub mod manifests;
+pub mod namespace;
 pub mod objects;
 pub mod rebuild;
 pub mod service;
@@ -63,7 +64,7 @@ mod tests {
     #[test]
     fn the_ignore_label_on_a_gateway_hides_its_routes() {
         let mut gateway: gateway_api::Gateway = yaml(
-            "metadata: {name: gw, namespace: gateway, labels: {k8s-gateway.dns/ignore: \"true\"}}\nspec:\n  listeners: [{name: web, port: 80}]\nstatus:\n  addresses: [{value: 10.0.0.50}]\n",
+            "metadata: {name: gw, namespace: gateway, labels: {k8s-gateway.dns/ignore: \"true\"}}\nspec:\n  listeners: [{name: web, port: 80, protocol: HTTP, allowedRoutes: {namespaces: {from: All}}}]\nstatus:\n  addresses: [{value: 10.0.0.50}]\n",
         );
         let route: gateway_api::HttpRoute = yaml(
             "metadata: {name: app, namespace: apps}\nspec:\n  parentRefs: [{name: gw, namespace: gateway}]\n  hostnames: [app.home.example]\nstatus:\n  parents: [{parentRef: {name: gw, namespace: gateway}, conditions: [{type: Accepted, status: \"True\"}]}]\n",

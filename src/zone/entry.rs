@@ -199,6 +199,15 @@ pub enum Skip {
     NoListener,
     /// The route and the listeners have no hostname in common.
     NoHostname,
+    /// No listener the route attaches to admits routes from its namespace (Gateway
+    /// API `allowedRoutes.namespaces`: `Same` by default, `All`, or a `Selector`).
+    NamespaceNotAllowed,
+    /// No listener the route attaches to admits its kind (`allowedRoutes.kinds`, or
+    /// the listener's protocol: a TLSRoute through an HTTPS listener).
+    KindNotAllowed,
+    /// An Istio Gateway without `spec.selector`: Istio applies it to every workload,
+    /// and we take no addresses from every LoadBalancer Service.
+    NoSelector,
     /// An Istio VirtualService's `exportTo` hides it from the Gateway's namespace.
     NotExported,
     /// No server of the Istio Gateway admits the host.
@@ -221,6 +230,9 @@ impl Skip {
             Skip::GatewayNotFound => "gateway_not_found",
             Skip::NoListener => "no_listener",
             Skip::NoHostname => "no_hostname",
+            Skip::NamespaceNotAllowed => "namespace_not_allowed",
+            Skip::KindNotAllowed => "kind_not_allowed",
+            Skip::NoSelector => "no_selector",
             Skip::NotExported => "not_exported",
             Skip::NotAdmitted => "not_admitted",
             Skip::OutsideDomains => "outside_domains",

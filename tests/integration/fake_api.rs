@@ -193,6 +193,7 @@ impl FakeApi {
     /// Every kind k8s-gateway reads, at the versions a current cluster serves.
     pub fn serve_all(&self) {
         self.serve_resource("", "v1", "services", "Service", true);
+        self.serve_resource("", "v1", "namespaces", "Namespace", false);
         self.serve_resource("networking.k8s.io", "v1", "ingresses", "Ingress", true);
         for (plural, kind) in [
             ("gateways", "Gateway"),
@@ -297,7 +298,11 @@ impl FakeApi {
             .get_mut("metadata")
             .and_then(Value::as_object_mut)
             .expect("metadata");
-        meta.insert("namespace".into(), json!(namespace));
+        let cluster_scoped = (state.resources.iter())
+            .any(|r| r.group == group && r.plural == plural && !r.namespaced);
+        if !cluster_scoped {
+            meta.insert("namespace".into(), json!(namespace));
+        }
         meta.insert("resourceVersion".into(), json!(rv.to_string()));
         meta.entry("uid")
             .or_insert(json!(format!("uid-{namespace}-{name}")));

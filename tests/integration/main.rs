@@ -2,6 +2,7 @@
 //! TCP. One test binary, one module per behaviour.
 
 mod answers;
+mod attachment;
 mod bad_manifests;
 mod bad_objects;
 mod cli;

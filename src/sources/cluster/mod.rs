@@ -155,7 +155,7 @@ pub(crate) struct Shared {
     metrics: SourceMetrics,
     /// (kind, failure) already warned about, until the kind lists again.
     warned: Mutex<HashSet<(TypeId, Failure)>>,
-    /// How many scopes each kind is watched in (namespaces, or one for all of them).
+    /// How many scopes a scoped kind is watched in (namespaces, or one for all of them).
     scopes: usize,
     /// The scopes each kind has been listed in: it is synced once all are.
     listed: Mutex<HashMap<TypeId, HashSet<Option<String>>>>,
@@ -229,7 +229,7 @@ impl Shared {
         let mut listed = lock(&self.listed);
         let scopes = listed.entry(kind.id()).or_default();
         scopes.insert(scope.map(str::to_owned));
-        let complete = scopes.len() >= self.scopes;
+        let complete = scopes.len() >= if kind.scoped() { self.scopes } else { 1 };
         drop(listed);
         lock(&self.gone).remove(&kind.id());
         if complete {
@@ -454,13 +454,14 @@ impl ClusterSource {
         }
     }
 
-    /// One watch per `--namespace` (or one over all namespaces).
+    /// One watch per `--namespace` (or one over all namespaces); one over everything,
+    /// without `--label-selector`, for a kind that is only looked up (Namespaces).
     fn spawn_watches(
         &self,
         kind: &'static dyn Kind,
         resource: &ApiResource,
     ) -> Vec<JoinHandle<()>> {
-        let scopes: Vec<Option<String>> = if self.options.namespaces.is_empty() {
+        let scopes: Vec<Option<String>> = if self.options.namespaces.is_empty() || !kind.scoped() {
             vec![None]
         } else {
             self.options.namespaces.iter().cloned().map(Some).collect()
@@ -473,7 +474,12 @@ impl ClusterSource {
                     None => Api::all_with(self.client.clone(), resource),
                 };
                 let mut config = watcher::Config::default();
-                if let Some(selector) = &self.options.label_selector {
+                if let Some(selector) = self
+                    .options
+                    .label_selector
+                    .as_ref()
+                    .filter(|_| kind.scoped())
+                {
                     config = config.labels(selector);
                 }
                 watch::spawn(self.shared.clone(), kind, api, scope, config)
