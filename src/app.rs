@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, Source};
+use crate::config::Config;
 use crate::dns::forward::{Forwarder, UPSTREAM_TIMEOUT};
 use crate::dns::{self, DnsContext};
 use crate::metrics::Metrics;
@@ -234,10 +234,10 @@ async fn bind_http(address: SocketAddr) -> Result<TcpListener> {
         .map_err(|source| Error::BindFailed { address, source })
 }
 
-/// Starts the feeder of `config`'s source and the rebuild loop. From manifests, the first
-/// zone is built before this returns: a query never meets an empty zone when the
-/// objects come from files. From the cluster, queries get SERVFAIL and /readyz says not
-/// ready until every kind is listed.
+/// Starts the feeders of `config`'s sources and the rebuild loop. From manifests only,
+/// the first zone is built before this returns: a query never meets an empty zone when
+/// the objects come from files. With the cluster, queries get SERVFAIL and /readyz says
+/// not ready until every kind is listed (and the manifests, read first, are in).
 async fn start_source(
     config: &Config,
     rebuilder: &Arc<Rebuilder>,
@@ -245,40 +245,43 @@ async fn start_source(
     tasks: &mut JoinSet<Result<()>>,
     shutdown: &CancellationToken,
 ) -> Result<()> {
-    let feed = match &config.source {
-        Source::Manifests(paths) => {
-            // Watch first, then load: a change made during the first load is not lost.
-            let watch = manifests::ManifestWatch::new(paths)?;
-            let (reader, first, zone_metrics) =
-                (watch.reader(), rebuilder.clone(), metrics.zone.clone());
-            let objects = tokio::task::spawn_blocking(move || {
-                let objects = reader.load_reporting(&zone_metrics);
+    let paths = config.source.manifests();
+    let feed = if paths.is_empty() {
+        Arc::new(Feed::default())
+    } else {
+        // Watch first, then load: a change made during the first load is not lost.
+        let watch = manifests::ManifestWatch::new(paths)?;
+        let (reader, first, zone_metrics) =
+            (watch.reader(), rebuilder.clone(), metrics.zone.clone());
+        // With the cluster too, the first zone waits for its kinds.
+        let build_now = config.source.cluster().is_none();
+        let objects = tokio::task::spawn_blocking(move || {
+            let objects = reader.load_reporting(&zone_metrics);
+            if build_now {
                 first.rebuild(&objects);
-                objects
-            })
-            .await
-            .map_err(Error::FirstLoadFailed)?;
-            let feed = Arc::new(Feed::built_from(objects));
-            tasks.spawn(ok(watch.run(
-                feed.clone(),
-                metrics.zone.clone(),
-                shutdown.clone(),
-            )));
-            feed
-        }
-        Source::Cluster(options) => {
-            let feed = Arc::new(Feed::default());
-            let source = cluster::ClusterSource::connect(
-                options,
-                &config.settings.precedence,
-                feed.clone(),
-                metrics.sources.clone(),
-            )
-            .await?;
-            tasks.spawn(ok(source.run(shutdown.clone())));
-            feed
-        }
+            }
+            objects
+        })
+        .await
+        .map_err(Error::FirstLoadFailed)?;
+        let feed = Arc::new(Feed::built_from(objects));
+        tasks.spawn(ok(watch.run(
+            feed.clone(),
+            metrics.zone.clone(),
+            shutdown.clone(),
+        )));
+        feed
     };
+    if let Some(options) = config.source.cluster() {
+        let source = cluster::ClusterSource::connect(
+            options,
+            &config.settings.precedence,
+            feed.clone(),
+            metrics.sources.clone(),
+        )
+        .await?;
+        tasks.spawn(ok(source.run(shutdown.clone())));
+    }
     tasks.spawn(ok(rebuild::run(feed, rebuilder.clone(), shutdown.clone())));
     Ok(())
 }
@@ -326,16 +329,14 @@ pub async fn render_once(
         zone.clone(),
         metrics.zone.clone(),
     ));
-    match &config.source {
-        Source::Manifests(paths) => {
-            let (objects, errors) = manifests::load(paths);
-            for error in &errors {
-                tracing::warn!("{error}");
-            }
-            Ok(Arc::unwrap_or_clone(rebuilder.rebuild(&objects)))
-        }
-        Source::Cluster(options) => {
-            let feed = Arc::new(Feed::default());
+    let (objects, errors) = manifests::load(config.source.manifests());
+    for error in &errors {
+        tracing::warn!("{error}");
+    }
+    match config.source.cluster() {
+        None => Ok(Arc::unwrap_or_clone(rebuilder.rebuild(&objects))),
+        Some(options) => {
+            let feed = Arc::new(Feed::built_from(objects));
             let source = cluster::ClusterSource::connect(
                 options,
                 &config.settings.precedence,

@@ -201,7 +201,8 @@ pub struct ZoneArgs {
 #[derive(Debug, Args)]
 pub struct SourceArgs {
     /// A manifest file or folder (recursive, *.yaml|*.yml|*.json), watched for changes;
-    /// repeat for more. Without it, the cluster's API is watched.
+    /// repeat for more. Without it, the cluster's API is watched; with it, only the
+    /// files, unless --watch-cluster.
     #[arg(
         long,
         env = "K8S_GATEWAY_MANIFESTS",
@@ -210,23 +211,18 @@ pub struct SourceArgs {
     )]
     pub manifests: Vec<PathBuf>,
 
+    /// With --manifests, watch the cluster too: both feed one zone (the names a home
+    /// network has outside the cluster, beside the cluster's).
+    #[arg(long, env = "K8S_GATEWAY_WATCH_CLUSTER")]
+    pub watch_cluster: bool,
+
     /// Kubeconfig file for the cluster (default: the pod's service account, else
     /// KUBECONFIG or ~/.kube/config).
-    #[arg(
-        long,
-        env = "K8S_GATEWAY_KUBECONFIG",
-        value_name = "PATH",
-        conflicts_with = "manifests"
-    )]
+    #[arg(long, env = "K8S_GATEWAY_KUBECONFIG", value_name = "PATH")]
     pub kubeconfig: Option<PathBuf>,
 
     /// Kubeconfig context to use (default: the current context).
-    #[arg(
-        long,
-        env = "K8S_GATEWAY_CONTEXT",
-        value_name = "NAME",
-        conflicts_with = "manifests"
-    )]
+    #[arg(long, env = "K8S_GATEWAY_CONTEXT", value_name = "NAME")]
     pub context: Option<String>,
 
     /// Watch only this namespace; repeat for more (default: all namespaces).
@@ -305,6 +301,26 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Source {
     Manifests(Vec<PathBuf>),
     Cluster(ClusterOptions),
+    /// `--manifests` with `--watch-cluster`: one object set from both.
+    Both(Vec<PathBuf>, ClusterOptions),
+}
+
+impl Source {
+    /// The manifest paths read (none without `--manifests`).
+    pub fn manifests(&self) -> &[PathBuf] {
+        match self {
+            Source::Manifests(paths) | Source::Both(paths, _) => paths,
+            Source::Cluster(_) => &[],
+        }
+    }
+
+    /// The cluster watched, if any.
+    pub fn cluster(&self) -> Option<&ClusterOptions> {
+        match self {
+            Source::Cluster(options) | Source::Both(_, options) => Some(options),
+            Source::Manifests(_) => None,
+        }
+    }
 }
 
 /// The options of the cluster source (`--kubeconfig`, `--context`, `--namespace`,
@@ -425,19 +441,27 @@ impl Config {
                     .map_err(|e| Error::Invalid(format!("--label-selector {s:?}: {e}")))
             })
             .transpose()?;
+        let cluster_only = !namespaces.is_empty()
+            || label_selector.is_some()
+            || source.kubeconfig.is_some()
+            || source.context.is_some();
+        let cluster = ClusterOptions {
+            kubeconfig: source.kubeconfig,
+            context: source.context,
+            namespaces,
+            label_selector,
+            resync: source.resync,
+            sync_timeout: source.sync_timeout,
+        };
         let input = if source.manifests.is_empty() {
-            Source::Cluster(ClusterOptions {
-                kubeconfig: source.kubeconfig,
-                context: source.context,
-                namespaces,
-                label_selector,
-                resync: source.resync,
-                sync_timeout: source.sync_timeout,
-            })
+            Source::Cluster(cluster)
+        } else if source.watch_cluster {
+            check_paths(&source.manifests)?;
+            Source::Both(source.manifests, cluster)
         } else {
-            if !namespaces.is_empty() || label_selector.is_some() {
+            if cluster_only {
                 return Err(Error::Invalid(
-                    "--namespace and --label-selector apply to the cluster, not to --manifests"
+                    "--kubeconfig, --context, --namespace and --label-selector apply to the cluster: with --manifests, add --watch-cluster to watch it too"
                         .into(),
                 ));
             }
@@ -891,5 +915,21 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("--namespace"), "{err}");
+        assert!(err.to_string().contains("--watch-cluster"), "{err}");
+
+        // Unless the cluster is watched too: both sources, the cluster options kept.
+        let config = Config::from_args(serve_args(&[
+            "serve",
+            "--domain",
+            "home.example",
+            "--manifests",
+            ".",
+            "--watch-cluster",
+            "--namespace",
+            "media",
+        ]))
+        .unwrap();
+        assert_eq!(config.source.manifests(), [PathBuf::from(".")]);
+        assert_eq!(config.source.cluster().unwrap().namespaces, ["media"]);
     }
 }

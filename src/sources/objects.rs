@@ -193,6 +193,29 @@ impl ObjectSet {
             })
     }
 
+    /// `under` with `over` laid on top: an object of the same kind, namespace and name
+    /// in both is `over`'s. A kind only one holds is shared, not copied.
+    pub fn layered(under: ObjectSet, over: ObjectSet) -> ObjectSet {
+        if over.kinds.values().all(|o| o.is_empty()) {
+            return under;
+        }
+        let mut kinds = under.kinds;
+        for (id, theirs) in over.kinds {
+            match kinds.get_mut(&id) {
+                Some(mine) if !mine.is_empty() => {
+                    let merged = Arc::make_mut(mine);
+                    for (key, held) in theirs.iter() {
+                        merged.insert(key.clone(), held.clone());
+                    }
+                }
+                _ => {
+                    kinds.insert(id, theirs);
+                }
+            }
+        }
+        ObjectSet { kinds }
+    }
+
     /// Forgets every object of a kind; returns whether there were any.
     pub fn clear(&mut self, kind: &dyn Kind) -> bool {
         self.kinds.remove(&kind.id()).is_some_and(|o| !o.is_empty())

@@ -42,9 +42,16 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// What the feeders fill and the rebuild loop reads. Shared by `Arc`.
+///
+/// Two layers: what the cluster watches change ([`Feed::update`]) and what the
+/// manifests folder reloads whole ([`Feed::replace`]). With both sources, an object in
+/// both (same kind, namespace and name) is the cluster's: the live object carries the
+/// status (the addresses) that a file copy of the same manifest lacks.
 #[derive(Default)]
 pub struct Feed {
     objects: Mutex<ObjectSet>,
+    /// The manifests' objects, under the cluster's.
+    files: Mutex<ObjectSet>,
     /// Set when the objects changed since the last rebuild.
     dirty: AtomicBool,
     /// Set when the last change was a whole reload ([`Feed::replace`]): the reload
@@ -60,12 +67,12 @@ impl Feed {
     /// reads them again rebuilds nothing.
     pub fn built_from(objects: ObjectSet) -> Self {
         Feed {
-            objects: Mutex::new(objects),
+            files: Mutex::new(objects),
             ..Feed::default()
         }
     }
 
-    /// Changes the objects; `change` returns whether anything changed.
+    /// Changes the cluster's objects; `change` returns whether anything changed.
     pub fn update(&self, change: impl FnOnce(&mut ObjectSet) -> bool) {
         if change(&mut lock(&self.objects)) {
             self.dirty.store(true, Ordering::Release);
@@ -73,22 +80,17 @@ impl Feed {
         }
     }
 
-    /// Replaces every object at once (a reload of the manifests). A reload that read
+    /// Replaces every object of the manifests at once (a reload). A reload that read
     /// the same objects (a file touched, an editor's temporary file) rebuilds nothing.
     pub fn replace(&self, objects: ObjectSet) {
-        self.update(|set| {
-            let changed = !set.same_objects(&objects);
-            *set = objects;
-            if changed {
-                self.whole.store(true, Ordering::Release);
-            }
-            changed
-        });
-    }
-
-    /// Reads `f` of the objects (a metric of how many there are).
-    pub fn read<R>(&self, f: impl FnOnce(&ObjectSet) -> R) -> R {
-        f(&lock(&self.objects))
+        let mut files = lock(&self.files);
+        if !files.same_objects(&objects) {
+            *files = objects;
+            drop(files);
+            self.whole.store(true, Ordering::Release);
+            self.dirty.store(true, Ordering::Release);
+            self.changed.notify_one();
+        }
     }
 
     /// `what` must be read in full before the first zone is built.
@@ -108,7 +110,8 @@ impl Feed {
     }
 
     fn snapshot(&self) -> ObjectSet {
-        lock(&self.objects).clone()
+        let files = lock(&self.files).clone();
+        ObjectSet::layered(files, lock(&self.objects).clone())
     }
 }
 

@@ -21,6 +21,7 @@ mod reverse;
 mod secondary;
 mod soak;
 mod srv;
+mod static_names;
 mod status_page;
 mod support;
 mod tcp;
