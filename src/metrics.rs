@@ -115,6 +115,11 @@ pub struct Metrics {
     pub forward: ForwardMetrics,
     /// NOTIFY messages to secondaries (`--notify`).
     pub notify: NotifyMetrics,
+    /// What the DNS sockets could not do: accept a connection, send an answer.
+    pub sockets: SocketMetrics,
+    /// Long-running tasks that ended or panicked and were started again, per task
+    /// (`udp`: a UDP worker; `watch`: a cluster watch).
+    pub task_restarts: Family<TaskLabels, Counter>,
     /// Created per `--listen` address by [`Metrics::dns_server`].
     domains: Vec<LowerName>,
 }
@@ -171,6 +176,29 @@ pub struct NotifyMetrics {
     pub acknowledged: Family<UpstreamLabels, Counter>,
     /// Replies ignored: malformed, from another address, or with another ID or opcode.
     pub ignored: Family<UpstreamLabels, Counter>,
+}
+
+/// Errors of the DNS sockets, shared by every listen address. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct SocketMetrics {
+    /// TCP accepts that failed for want of resources, per reason; the accept loop backs
+    /// off after each instead of retrying at once.
+    pub tcp_accept_errors: Family<AcceptErrorLabels, Counter>,
+    /// UDP answers the kernel refused to send: dropped (the client asks again).
+    pub udp_send_errors: Counter,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AcceptErrorLabels {
+    /// `emfile` (this process is out of file descriptors), `enfile` (the system is),
+    /// `enobufs`, or `other` (out of memory, or an error we do not know).
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TaskLabels {
+    /// `udp` or `watch`.
+    pub task: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -294,6 +322,8 @@ impl Metrics {
             sources: SourceMetrics::default(),
             forward: ForwardMetrics::new(),
             notify: NotifyMetrics::default(),
+            sockets: SocketMetrics::default(),
+            task_restarts: Family::default(),
             domains,
         };
         let dns = registry.sub_registry_with_prefix("coredns_dns");
@@ -387,6 +417,21 @@ impl Metrics {
             "notify_ignored_replies",
             "Replies to NOTIFY ignored: malformed, or with another ID or opcode",
             n.ignored.clone(),
+        );
+        own.register(
+            "tcp_accept_errors",
+            "TCP connections not accepted for want of resources, per reason (emfile, enfile, enobufs, other); each backs the accept loop off",
+            metrics.sockets.tcp_accept_errors.clone(),
+        );
+        own.register(
+            "udp_send_errors",
+            "UDP answers the kernel refused to send (dropped; the client asks again)",
+            metrics.sockets.udp_send_errors.clone(),
+        );
+        own.register(
+            "task_restarts",
+            "Long-running tasks that ended or panicked and were started again, per task (udp, watch)",
+            metrics.task_restarts.clone(),
         );
         let z = &metrics.zone;
         own.register(
@@ -495,6 +540,11 @@ impl DnsMetrics {
     /// The fall-through metrics (shared by every server).
     pub fn forward(&self) -> &ForwardMetrics {
         &self.metrics.forward
+    }
+
+    /// The socket error metrics (shared by every server).
+    pub fn sockets(&self) -> &SocketMetrics {
+        &self.metrics.sockets
     }
 
     /// Counts an upstream answer for `name` served from the cache (`denial`: a negative

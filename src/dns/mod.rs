@@ -156,7 +156,9 @@ fn serve_udp_one_by_one(
                 &outcome,
                 response.len(),
             );
-            let _ = socket.send_to(&response, peer);
+            if socket.send_to(&response, peer).is_err() {
+                ctx.metrics.sockets().udp_send_errors.inc();
+            }
         }
     }
 }
@@ -206,27 +208,31 @@ fn hand_off(
             &outcome,
             response.len(),
         );
-        send_without_waiting(&socket, &response, peer);
+        if !send_without_waiting(&socket, &response, peer) {
+            metrics.sockets().udp_send_errors.inc();
+        }
     });
     true
 }
 
 /// Sends one datagram from a runtime task on the blocking UDP socket: a full send buffer
-/// drops the answer (the client retries) rather than stall the runtime.
-fn send_without_waiting(socket: &std::net::UdpSocket, message: &[u8], peer: SocketAddr) {
+/// drops the answer (the client retries) rather than stall the runtime. `false` when it
+/// was not sent.
+fn send_without_waiting(socket: &std::net::UdpSocket, message: &[u8], peer: SocketAddr) -> bool {
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
         let address = nix::sys::socket::SockaddrStorage::from(peer);
-        let _ = nix::sys::socket::sendto(
+        nix::sys::socket::sendto(
             socket.as_raw_fd(),
             message,
             &address,
             nix::sys::socket::MsgFlags::MSG_DONTWAIT,
-        );
+        )
+        .is_ok()
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = socket.send_to(message, peer);
+    socket.send_to(message, peer).is_ok()
 }
 
 /// Linux: up to [`batched::BATCH`] datagrams per `recvmmsg` and their answers in one
@@ -354,7 +360,10 @@ mod batched {
                     });
                 }
             }
-            sender.send(socket.as_fd(), &responses, &outgoing);
+            let dropped = sender.send(socket.as_fd(), &responses, &outgoing);
+            if dropped > 0 {
+                ctx.metrics.sockets().udp_send_errors.inc_by(dropped as u64);
+            }
             if !batch_wait.is_zero() && (WAIT_FROM..BATCH).contains(&received.len()) {
                 std::thread::sleep(batch_wait);
             }
