@@ -19,7 +19,8 @@
 //! [`http`] serves `/metrics` and the health probes, and on a loopback listener of its own
 //! the debug views (the status page, `/zone`, `/explain`). [`metrics`] holds
 //! every metric family; [`config`] parses the options; [`app`] wires
-//! the parts together for `main` and the integration tests.
+//! the parts together for `main` and the integration tests, and [`supervise`] starts
+//! again a long-running task that ended early.
 #![forbid(unsafe_code)]
 
 pub mod app;
@@ -28,4 +29,5 @@ pub mod dns;
 pub mod http;
 pub mod metrics;
 pub mod sources;
+pub mod supervise;
 pub mod zone;
