@@ -27,7 +27,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::metrics::{Answered, DnsMetrics, RequestTimer};
+use crate::metrics::{AcceptErrorLabels, Answered, DnsMetrics, RequestTimer};
 use crate::zone::{AddressRange, SharedZone};
 use connections::{Connection, Connections, TCP_IDLE_TIMEOUT, TCP_IO_TIMEOUT};
 pub use connections::{MAX_TCP_CONNECTIONS, MAX_TCP_PER_CLIENT};
@@ -387,6 +387,7 @@ const MAX_UDP_RESPONSE: usize = handler::MAX_UDP_PAYLOAD as usize;
 pub async fn serve_tcp(listener: TcpListener, ctx: DnsContext, shutdown: CancellationToken) {
     let table = Connections::new(MAX_TCP_CONNECTIONS, MAX_TCP_PER_CLIENT);
     let connections = TaskTracker::new();
+    let mut backoff = AcceptBackoff::default();
     let stop = shutdown.cancelled();
     tokio::pin!(stop);
     loop {
@@ -395,9 +396,19 @@ pub async fn serve_tcp(listener: TcpListener, ctx: DnsContext, shutdown: Cancell
             _ = &mut stop => break,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
-                Err(_) => continue,
+                Err(e) => {
+                    let Some(wait) = backoff.failed(&e, &ctx.metrics) else {
+                        continue;
+                    };
+                    tokio::select! {
+                        biased;
+                        _ = &mut stop => break,
+                        _ = tokio::time::sleep(wait) => continue,
+                    }
+                }
             },
         };
+        backoff.succeeded();
         // RFC 7766 §6.2.3: never refuse for lack of room; the longest-idle connection
         // (of this client, when it holds its share) is closed instead.
         let connection = table.admit(peer.ip(), &shutdown);
@@ -406,6 +417,81 @@ pub async fn serve_tcp(listener: TcpListener, ctx: DnsContext, shutdown: Cancell
     drop(listener);
     connections.close();
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, connections.wait()).await;
+}
+
+/// The first wait after an `accept` that failed for want of resources; it doubles with
+/// each failure in a row, up to [`ACCEPT_BACKOFF_MAX`].
+const ACCEPT_BACKOFF_FIRST: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// How the accept loop waits out a shortage. NB: out of descriptors (`EMFILE`), the
+/// connection stays queued and the listener stays readable, so every `accept` fails at
+/// once: retrying at once spins a core for as long as the shortage lasts. Waiting
+/// instead lets connections that end free their descriptors; one warning per burst.
+#[derive(Default)]
+struct AcceptBackoff {
+    /// The wait after the next failure; `None` outside a burst of failures.
+    next: Option<Duration>,
+}
+
+impl AcceptBackoff {
+    /// The wait before the next `accept`, or `None` when the error is the client's (it
+    /// reset or aborted the connection before we took it): accept the next at once.
+    fn failed(&mut self, error: &io::Error, metrics: &DnsMetrics) -> Option<Duration> {
+        let reason = accept_error_reason(error)?;
+        metrics
+            .sockets()
+            .tcp_accept_errors
+            .get_or_create(&AcceptErrorLabels { reason })
+            .inc();
+        let wait = match self.next {
+            Some(wait) => wait,
+            None => {
+                tracing::warn!(%error, reason, "cannot accept TCP connections; waiting before trying again");
+                ACCEPT_BACKOFF_FIRST
+            }
+        };
+        self.next = Some((wait * 2).min(ACCEPT_BACKOFF_MAX));
+        Some(wait)
+    }
+
+    fn succeeded(&mut self) {
+        if self.next.take().is_some() {
+            tracing::info!("accepting TCP connections again");
+        }
+    }
+}
+
+/// The `reason` label of an `accept` error that calls for a wait, or `None` for one that
+/// concerns only the connection being accepted (Linux passes a connection's pending
+/// network errors on to `accept`, which its manual says to retry like `EAGAIN`).
+fn accept_error_reason(error: &io::Error) -> Option<&'static str> {
+    use io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted, WouldBlock};
+    if matches!(
+        error.kind(),
+        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock
+    ) {
+        return None;
+    }
+    #[cfg(target_os = "linux")]
+    match error.raw_os_error() {
+        Some(libc::EMFILE) => return Some("emfile"),
+        Some(libc::ENFILE) => return Some("enfile"),
+        Some(libc::ENOBUFS) => return Some("enobufs"),
+        Some(
+            libc::EPROTO
+            | libc::ENOPROTOOPT
+            | libc::ENETDOWN
+            | libc::ENETUNREACH
+            | libc::EHOSTDOWN
+            | libc::EHOSTUNREACH
+            | libc::ENONET
+            | libc::EOPNOTSUPP
+            | libc::EPERM,
+        ) => return None,
+        _ => {}
+    }
+    Some("other")
 }
 
 /// Bytes read from a TCP connection at once: many pipelined queries per system call.

@@ -18,6 +18,7 @@ mod reload;
 mod reverse;
 mod secondary;
 mod soak;
+mod sockets;
 mod srv;
 mod status_page;
 mod support;
