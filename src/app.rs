@@ -211,7 +211,8 @@ async fn start_dns(
                 work,
             )));
         }
-        tasks.spawn(ok(dns::serve_tcp(tcp, ctx, shutdown.clone())));
+        let limits = (config.tcp_max_connections, config.tcp_max_per_client);
+        tasks.spawn(ok(dns::serve_tcp(tcp, ctx, limits, shutdown.clone())));
         dns_addresses.push(bound);
     }
     Ok(dns_addresses)

@@ -3,7 +3,7 @@
 //! RFC 7766 §6.2.3 asks servers to manage their connections so that idle clients cannot
 //! starve new ones. As Knot DNS and NSD do, a full table never refuses a client: the
 //! connection idle the longest is closed to admit it; one client address holds at most
-//! [`MAX_TCP_PER_CLIENT`] connections (its own longest-idle one makes room for its next);
+//! `--tcp-max-per-client` connections (its own longest-idle one makes room for its next);
 //! and the idle timeout shrinks as the table fills. The table is locked only when a
 //! connection opens or closes; a request marks activity with one atomic store.
 
@@ -14,12 +14,11 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-/// Open TCP connections at most (bounded memory); at the limit, the longest-idle one is
+/// The default of `--tcp-max-connections`: at the limit, the longest-idle connection is
 /// closed to admit a new one.
-pub const MAX_TCP_CONNECTIONS: usize = 512;
-/// Connections one client address may hold; its longest-idle one is closed for the next.
-/// A resolver forwarding everything (Pi-hole) needs a few at a time, not 64.
-pub const MAX_TCP_PER_CLIENT: usize = 64;
+pub const MAX_TCP_CONNECTIONS: usize = crate::config::DEFAULT_TCP_MAX_CONNECTIONS as usize;
+/// The default of `--tcp-max-per-client`.
+pub const MAX_TCP_PER_CLIENT: usize = crate::config::DEFAULT_TCP_MAX_PER_CLIENT as usize;
 /// A TCP connection idle for this long is closed while the table is at most half full
 /// (RFC 7766 §6.2.3 suggests seconds); shorter as it fills, down to
 /// [`TCP_IDLE_TIMEOUT_FULL`].

@@ -383,9 +383,15 @@ mod batched {
 const MAX_UDP_RESPONSE: usize = handler::MAX_UDP_PAYLOAD as usize;
 
 /// Accepts TCP connections on `listener` until `shutdown` fires, then waits (briefly)
-/// for answers already being written.
-pub async fn serve_tcp(listener: TcpListener, ctx: DnsContext, shutdown: CancellationToken) {
-    let table = Connections::new(MAX_TCP_CONNECTIONS, MAX_TCP_PER_CLIENT);
+/// for answers already being written. At most `limit` connections are open at once,
+/// `per_client` from one address (`--tcp-max-connections`, `--tcp-max-per-client`).
+pub async fn serve_tcp(
+    listener: TcpListener,
+    ctx: DnsContext,
+    (limit, per_client): (usize, usize),
+    shutdown: CancellationToken,
+) {
+    let table = Connections::new(limit, per_client);
     let connections = TaskTracker::new();
     let mut backoff = AcceptBackoff::default();
     let stop = shutdown.cancelled();
