@@ -51,6 +51,7 @@ struct Slot {
     client: IpAddr,
     activity: Arc<AtomicU64>,
     close: CancellationToken,
+    evicted: CancellationToken,
 }
 
 /// One admitted connection. Dropping it frees its place in the table.
@@ -60,6 +61,10 @@ pub struct Connection {
     activity: Arc<AtomicU64>,
     /// Fires when the connection must end: evicted to admit another, or shutdown.
     pub close: CancellationToken,
+    /// Fires on eviction only. Writes and waits end on it too (a client that does not
+    /// read would otherwise keep its socket past its eviction, and the limit would not
+    /// bound sockets); a shutdown lets them finish, within its grace.
+    pub evicted: CancellationToken,
 }
 
 impl Connections {
@@ -81,6 +86,7 @@ impl Connections {
         let now = self.now();
         let activity = Arc::new(AtomicU64::new(now));
         let close = shutdown.child_token();
+        let evicted = CancellationToken::new();
         // NB: a poisoned lock only means a panic elsewhere while holding it; the table
         // itself is always consistent, so keep using it.
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
@@ -97,6 +103,7 @@ impl Connections {
             client,
             activity: activity.clone(),
             close: close.clone(),
+            evicted: evicted.clone(),
         });
         self.open.store(slots.entries.len(), Ordering::Relaxed);
         drop(slots);
@@ -105,6 +112,7 @@ impl Connections {
             id,
             activity,
             close,
+            evicted,
         }
     }
 
@@ -128,7 +136,9 @@ impl Slots {
             .min_by_key(|(_, s)| (s.activity.load(Ordering::Relaxed), s.id))
             .map(|(index, _)| index);
         if let Some(index) = oldest {
-            self.entries.swap_remove(index).close.cancel();
+            let slot = self.entries.swap_remove(index);
+            slot.evicted.cancel();
+            slot.close.cancel();
         }
     }
 }
@@ -191,7 +201,7 @@ mod tests {
         first.activity.store(u64::MAX / 2, Ordering::Relaxed);
         let fourth = table.admit(ip(4), &shutdown);
         assert!(
-            second.close.is_cancelled(),
+            second.close.is_cancelled() && second.evicted.is_cancelled(),
             "the longest-idle one is closed"
         );
         assert!(!first.close.is_cancelled() && !third.close.is_cancelled());
@@ -223,6 +233,10 @@ mod tests {
         let a = table.admit(ip(1), &shutdown);
         shutdown.cancel();
         assert!(a.close.is_cancelled());
+        assert!(
+            !a.evicted.is_cancelled(),
+            "writes may finish within the grace"
+        );
     }
 
     #[test]

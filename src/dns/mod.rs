@@ -533,9 +533,10 @@ async fn serve_connection(
         }
         // Counted before writing (in `answer_frames`): a scrape that follows sees them.
         if !answers.is_empty() {
-            let written = tokio::time::timeout(TCP_IDLE_TIMEOUT, stream.write_all(&answers)).await;
+            let write = tokio::time::timeout(TCP_IDLE_TIMEOUT, stream.write_all(&answers));
+            let written = unless_evicted(&connection, write).await;
             answers.clear();
-            if !matches!(written, Ok(Ok(()))) {
+            if !matches!(written, Some(Ok(Ok(())))) {
                 return;
             }
         }
@@ -545,9 +546,11 @@ async fn serve_connection(
                 // `--fallthrough`: only this connection waits for the upstream.
                 let request = &received[start..used];
                 if let Some(forwarder) = &ctx.forwarder {
-                    let outcome = forwarder
-                        .answer(request, Transport::Tcp, &ctx.metrics, &mut response)
-                        .await;
+                    let asked =
+                        forwarder.answer(request, Transport::Tcp, &ctx.metrics, &mut response);
+                    let Some(outcome) = unless_evicted(&connection, asked).await else {
+                        return;
+                    };
                     if !response.is_empty() {
                         let Ok(size) = u16::try_from(response.len()) else {
                             return;
@@ -601,6 +604,16 @@ async fn serve_connection(
             Ok(Ok(n)) if n > 0 => connection.touch(),
             _ => return, // closed, failed or idle
         }
+    }
+}
+
+/// `work`, unless the connection is evicted first (`None`): wherever a connection
+/// waits, an eviction ends it, so that the table's limit bounds sockets.
+async fn unless_evicted<T>(connection: &Connection, work: impl Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        biased;
+        _ = connection.evicted.cancelled() => None,
+        done = work => Some(done),
     }
 }
 

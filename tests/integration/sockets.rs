@@ -4,13 +4,13 @@
 //! while the server is blocked writing to it.
 
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hickory_proto::rr::RecordType;
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 use crate::support::{DEADLINE, Transport, exchange, get, lb_service, query, sample};
 
@@ -203,4 +203,157 @@ async fn out_of_file_descriptors_the_accept_loop_waits_instead_of_spinning() {
         &[("reason", "emfile")],
     );
     assert!(emfile >= 1.0, "EMFILE counted: {emfile}");
+}
+
+/// web.home.example, and big.home.example with 2,000 addresses: a 60 KiB answer over
+/// TCP, so that a client that does not read fills the kernel's buffers in a few queries.
+fn big_answers() -> String {
+    let targets: Vec<String> = (0..2000)
+        .map(|i| format!("10.1.{}.{}", i / 250, i % 250 + 1))
+        .collect();
+    format!(
+        "{}---\napiVersion: externaldns.k8s.io/v1alpha1\nkind: DNSEndpoint\nmetadata: {{name: big, namespace: network}}\nspec:\n  endpoints:\n  - {{dnsName: big.home.example, recordType: A, targets: [{}]}}\n",
+        lb_service("web", "apps", Some("web.home.example"), &["192.168.1.10"]),
+        targets.join(", ")
+    )
+}
+
+/// The query for the big answer, framed for TCP.
+fn big_query() -> Vec<u8> {
+    let request = query("big.home.example", RecordType::A).to_vec().unwrap();
+    let mut framed = u16::try_from(request.len()).unwrap().to_be_bytes().to_vec();
+    framed.extend_from_slice(&request);
+    framed
+}
+
+/// Bytes waiting in the kernel for the TCP socket `local` connected to `remote`: its send
+/// queue (not yet acknowledged) and receive queue (not yet read), from /proc/net/tcp.
+fn tcp_queues(local: SocketAddr, remote: SocketAddr) -> (u64, u64) {
+    let hex = |a: SocketAddr| match a.ip() {
+        IpAddr::V4(ip) => format!("{:08X}:{:04X}", u32::from_ne_bytes(ip.octets()), a.port()),
+        IpAddr::V6(_) => unreachable!("IPv4 only"),
+    };
+    let (local, remote) = (hex(local), hex(remote));
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    table
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.len() > 4 && f[1] == local && f[2] == remote)
+        .and_then(|f| {
+            let (tx, rx) = f[4].split_once(':')?;
+            Some((
+                u64::from_str_radix(tx, 16).ok()?,
+                u64::from_str_radix(rx, 16).ok()?,
+            ))
+        })
+        .unwrap_or((0, 0))
+}
+
+/// A connection from the loopback address `from` that pipelines queries for the big
+/// answer (`answer` bytes each) and never reads. It returns once the server is blocked
+/// writing to it for good: the answers it owes for the queries it has read are more
+/// than all it has written (the client reads nothing, so that is still in the kernel)
+/// plus the most the kernel's buffers can take.
+async fn stalled(from: [u8; 4], server: SocketAddr, answer: usize) -> TcpStream {
+    // The most a socket's send buffer holds (tcp_wmem's maximum), and the client's
+    // receive buffer, with room to spare.
+    const KERNEL_MAX: u64 = 4 << 20 | 1 << 16;
+    let socket = TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind(SocketAddr::new(IpAddr::from(from), 0))
+        .expect("bind a loopback source address");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let stream = socket.connect(server).await.expect("connect");
+    let client = stream.local_addr().expect("bound");
+    let framed = big_query();
+    let chunk = framed.repeat(16 * 1024 / framed.len());
+    let mut sent = 0u64;
+    let start = Instant::now();
+    loop {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the server blocks writing in time"
+        );
+        match stream.try_write(&chunk) {
+            Ok(n) => sent += n as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let (client_unsent, written) = tcp_queues(client, server);
+                let (server_unsent, server_unread) = tcp_queues(server, client);
+                let read = sent.saturating_sub(client_unsent + server_unread);
+                let owed = read / framed.len() as u64 * (answer as u64 + 2);
+                if owed > written + server_unsent + KERNEL_MAX {
+                    return stream;
+                }
+                let _ = tokio::time::timeout(Duration::from_millis(50), stream.writable()).await;
+            }
+            Err(e) => panic!("the connection failed while pipelining: {e}"),
+        }
+    }
+}
+
+/// The size of the big answer.
+async fn big_answer_size(server: SocketAddr) -> usize {
+    let framed = big_query();
+    exchange(server, &framed[2..], Transport::Tcp)
+        .await
+        .expect("the big answer")
+        .len()
+}
+
+/// Whether the server has ended `stream` (it reset it, having unread queries): told
+/// without reading, which would let a blocked write go on.
+fn reset_by_server(stream: &TcpStream) -> bool {
+    match stream.try_write(&[0]) {
+        Ok(_) => false,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    }
+}
+
+/// An eviction ends a connection wherever it is, also while the server is blocked
+/// writing answers its client does not read: the table's limit bounds sockets. (Only
+/// the eviction: a connection blocked writing that was not evicted stays until its
+/// write times out.)
+#[tokio::test]
+async fn an_evicted_connection_is_closed_while_the_server_is_blocked_writing_to_it() {
+    const PER_CLIENT: usize = 2;
+    let dir = manifests(&big_answers());
+    let server = Spawned::start(
+        dir.path(),
+        &["--tcp-max-connections", "8", "--tcp-max-per-client", "2"],
+        None,
+    );
+    let answer = big_answer_size(server.dns).await;
+    let baseline = server.open_files();
+    // The oldest: a client that stalls first, and is never evicted.
+    let older = stalled([127, 0, 0, 40], server.dns, answer).await;
+    // A client that holds its share, then opens as many again: its longest-idle ones are
+    // evicted for them, while the server is blocked writing to each.
+    let mut greedy = Vec::new();
+    for _ in 0..2 * PER_CLIENT {
+        greedy.push(stalled([127, 0, 0, 41], server.dns, answer).await);
+    }
+    for (i, evicted) in greedy[..PER_CLIENT].iter().enumerate() {
+        wait_until(
+            &format!("evicted connection {i} reset by the server"),
+            || reset_by_server(evicted),
+        )
+        .await;
+    }
+    for (i, kept) in greedy[PER_CLIENT..].iter().enumerate() {
+        assert!(
+            !reset_by_server(kept),
+            "connection {i} within the share is kept"
+        );
+    }
+    assert!(
+        !reset_by_server(&older),
+        "the older stalled connection, not evicted, is kept"
+    );
+    let open = server.open_files();
+    assert!(
+        open <= baseline + 1 + PER_CLIENT,
+        "the server holds {open} descriptors, {baseline} before: more than the connections kept"
+    );
+    // Other clients are answered meanwhile.
+    assert!(answered_over_tcp(server.dns).await, "a new client answered");
 }
