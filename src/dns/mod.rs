@@ -502,6 +502,12 @@ fn accept_error_reason(error: &io::Error) -> Option<&'static str> {
 
 /// Bytes read from a TCP connection at once: many pipelined queries per system call.
 const TCP_READ: usize = 16 * 1024;
+/// Answers held for one connection before they are written (and the rest of what was
+/// read waits for the write). NB: 16 KiB of pipelined queries can ask for 20 MB of
+/// answers (a 60 KiB answer each); held whole for a client that does not read, that was
+/// the server's memory. Now a connection holds at most this plus one answer (64 KiB),
+/// besides the kernel's buffers.
+const TCP_FLUSH: usize = 32 * 1024;
 
 thread_local! {
     /// The prepared answers of the TCP connections served on this thread: one table per
@@ -576,6 +582,11 @@ async fn serve_connection(
                 received.drain(..used);
                 continue;
             }
+            Frames::Flush => {
+                // Written above: answer the rest of what was read before reading more.
+                received.drain(..used);
+                continue;
+            }
             Frames::More => received.drain(..used),
         };
         // Room for at least the rest of a request already begun (up to 64 KiB).
@@ -621,6 +632,8 @@ async fn unless_evicted<T>(connection: &Connection, work: impl Future<Output = T
 enum Frames {
     /// Read more.
     More,
+    /// Write the answers ([`TCP_FLUSH`] or more), then answer the rest of what was read.
+    Flush,
     /// End the connection (out of step, or an answer that cannot be framed).
     Close,
     /// The last request consumed (from this offset) is for the forwarder (`--fallthrough`).
@@ -679,6 +692,9 @@ fn answer_frames(
             );
             answers.extend_from_slice(&size.to_be_bytes());
             answers.extend_from_slice(response);
+            if answers.len() >= TCP_FLUSH {
+                return (used, Frames::Flush);
+            }
         }
         (used, Frames::More)
     })

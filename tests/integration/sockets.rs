@@ -112,6 +112,17 @@ impl Spawned {
             .count()
     }
 
+    /// Resident memory in KiB (`VmRSS` of `/proc/PID/status`).
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the server is running");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+
     async fn metrics(&self) -> String {
         get(self.http, "/metrics").await.1
     }
@@ -356,4 +367,39 @@ async fn an_evicted_connection_is_closed_while_the_server_is_blocked_writing_to_
     );
     // Other clients are answered meanwhile.
     assert!(answered_over_tcp(server.dns).await, "a new client answered");
+}
+
+/// Clients that pipeline queries and never read hold a bounded buffer in the server
+/// each (about 32 KiB of answers and one answer), not the answers to everything it
+/// read from them; other clients are answered meanwhile.
+#[tokio::test]
+async fn a_client_that_never_reads_holds_a_bounded_buffer() {
+    const CLIENTS: u8 = 8;
+    // Far more than the bound (under 100 KiB a client, and the kernel's buffers are not
+    // the process's memory), far less than the answers to 16 KiB of queries (21 MB).
+    const GROWTH_KIB: u64 = 8 * 1024;
+    let dir = manifests(&big_answers());
+    let server = Spawned::start(dir.path(), &[], None);
+    let answer = big_answer_size(server.dns).await;
+    let before = server.rss_kib();
+    let mut clients = Vec::new();
+    for i in 0..CLIENTS {
+        clients.push(stalled([127, 0, 0, 50 + i], server.dns, answer).await);
+    }
+    let grown = server.rss_kib().saturating_sub(before);
+    assert!(
+        grown < GROWTH_KIB,
+        "resident memory grew {grown} KiB with {CLIENTS} clients that do not read"
+    );
+    assert!(
+        answered_over_tcp(server.dns).await,
+        "a new TCP client answered"
+    );
+    let request = query("web.home.example", RecordType::A).to_vec().unwrap();
+    assert!(
+        exchange(server.dns, &request, Transport::Udp)
+            .await
+            .is_some(),
+        "a UDP client answered"
+    );
 }
