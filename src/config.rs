@@ -689,6 +689,30 @@ mod tests {
     }
 
     #[test]
+    fn the_tcp_connection_limits_default_to_512_and_64_and_refuse_0() {
+        let base = ["serve", "--domain", "home.example", "--manifests", "."];
+        let config = Config::from_args(serve_args(&base)).unwrap();
+        assert_eq!(
+            (config.tcp_max_connections, config.tcp_max_per_client),
+            (512, 64)
+        );
+        let limits = [
+            &base[..],
+            &["--tcp-max-connections", "8", "--tcp-max-per-client", "2"],
+        ]
+        .concat();
+        let config = Config::from_args(serve_args(&limits)).unwrap();
+        assert_eq!(
+            (config.tcp_max_connections, config.tcp_max_per_client),
+            (8, 2)
+        );
+        for flag in ["--tcp-max-connections", "--tcp-max-per-client"] {
+            let err = parse(&[&base[..], &[flag, "0"]].concat()).unwrap_err();
+            assert!(err.to_string().contains(flag), "{flag}: {err}");
+        }
+    }
+
+    #[test]
     fn the_udp_batch_wait_is_microseconds_and_zero_turns_it_off() {
         let base = ["serve", "--domain", "home.example", "--manifests", "."];
         let wait = |value: &str| {

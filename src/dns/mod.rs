@@ -504,9 +504,9 @@ fn accept_error_reason(error: &io::Error) -> Option<&'static str> {
 const TCP_READ: usize = 16 * 1024;
 /// Answers held for one connection before they are written (and the rest of what was
 /// read waits for the write). NB: 16 KiB of pipelined queries can ask for 20 MB of
-/// answers (a 60 KiB answer each); held whole for a client that does not read, that was
-/// the server's memory. Now a connection holds at most this plus one answer (64 KiB),
-/// besides the kernel's buffers.
+/// answers (a 60 KiB answer each), which, held whole for a client that does not read,
+/// would be the server's memory; this way a connection holds at most this plus one
+/// answer (64 KiB), besides the kernel's buffers.
 const TCP_FLUSH: usize = 32 * 1024;
 
 thread_local! {
