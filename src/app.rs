@@ -16,8 +16,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::dns::forward::{Forwarder, UPSTREAM_TIMEOUT};
 use crate::dns::{self, DnsContext};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, TaskLabels};
 use crate::sources::{Feed, Rebuilder, cluster, manifests, rebuild};
+use crate::supervise;
 use crate::zone::{AddressRange, SharedZone};
 
 /// Why the server could not start.
@@ -194,17 +195,24 @@ async fn start_dns(
             forwarder: forwarder.clone(),
             transfer_allow: transfer_allow.clone(),
         };
+        // A worker that panics or ends is started again on the same socket: otherwise
+        // the clients the kernel sends to that socket would go unanswered.
+        let restarts = metrics
+            .task_restarts
+            .get_or_create(&TaskLabels { task: "udp" })
+            .clone();
         for udp in udp {
             let (ctx, stop, wait) = (ctx.clone(), shutdown.clone(), config.udp_batch_wait);
-            tasks.spawn(async move {
-                // NB: a join error only means the thread panicked, which the answer
-                // path is built and tested never to do.
-                let _ =
-                    tokio::task::spawn_blocking(move || dns::serve_udp(udp, ctx, wait, stop)).await;
-                Ok(())
-            });
+            let work = move || dns::serve_udp(udp.clone(), ctx.clone(), wait, stop.clone());
+            tasks.spawn(ok(supervise::blocking(
+                "udp",
+                restarts.clone(),
+                shutdown.clone(),
+                work,
+            )));
         }
-        tasks.spawn(ok(dns::serve_tcp(tcp, ctx, shutdown.clone())));
+        let limits = (config.tcp_max_connections, config.tcp_max_per_client);
+        tasks.spawn(ok(dns::serve_tcp(tcp, ctx, limits, shutdown.clone())));
         dns_addresses.push(bound);
     }
     Ok(dns_addresses)

@@ -115,6 +115,15 @@ pub struct ServeArgs {
     /// Only after a batch of 4 or more; 0 turns it off.
     #[arg(long, env = "K8S_GATEWAY_UDP_BATCH_WAIT", value_name = "MICROSECONDS", default_value_t = DEFAULT_UDP_BATCH_WAIT_US, value_parser = clap::value_parser!(u16).range(0..=1000))]
     pub udp_batch_wait: u16,
+    /// Open TCP connections per listen address at most; when full, the one idle the
+    /// longest is closed to admit a new client (RFC 7766 §6.2.3), so this bounds the
+    /// sockets and buffers that TCP clients can hold.
+    #[arg(long, env = "K8S_GATEWAY_TCP_MAX_CONNECTIONS", value_name = "N", default_value_t = DEFAULT_TCP_MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub tcp_max_connections: u32,
+    /// Open TCP connections one client address may hold; its longest-idle one is closed
+    /// for its next.
+    #[arg(long, env = "K8S_GATEWAY_TCP_MAX_PER_CLIENT", value_name = "N", default_value_t = DEFAULT_TCP_MAX_PER_CLIENT, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub tcp_max_per_client: u32,
 
     /// Log format.
     #[arg(long, env = "K8S_GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -160,6 +169,12 @@ pub struct ServeArgs {
 
 /// Upstream answers cached at most, by default.
 pub const DEFAULT_FALLTHROUGH_CACHE: usize = 10_000;
+
+/// `--tcp-max-connections`: bounded memory, and room for a home network's resolvers.
+pub const DEFAULT_TCP_MAX_CONNECTIONS: u32 = 512;
+/// `--tcp-max-per-client`: a resolver forwarding everything (Pi-hole) needs a few at a
+/// time, not 64.
+pub const DEFAULT_TCP_MAX_PER_CLIENT: u32 = 64;
 
 /// `--udp-batch-wait`: 50 µs measured as good as longer waits on `dnsbench.sh`, and is
 /// well under a LAN's round trip.
@@ -360,6 +375,10 @@ pub struct Config {
     pub udp_workers: Option<usize>,
     /// How long a busy UDP worker waits to fill its next batch (zero: never).
     pub udp_batch_wait: Duration,
+    /// Open TCP connections per listen address at most.
+    pub tcp_max_connections: usize,
+    /// Open TCP connections per client address at most.
+    pub tcp_max_per_client: usize,
     pub log_format: LogFormat,
     /// Where names of our domains that the zone lacks are asked, in order (empty: off).
     pub fallthrough: Vec<SocketAddr>,
@@ -388,6 +407,8 @@ impl Config {
         }
         config.udp_workers = args.udp_workers.map(usize::from);
         config.udp_batch_wait = Duration::from_micros(args.udp_batch_wait.into());
+        config.tcp_max_connections = args.tcp_max_connections as usize;
+        config.tcp_max_per_client = args.tcp_max_per_client as usize;
         config.log_format = args.log_format;
         let mut fallthrough = Vec::new();
         for upstream in args.fallthrough {
@@ -487,6 +508,8 @@ impl Config {
             debug_listen: None,
             udp_workers: None,
             udp_batch_wait: Duration::from_micros(DEFAULT_UDP_BATCH_WAIT_US.into()),
+            tcp_max_connections: DEFAULT_TCP_MAX_CONNECTIONS as usize,
+            tcp_max_per_client: DEFAULT_TCP_MAX_PER_CLIENT as usize,
             log_format: LogFormat::Text,
             fallthrough: Vec::new(),
             fallthrough_cache: DEFAULT_FALLTHROUGH_CACHE,
@@ -696,6 +719,30 @@ mod tests {
         );
         let config = Config::from_args(args).unwrap();
         assert_eq!(config.udp_batch_wait, Duration::from_micros(50));
+    }
+
+    #[test]
+    fn the_tcp_connection_limits_default_to_512_and_64_and_refuse_0() {
+        let base = ["serve", "--domain", "home.example", "--manifests", "."];
+        let config = Config::from_args(serve_args(&base)).unwrap();
+        assert_eq!(
+            (config.tcp_max_connections, config.tcp_max_per_client),
+            (512, 64)
+        );
+        let limits = [
+            &base[..],
+            &["--tcp-max-connections", "8", "--tcp-max-per-client", "2"],
+        ]
+        .concat();
+        let config = Config::from_args(serve_args(&limits)).unwrap();
+        assert_eq!(
+            (config.tcp_max_connections, config.tcp_max_per_client),
+            (8, 2)
+        );
+        for flag in ["--tcp-max-connections", "--tcp-max-per-client"] {
+            let err = parse(&[&base[..], &[flag, "0"]].concat()).unwrap_err();
+            assert!(err.to_string().contains(flag), "{flag}: {err}");
+        }
     }
 
     #[test]

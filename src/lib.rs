@@ -19,8 +19,8 @@
 //! [`http`] serves `/metrics` and the health probes, and on a loopback listener of its own
 //! the debug views (the status page, `/zone`, `/explain`). [`metrics`] holds
 //! every metric family; [`config`] parses the options; [`app`] wires
-//! the parts together for `main` and the integration tests; [`supervise`] restarts a
-//! long-lived task that panicked.
+//! the parts together for `main` and the integration tests; [`supervise`] starts again
+//! a long-running task that panicked or ended early.
 #![forbid(unsafe_code)]
 
 pub mod app;

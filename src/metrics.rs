@@ -115,6 +115,11 @@ pub struct Metrics {
     pub forward: ForwardMetrics,
     /// NOTIFY messages to secondaries (`--notify`).
     pub notify: NotifyMetrics,
+    /// What the DNS sockets could not do: accept a connection, send an answer.
+    pub sockets: SocketMetrics,
+    /// Long-running tasks that ended or panicked and were started again, per task
+    /// (`udp`: a UDP worker; `watch`: a cluster watch).
+    pub task_restarts: Family<TaskLabels, Counter>,
     /// Created per `--listen` address by [`Metrics::dns_server`].
     domains: Vec<LowerName>,
 }
@@ -139,7 +144,7 @@ pub struct SourceMetrics {
     pub state: Family<SourceStateLabels, Gauge>,
     pub watch_errors: Family<WatchErrorLabels, Counter>,
     pub objects: Family<KindLabels, Gauge>,
-    /// Restarts of long-lived tasks that panicked or ended (`watch`, `udp`).
+    /// The watches' share of [`Metrics::task_restarts`] (the same family).
     pub task_restarts: Family<TaskLabels, Counter>,
 }
 
@@ -173,6 +178,29 @@ pub struct NotifyMetrics {
     pub acknowledged: Family<UpstreamLabels, Counter>,
     /// Replies ignored: malformed, from another address, or with another ID or opcode.
     pub ignored: Family<UpstreamLabels, Counter>,
+}
+
+/// Errors of the DNS sockets, shared by every listen address. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct SocketMetrics {
+    /// TCP accepts that failed for want of resources, per reason; the accept loop backs
+    /// off after each instead of retrying at once.
+    pub tcp_accept_errors: Family<AcceptErrorLabels, Counter>,
+    /// UDP answers the kernel refused to send: dropped (the client asks again).
+    pub udp_send_errors: Counter,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AcceptErrorLabels {
+    /// `emfile` (this process is out of file descriptors), `enfile` (the system is),
+    /// `enobufs`, or `other` (out of memory, or an error we do not know).
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TaskLabels {
+    /// `udp` or `watch`.
+    pub task: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -247,12 +275,6 @@ pub struct WatchErrorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct TaskLabels {
-    /// `watch` or `udp`.
-    pub task: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabels {
     pub kind: String,
 }
@@ -284,6 +306,7 @@ impl Metrics {
         let mut domains: Vec<LowerName> = domains.iter().map(LowerName::from).collect();
         domains.sort_by_key(|d| std::cmp::Reverse(d.num_labels()));
         domains.dedup();
+        let task_restarts: Family<TaskLabels, Counter> = Family::default();
         let metrics = Metrics {
             requests: Family::default(),
             responses: Family::default(),
@@ -299,9 +322,15 @@ impl Metrics {
                 skipped: Family::default(),
                 reload_errors: Counter::default(),
             },
-            sources: SourceMetrics::default(),
+            sources: SourceMetrics {
+                // The watches count their restarts in the same family as the UDP workers.
+                task_restarts: task_restarts.clone(),
+                ..SourceMetrics::default()
+            },
             forward: ForwardMetrics::new(),
             notify: NotifyMetrics::default(),
+            sockets: SocketMetrics::default(),
+            task_restarts,
             domains,
         };
         let dns = registry.sub_registry_with_prefix("coredns_dns");
@@ -396,6 +425,21 @@ impl Metrics {
             "Replies to NOTIFY ignored: malformed, or with another ID or opcode",
             n.ignored.clone(),
         );
+        own.register(
+            "tcp_accept_errors",
+            "TCP connections not accepted for want of resources, per reason (emfile, enfile, enobufs, other); each backs the accept loop off",
+            metrics.sockets.tcp_accept_errors.clone(),
+        );
+        own.register(
+            "udp_send_errors",
+            "UDP answers the kernel refused to send (dropped; the client asks again)",
+            metrics.sockets.udp_send_errors.clone(),
+        );
+        own.register(
+            "task_restarts",
+            "Long-running tasks that ended or panicked and were started again, per task (udp, watch)",
+            metrics.task_restarts.clone(),
+        );
         let z = &metrics.zone;
         own.register(
             "zone_builds",
@@ -453,11 +497,6 @@ impl Metrics {
             "Objects of each kind held from the cluster",
             w.objects.clone(),
         );
-        own.register(
-            "task_restarts",
-            "Long-lived tasks restarted after they panicked or ended, per task (watch, udp)",
-            w.task_restarts.clone(),
-        );
         Arc::new(metrics)
     }
 
@@ -508,6 +547,11 @@ impl DnsMetrics {
     /// The fall-through metrics (shared by every server).
     pub fn forward(&self) -> &ForwardMetrics {
         &self.metrics.forward
+    }
+
+    /// The socket error metrics (shared by every server).
+    pub fn sockets(&self) -> &SocketMetrics {
+        &self.metrics.sockets
     }
 
     /// Counts an upstream answer for `name` served from the cache (`denial`: a negative

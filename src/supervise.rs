@@ -1,15 +1,21 @@
 //! Long-lived tasks that must not die quietly: a panic (a bug, or an object no test
-//! foresaw) is logged, counted in `k8s_gateway_task_restarts_total`, and the task starts
-//! again after a backoff, so one bad moment does not freeze a kind or shrink the pool of
-//! DNS workers for the life of the pod.
+//! foresaw) or an early end is logged, counted in `k8s_gateway_task_restarts_total`,
+//! and the task starts again after a backoff, so one bad moment does not freeze a kind
+//! ([`supervise`], for a watch) or leave a UDP socket's share of the clients unanswered
+//! ([`blocking`], for a worker thread: the kernel spreads clients over the
+//! `SO_REUSEPORT` sockets by a hash). A task failing at once every time costs a log
+//! line per backoff, not a spinning core.
 
 use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use futures::FutureExt;
 use prometheus_client::metrics::counter::Counter;
+use tokio_util::sync::CancellationToken;
 
 /// The first and longest wait before a restart.
 pub const BACKOFF_FIRST: Duration = Duration::from_millis(100);
@@ -77,11 +83,52 @@ where
     }
 }
 
+/// Runs `work` on a blocking thread until `shutdown` fires. When it returns or panics
+/// before that, logs an error, counts one restart in `restarts` and runs it again after
+/// the backoff. Returns once `work` has returned after the shutdown (or while waiting to
+/// restart it). `task` names it in the log.
+pub async fn blocking<F>(
+    task: &'static str,
+    restarts: Counter,
+    shutdown: CancellationToken,
+    work: F,
+) where
+    F: Fn() + Send + Sync + 'static,
+{
+    let work = Arc::new(work);
+    let mut backoff = Backoff::default();
+    loop {
+        let started = Instant::now();
+        let run = work.clone();
+        let ended = tokio::task::spawn_blocking(move || run()).await;
+        if shutdown.is_cancelled() {
+            return;
+        }
+        let wait = backoff.after(started.elapsed());
+        match ended {
+            Ok(()) => tracing::error!(task, ?wait, "task ended early; starting it again"),
+            Err(e) => {
+                let reason = match e.try_into_panic() {
+                    Ok(payload) => panic_message(&*payload).to_string(),
+                    Err(e) => e.to_string(),
+                };
+                tracing::error!(task, ?wait, %reason, "task panicked; starting it again");
+            }
+        }
+        restarts.inc();
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+    use std::sync::mpsc;
 
     #[tokio::test]
     async fn a_panicking_task_is_counted_and_runs_again() {
@@ -121,5 +168,41 @@ mod tests {
         assert_eq!(waits[1], BACKOFF_FIRST * 2);
         assert_eq!(waits[8], BACKOFF_MAX);
         assert_eq!(backoff.after(STABLE), BACKOFF_FIRST);
+    }
+
+    /// A task that panics, then returns, is started again each time and counted; the
+    /// third run lasts until the shutdown, and ending then is no restart.
+    #[tokio::test]
+    async fn a_task_that_panics_or_ends_is_started_again_until_shutdown() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (running, third) = mpsc::channel::<()>();
+        let (release, released) = mpsc::channel::<()>();
+        let (running, released) = (Mutex::new(running), Mutex::new(released));
+        let restarts = Counter::default();
+        let shutdown = CancellationToken::new();
+        let counted = runs.clone();
+        let supervisor = tokio::spawn(blocking(
+            "test",
+            restarts.clone(),
+            shutdown.clone(),
+            move || match counted.fetch_add(1, Ordering::SeqCst) {
+                0 => panic!("the first run panics"),
+                1 => {} // the second ends early
+                _ => {
+                    let _ = running.lock().map(|tx| tx.send(()));
+                    let _ = released.lock().map(|rx| rx.recv());
+                }
+            },
+        ));
+        tokio::task::spawn_blocking(move || third.recv())
+            .await
+            .expect("waited")
+            .expect("a third run");
+        assert_eq!(restarts.get(), 2, "a panic and an early end, each counted");
+        shutdown.cancel();
+        release.send(()).expect("the third run waits");
+        supervisor.await.expect("the supervisor returns");
+        assert_eq!(runs.load(Ordering::SeqCst), 3);
+        assert_eq!(restarts.get(), 2, "ending after the shutdown is no restart");
     }
 }

@@ -72,20 +72,26 @@ impl BatchSender {
         }
     }
 
-    /// Sends `batch`: each [`Outgoing`]'s bytes are `answers[index]`. A send the kernel
-    /// refuses drops those answers (the client asks again), as a failed `sendmmsg` did.
+    /// Sends `batch`: each [`Outgoing`]'s bytes are `answers[index]`. An answer the
+    /// kernel refuses is dropped (the client asks again); the others still go. Returns
+    /// how many were dropped.
     ///
     /// Mostly one system call per batch: the segment size is the length most answers
     /// to one client share; those answers go as one message per client, and every
     /// shorter answer as a message of its own, in the same `sendmmsg`. Answers longer
     /// than the segment size go in a next call, chosen the same way.
-    pub fn send(&mut self, socket: BorrowedFd<'_>, answers: &[Vec<u8>], batch: &[Outgoing]) {
+    pub fn send(
+        &mut self,
+        socket: BorrowedFd<'_>,
+        answers: &[Vec<u8>],
+        batch: &[Outgoing],
+    ) -> usize {
         self.pending.clear();
         self.pending.extend_from_slice(batch);
         if !self.segments || batch.len() < SEGMENT_FROM {
-            self.send_plain(socket, answers, 0);
-            return;
+            return self.send_plain(socket, answers, 0);
         }
+        let mut dropped = 0;
         // Longest first, then by client: each call takes a tail of what is left.
         self.pending.sort_unstable_by(|a, b| {
             let (la, lb) = (answers[a.index].len(), answers[b.index].len());
@@ -93,8 +99,7 @@ impl BatchSender {
         });
         while !self.pending.is_empty() {
             let Some(size) = self.segment_size(answers) else {
-                self.send_plain(socket, answers, 0);
-                return;
+                return dropped + self.send_plain(socket, answers, 0);
             };
             // Answers longer than `size` wait for the next call.
             let first = (self.pending.iter())
@@ -123,11 +128,12 @@ impl BatchSender {
             if let Some(unsent) = self.messages.get(sent) {
                 // Refused (the path cannot segment, or a segment is over its MTU): the
                 // rest one datagram each.
-                self.send_plain(socket, answers, unsent.start);
+                dropped += self.send_plain(socket, answers, unsent.start);
             }
             // What is left is longer; it goes next.
             self.pending.truncate(first);
         }
+        dropped
     }
 
     /// The length shared by the most answers to one client among those pending, when
@@ -187,27 +193,39 @@ impl BatchSender {
         }
     }
 
-    /// `pending[start..]`, one datagram per message, in one `sendmmsg`.
-    fn send_plain(&mut self, socket: BorrowedFd<'_>, answers: &[Vec<u8>], start: usize) {
-        let rest = &self.pending[start..];
-        if rest.is_empty() {
-            return;
+    /// `pending[start..]`, one datagram per message, in one `sendmmsg` when the kernel
+    /// takes them all. It stops at the first datagram it refuses (a partial count, or an
+    /// error when that is the first): that one is dropped and counted, and the rest go in
+    /// the next call, so one bad destination costs one answer, not the batch's tail.
+    /// Returns the answers dropped.
+    fn send_plain(&mut self, socket: BorrowedFd<'_>, answers: &[Vec<u8>], start: usize) -> usize {
+        let mut dropped = 0;
+        let mut at = start;
+        while at < self.pending.len() {
+            let rest = &self.pending[at..];
+            self.addresses.clear();
+            self.addresses
+                .extend(rest.iter().map(|out| Some(out.address)));
+            let slices: Vec<[IoSlice<'_>; 1]> = rest
+                .iter()
+                .map(|out| [IoSlice::new(&answers[out.index])])
+                .collect();
+            let sent = sendmmsg(
+                socket.as_raw_fd(),
+                &mut self.plain,
+                slices.iter(),
+                &self.addresses,
+                [],
+                MsgFlags::empty(),
+            )
+            .map_or(0, |sent| sent.count());
+            at += sent;
+            if at < self.pending.len() {
+                at += 1; // refused: skip it
+                dropped += 1;
+            }
         }
-        self.addresses.clear();
-        self.addresses
-            .extend(rest.iter().map(|out| Some(out.address)));
-        let slices: Vec<[IoSlice<'_>; 1]> = rest
-            .iter()
-            .map(|out| [IoSlice::new(&answers[out.index])])
-            .collect();
-        let _ = sendmmsg(
-            socket.as_raw_fd(),
-            &mut self.plain,
-            slices.iter(),
-            &self.addresses,
-            [],
-            MsgFlags::empty(),
-        );
+        dropped
     }
 }
 
@@ -313,6 +331,36 @@ mod tests {
             sender.segments,
             "a refusal for size does not stop segmenting"
         );
+    }
+
+    /// One answer the kernel refuses (its destination is port 0: `EINVAL`) is dropped
+    /// and counted; the answers after it in the batch still go out, whether the batch
+    /// goes one datagram per answer (short) or segmented (longer).
+    #[test]
+    fn a_refused_answer_does_not_drop_the_rest_of_the_batch() {
+        let server = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let client = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let nowhere: SocketAddr = "127.0.0.1:0".parse().expect("an address");
+        for count in [3u8, 8] {
+            let answers: Vec<Vec<u8>> = (0..count).map(|i| vec![i; 30]).collect();
+            let mut batch: Vec<Outgoing> =
+                (0..answers.len()).map(|i| outgoing(i, &client)).collect();
+            // The second answer goes nowhere.
+            batch[1].peer = nowhere;
+            batch[1].address = SockaddrStorage::from(nowhere);
+            let mut sender = BatchSender::new(server.as_fd(), batch.len());
+            let dropped = sender.send(server.as_fd(), &answers, &batch);
+            assert_eq!(dropped, 1, "{count} answers: the refused one is counted");
+            let expected = (answers.iter().enumerate())
+                .filter(|(i, _)| *i != 1)
+                .map(|(_, a)| (a.clone(), 1))
+                .collect();
+            assert_eq!(
+                receive(&client, answers.len() - 1),
+                expected,
+                "{count} answers: every other one arrives"
+            );
+        }
     }
 
     /// IPv6 clients are grouped the same way.

@@ -3,7 +3,7 @@
 //! RFC 7766 §6.2.3 asks servers to manage their connections so that idle clients cannot
 //! starve new ones. As Knot DNS and NSD do, a full table never refuses a client: the
 //! connection idle the longest is closed to admit it; one client address holds at most
-//! [`MAX_TCP_PER_CLIENT`] connections (its own longest-idle one makes room for its next);
+//! `--tcp-max-per-client` connections (its own longest-idle one makes room for its next);
 //! and the idle timeout shrinks as the table fills. The table is locked only when a
 //! connection opens or closes; a request marks activity with one atomic store.
 
@@ -14,12 +14,11 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-/// Open TCP connections at most (bounded memory); at the limit, the longest-idle one is
+/// The default of `--tcp-max-connections`: at the limit, the longest-idle connection is
 /// closed to admit a new one.
-pub const MAX_TCP_CONNECTIONS: usize = 512;
-/// Connections one client address may hold; its longest-idle one is closed for the next.
-/// A resolver forwarding everything (Pi-hole) needs a few at a time, not 64.
-pub const MAX_TCP_PER_CLIENT: usize = 64;
+pub const MAX_TCP_CONNECTIONS: usize = crate::config::DEFAULT_TCP_MAX_CONNECTIONS as usize;
+/// The default of `--tcp-max-per-client`.
+pub const MAX_TCP_PER_CLIENT: usize = crate::config::DEFAULT_TCP_MAX_PER_CLIENT as usize;
 /// A TCP connection idle for this long is closed while the table is at most half full
 /// (RFC 7766 §6.2.3 suggests seconds); shorter as it fills, down to
 /// [`TCP_IDLE_TIMEOUT_FULL`].
@@ -52,6 +51,7 @@ struct Slot {
     client: IpAddr,
     activity: Arc<AtomicU64>,
     close: CancellationToken,
+    evicted: CancellationToken,
 }
 
 /// One admitted connection. Dropping it frees its place in the table.
@@ -61,6 +61,10 @@ pub struct Connection {
     activity: Arc<AtomicU64>,
     /// Fires when the connection must end: evicted to admit another, or shutdown.
     pub close: CancellationToken,
+    /// Fires on eviction only. Writes and waits end on it too (a client that does not
+    /// read would otherwise keep its socket past its eviction, and the limit would not
+    /// bound sockets); a shutdown lets them finish, within its grace.
+    pub evicted: CancellationToken,
 }
 
 impl Connections {
@@ -82,6 +86,7 @@ impl Connections {
         let now = self.now();
         let activity = Arc::new(AtomicU64::new(now));
         let close = shutdown.child_token();
+        let evicted = CancellationToken::new();
         // NB: a poisoned lock only means a panic elsewhere while holding it; the table
         // itself is always consistent, so keep using it.
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
@@ -98,6 +103,7 @@ impl Connections {
             client,
             activity: activity.clone(),
             close: close.clone(),
+            evicted: evicted.clone(),
         });
         self.open.store(slots.entries.len(), Ordering::Relaxed);
         drop(slots);
@@ -106,6 +112,7 @@ impl Connections {
             id,
             activity,
             close,
+            evicted,
         }
     }
 
@@ -129,7 +136,9 @@ impl Slots {
             .min_by_key(|(_, s)| (s.activity.load(Ordering::Relaxed), s.id))
             .map(|(index, _)| index);
         if let Some(index) = oldest {
-            self.entries.swap_remove(index).close.cancel();
+            let slot = self.entries.swap_remove(index);
+            slot.evicted.cancel();
+            slot.close.cancel();
         }
     }
 }
@@ -192,7 +201,7 @@ mod tests {
         first.activity.store(u64::MAX / 2, Ordering::Relaxed);
         let fourth = table.admit(ip(4), &shutdown);
         assert!(
-            second.close.is_cancelled(),
+            second.close.is_cancelled() && second.evicted.is_cancelled(),
             "the longest-idle one is closed"
         );
         assert!(!first.close.is_cancelled() && !third.close.is_cancelled());
@@ -224,6 +233,10 @@ mod tests {
         let a = table.admit(ip(1), &shutdown);
         shutdown.cancel();
         assert!(a.close.is_cancelled());
+        assert!(
+            !a.evicted.is_cancelled(),
+            "writes may finish within the grace"
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::metrics::{Answered, DnsMetrics, RequestTimer};
+use crate::metrics::{AcceptErrorLabels, Answered, DnsMetrics, RequestTimer};
 use crate::zone::{AddressRange, SharedZone};
 use connections::{Connection, Connections, TCP_IDLE_TIMEOUT, TCP_IO_TIMEOUT};
 pub use connections::{MAX_TCP_CONNECTIONS, MAX_TCP_PER_CLIENT};
@@ -156,7 +156,9 @@ fn serve_udp_one_by_one(
                 &outcome,
                 response.len(),
             );
-            let _ = socket.send_to(&response, peer);
+            if socket.send_to(&response, peer).is_err() {
+                ctx.metrics.sockets().udp_send_errors.inc();
+            }
         }
     }
 }
@@ -206,27 +208,31 @@ fn hand_off(
             &outcome,
             response.len(),
         );
-        send_without_waiting(&socket, &response, peer);
+        if !send_without_waiting(&socket, &response, peer) {
+            metrics.sockets().udp_send_errors.inc();
+        }
     });
     true
 }
 
 /// Sends one datagram from a runtime task on the blocking UDP socket: a full send buffer
-/// drops the answer (the client retries) rather than stall the runtime.
-fn send_without_waiting(socket: &std::net::UdpSocket, message: &[u8], peer: SocketAddr) {
+/// drops the answer (the client retries) rather than stall the runtime. `false` when it
+/// was not sent.
+fn send_without_waiting(socket: &std::net::UdpSocket, message: &[u8], peer: SocketAddr) -> bool {
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
         let address = nix::sys::socket::SockaddrStorage::from(peer);
-        let _ = nix::sys::socket::sendto(
+        nix::sys::socket::sendto(
             socket.as_raw_fd(),
             message,
             &address,
             nix::sys::socket::MsgFlags::MSG_DONTWAIT,
-        );
+        )
+        .is_ok()
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = socket.send_to(message, peer);
+    socket.send_to(message, peer).is_ok()
 }
 
 /// Linux: up to [`batched::BATCH`] datagrams per `recvmmsg` and their answers in one
@@ -354,7 +360,10 @@ mod batched {
                     });
                 }
             }
-            sender.send(socket.as_fd(), &responses, &outgoing);
+            let dropped = sender.send(socket.as_fd(), &responses, &outgoing);
+            if dropped > 0 {
+                ctx.metrics.sockets().udp_send_errors.inc_by(dropped as u64);
+            }
             if !batch_wait.is_zero() && (WAIT_FROM..BATCH).contains(&received.len()) {
                 std::thread::sleep(batch_wait);
             }
@@ -374,10 +383,17 @@ mod batched {
 const MAX_UDP_RESPONSE: usize = handler::MAX_UDP_PAYLOAD as usize;
 
 /// Accepts TCP connections on `listener` until `shutdown` fires, then waits (briefly)
-/// for answers already being written.
-pub async fn serve_tcp(listener: TcpListener, ctx: DnsContext, shutdown: CancellationToken) {
-    let table = Connections::new(MAX_TCP_CONNECTIONS, MAX_TCP_PER_CLIENT);
+/// for answers already being written. At most `limit` connections are open at once,
+/// `per_client` from one address (`--tcp-max-connections`, `--tcp-max-per-client`).
+pub async fn serve_tcp(
+    listener: TcpListener,
+    ctx: DnsContext,
+    (limit, per_client): (usize, usize),
+    shutdown: CancellationToken,
+) {
+    let table = Connections::new(limit, per_client);
     let connections = TaskTracker::new();
+    let mut backoff = AcceptBackoff::default();
     let stop = shutdown.cancelled();
     tokio::pin!(stop);
     loop {
@@ -386,9 +402,19 @@ pub async fn serve_tcp(listener: TcpListener, ctx: DnsContext, shutdown: Cancell
             _ = &mut stop => break,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
-                Err(_) => continue,
+                Err(e) => {
+                    let Some(wait) = backoff.failed(&e, &ctx.metrics) else {
+                        continue;
+                    };
+                    tokio::select! {
+                        biased;
+                        _ = &mut stop => break,
+                        _ = tokio::time::sleep(wait) => continue,
+                    }
+                }
             },
         };
+        backoff.succeeded();
         // RFC 7766 §6.2.3: never refuse for lack of room; the longest-idle connection
         // (of this client, when it holds its share) is closed instead.
         let connection = table.admit(peer.ip(), &shutdown);
@@ -399,8 +425,89 @@ pub async fn serve_tcp(listener: TcpListener, ctx: DnsContext, shutdown: Cancell
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, connections.wait()).await;
 }
 
+/// The first wait after an `accept` that failed for want of resources; it doubles with
+/// each failure in a row, up to [`ACCEPT_BACKOFF_MAX`].
+const ACCEPT_BACKOFF_FIRST: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// How the accept loop waits out a shortage. NB: out of descriptors (`EMFILE`), the
+/// connection stays queued and the listener stays readable, so every `accept` fails at
+/// once: retrying at once spins a core for as long as the shortage lasts. Waiting
+/// instead lets connections that end free their descriptors; one warning per burst.
+#[derive(Default)]
+struct AcceptBackoff {
+    /// The wait after the next failure; `None` outside a burst of failures.
+    next: Option<Duration>,
+}
+
+impl AcceptBackoff {
+    /// The wait before the next `accept`, or `None` when the error is the client's (it
+    /// reset or aborted the connection before we took it): accept the next at once.
+    fn failed(&mut self, error: &io::Error, metrics: &DnsMetrics) -> Option<Duration> {
+        let reason = accept_error_reason(error)?;
+        metrics
+            .sockets()
+            .tcp_accept_errors
+            .get_or_create(&AcceptErrorLabels { reason })
+            .inc();
+        let wait = match self.next {
+            Some(wait) => wait,
+            None => {
+                tracing::warn!(%error, reason, "cannot accept TCP connections; waiting before trying again");
+                ACCEPT_BACKOFF_FIRST
+            }
+        };
+        self.next = Some((wait * 2).min(ACCEPT_BACKOFF_MAX));
+        Some(wait)
+    }
+
+    fn succeeded(&mut self) {
+        if self.next.take().is_some() {
+            tracing::info!("accepting TCP connections again");
+        }
+    }
+}
+
+/// The `reason` label of an `accept` error that calls for a wait, or `None` for one that
+/// concerns only the connection being accepted (Linux passes a connection's pending
+/// network errors on to `accept`, which its manual says to retry like `EAGAIN`).
+fn accept_error_reason(error: &io::Error) -> Option<&'static str> {
+    use io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted, WouldBlock};
+    if matches!(
+        error.kind(),
+        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock
+    ) {
+        return None;
+    }
+    #[cfg(target_os = "linux")]
+    match error.raw_os_error() {
+        Some(libc::EMFILE) => return Some("emfile"),
+        Some(libc::ENFILE) => return Some("enfile"),
+        Some(libc::ENOBUFS) => return Some("enobufs"),
+        Some(
+            libc::EPROTO
+            | libc::ENOPROTOOPT
+            | libc::ENETDOWN
+            | libc::ENETUNREACH
+            | libc::EHOSTDOWN
+            | libc::EHOSTUNREACH
+            | libc::ENONET
+            | libc::EOPNOTSUPP
+            | libc::EPERM,
+        ) => return None,
+        _ => {}
+    }
+    Some("other")
+}
+
 /// Bytes read from a TCP connection at once: many pipelined queries per system call.
 const TCP_READ: usize = 16 * 1024;
+/// Answers held for one connection before they are written (and the rest of what was
+/// read waits for the write). NB: 16 KiB of pipelined queries can ask for 20 MB of
+/// answers (a 60 KiB answer each), which, held whole for a client that does not read,
+/// would be the server's memory; this way a connection holds at most this plus one
+/// answer (64 KiB), besides the kernel's buffers.
+const TCP_FLUSH: usize = 32 * 1024;
 
 thread_local! {
     /// The prepared answers of the TCP connections served on this thread: one table per
@@ -432,9 +539,10 @@ async fn serve_connection(
         }
         // Counted before writing (in `answer_frames`): a scrape that follows sees them.
         if !answers.is_empty() {
-            let written = tokio::time::timeout(TCP_IDLE_TIMEOUT, stream.write_all(&answers)).await;
+            let write = tokio::time::timeout(TCP_IDLE_TIMEOUT, stream.write_all(&answers));
+            let written = unless_evicted(&connection, write).await;
             answers.clear();
-            if !matches!(written, Ok(Ok(()))) {
+            if !matches!(written, Some(Ok(Ok(())))) {
                 return;
             }
         }
@@ -444,9 +552,11 @@ async fn serve_connection(
                 // `--fallthrough`: only this connection waits for the upstream.
                 let request = &received[start..used];
                 if let Some(forwarder) = &ctx.forwarder {
-                    let outcome = forwarder
-                        .answer(request, Transport::Tcp, &ctx.metrics, &mut response)
-                        .await;
+                    let asked =
+                        forwarder.answer(request, Transport::Tcp, &ctx.metrics, &mut response);
+                    let Some(outcome) = unless_evicted(&connection, asked).await else {
+                        return;
+                    };
                     if !response.is_empty() {
                         let Ok(size) = u16::try_from(response.len()) else {
                             return;
@@ -469,6 +579,11 @@ async fn serve_connection(
             Frames::Transfer(timer, outcome, start) => {
                 let request = &received[start..used];
                 answer_transfer(&ctx, peer, request, &timer, *outcome, &mut answers);
+                received.drain(..used);
+                continue;
+            }
+            Frames::Flush => {
+                // Written above: answer the rest of what was read before reading more.
                 received.drain(..used);
                 continue;
             }
@@ -503,10 +618,22 @@ async fn serve_connection(
     }
 }
 
+/// `work`, unless the connection is evicted first (`None`): wherever a connection
+/// waits, an eviction ends it, so that the table's limit bounds sockets.
+async fn unless_evicted<T>(connection: &Connection, work: impl Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        biased;
+        _ = connection.evicted.cancelled() => None,
+        done = work => Some(done),
+    }
+}
+
 /// What a connection does after answering the complete requests it has.
 enum Frames {
     /// Read more.
     More,
+    /// Write the answers ([`TCP_FLUSH`] or more), then answer the rest of what was read.
+    Flush,
     /// End the connection (out of step, or an answer that cannot be framed).
     Close,
     /// The last request consumed (from this offset) is for the forwarder (`--fallthrough`).
@@ -565,6 +692,9 @@ fn answer_frames(
             );
             answers.extend_from_slice(&size.to_be_bytes());
             answers.extend_from_slice(response);
+            if answers.len() >= TCP_FLUSH {
+                return (used, Frames::Flush);
+            }
         }
         (used, Frames::More)
     })

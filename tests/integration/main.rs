@@ -20,6 +20,7 @@ mod reload;
 mod reverse;
 mod secondary;
 mod soak;
+mod sockets;
 mod srv;
 mod static_names;
 mod status_page;
