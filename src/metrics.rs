@@ -115,6 +115,9 @@ pub struct Metrics {
     pub forward: ForwardMetrics,
     /// NOTIFY messages to secondaries (`--notify`).
     pub notify: NotifyMetrics,
+    /// Zone transfers ended before their closing SOA because a message could not be
+    /// encoded: the secondary sees a cut transfer and retries, never a zone with a hole.
+    transfer_aborts: Counter,
     /// Created per `--listen` address by [`Metrics::dns_server`].
     domains: Vec<LowerName>,
 }
@@ -294,6 +297,7 @@ impl Metrics {
             sources: SourceMetrics::default(),
             forward: ForwardMetrics::new(),
             notify: NotifyMetrics::default(),
+            transfer_aborts: Counter::default(),
             domains,
         };
         let dns = registry.sub_registry_with_prefix("coredns_dns");
@@ -387,6 +391,11 @@ impl Metrics {
             "notify_ignored_replies",
             "Replies to NOTIFY ignored: malformed, or with another ID or opcode",
             n.ignored.clone(),
+        );
+        own.register(
+            "transfer_aborts",
+            "Zone transfers cut off before their closing SOA because a message could not be encoded",
+            metrics.transfer_aborts.clone(),
         );
         let z = &metrics.zone;
         own.register(
@@ -522,6 +531,11 @@ impl DnsMetrics {
                 .get_or_create(&CacheLabels { server, zones })
                 .inc(),
         };
+    }
+
+    /// Counts a zone transfer cut off before its closing SOA.
+    pub fn transfer_aborted(&self) {
+        self.metrics.transfer_aborts.inc();
     }
 
     pub fn start(&self) -> RequestTimer {
