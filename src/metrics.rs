@@ -161,6 +161,11 @@ pub struct ForwardMetrics {
     pub ignored: Family<IgnoredLabels, Counter>,
     /// Queries that came back to us carrying our own forwarding marker.
     pub loops: Counter,
+    /// Questions answered SERVFAIL without being asked, per bound reached (`waiters`:
+    /// too many clients wait for that question; `tasks`: too many UDP answers pending).
+    pub overload_rejects: Family<OverloadLabels, Counter>,
+    /// Answers in the cache, as of the last one stored.
+    pub cache_entries: Gauge,
     cache_hits: Family<CacheHitLabels, Counter>,
     cache_misses: Family<CacheLabels, Counter>,
 }
@@ -195,6 +200,12 @@ pub struct IgnoredLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OverloadLabels {
+    /// `waiters` or `tasks`.
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CacheHitLabels {
     server: String,
     r#type: &'static str,
@@ -221,6 +232,8 @@ impl ForwardMetrics {
             max_concurrent_rejects: Counter::default(),
             ignored: Family::default(),
             loops: Counter::default(),
+            overload_rejects: Family::default(),
+            cache_entries: Gauge::default(),
             cache_hits: Family::default(),
             cache_misses: Family::default(),
         }
@@ -375,6 +388,16 @@ impl Metrics {
             "forward_loops",
             "Queries that arrived carrying our own forwarding marker and were answered SERVFAIL",
             f.loops.clone(),
+        );
+        own.register(
+            "forward_overload_rejects",
+            "Questions answered SERVFAIL without being asked upstream, per bound reached (waiters: 64 clients wait for that question already; tasks: 6400 UDP answers are pending)",
+            f.overload_rejects.clone(),
+        );
+        own.register(
+            "forward_cache_entries",
+            "Upstream answers in the --fallthrough cache, as of the last one stored",
+            f.cache_entries.clone(),
         );
         let n = &metrics.notify;
         own.register(

@@ -144,9 +144,13 @@ fn serve_udp_one_by_one(
         };
         let timer = ctx.metrics.start();
         if let Some(outcome) = answer(ctx, &mut prepared, &request[..len], &mut response) {
-            if hand_off(ctx, socket, &request[..len], peer, &outcome, timer) {
-                continue;
-            }
+            let request = &request[..len];
+            let outcome = match hand_off(ctx, socket, request, peer, &outcome, timer, &mut response)
+            {
+                HandOff::Taken => continue,
+                HandOff::Ours => outcome,
+                HandOff::Overloaded(servfail) => Cow::Owned(servfail),
+            };
             // Counted before sending: a scrape that follows the answer sees it.
             account(
                 &ctx.metrics,
@@ -173,9 +177,20 @@ fn answer<'a>(
     (!response.is_empty()).then_some(outcome)
 }
 
+/// What became of a UDP question after [`hand_off`].
+enum HandOff {
+    /// The forwarder sends the answer later.
+    Taken,
+    /// The answer in hand is the one to send.
+    Ours,
+    /// For the forwarder, which has no room ([`forward::MAX_TASKS`]): the SERVFAIL now
+    /// in the response buffer is the one to send.
+    Overloaded(handler::Outcome),
+}
+
 /// `--fallthrough`: a UDP question whose name the zone does not have goes to the
 /// forwarder, which sends the answer later from a task of its own, so this thread goes
-/// on reading. `false` when the answer in hand is the one to send.
+/// on reading.
 fn hand_off(
     ctx: &DnsContext,
     socket: &Arc<std::net::UdpSocket>,
@@ -183,17 +198,18 @@ fn hand_off(
     peer: SocketAddr,
     outcome: &handler::Outcome,
     timer: RequestTimer,
-) -> bool {
+    response: &mut Vec<u8>,
+) -> HandOff {
     let Some(forwarder) = ctx.forwarder.as_ref().filter(|_| outcome.no_such_name) else {
-        return false;
+        return HandOff::Ours;
     };
     let (task_forwarder, socket, metrics) =
         (forwarder.clone(), socket.clone(), ctx.metrics.clone());
-    let request = request.to_vec();
-    forwarder.spawn(async move {
+    let owned = request.to_vec();
+    let spawned = forwarder.try_spawn(async move {
         let mut response = Vec::new();
         let outcome = task_forwarder
-            .answer(&request, Transport::Udp, &metrics, &mut response)
+            .answer(&owned, Transport::Udp, &metrics, &mut response)
             .await;
         if response.is_empty() {
             return;
@@ -208,7 +224,11 @@ fn hand_off(
         );
         send_without_waiting(&socket, &response, peer);
     });
-    true
+    if spawned {
+        HandOff::Taken
+    } else {
+        HandOff::Overloaded(forwarder.answer_overloaded(request, response))
+    }
 }
 
 /// Sends one datagram from a runtime task on the blocking UDP socket: a full send buffer
@@ -246,8 +266,8 @@ mod batched {
     use super::batch_send::{BatchSender, Outgoing};
 
     use super::{
-        DnsContext, MAX_UDP_RESPONSE, PreparedAnswers, Transport, UDP_BUFFER, account, answer,
-        hand_off,
+        Cow, DnsContext, HandOff, MAX_UDP_RESPONSE, PreparedAnswers, Transport, UDP_BUFFER,
+        account, answer, hand_off,
     };
 
     /// Datagrams per system call at most.
@@ -335,9 +355,12 @@ mod batched {
                 let slot = outgoing.len();
                 let response = &mut responses[slot];
                 if let Some(outcome) = answer(ctx, &mut prepared, request, response) {
-                    if hand_off(ctx, socket, request, peer, &outcome, timer) {
-                        continue;
-                    }
+                    let outcome =
+                        match hand_off(ctx, socket, request, peer, &outcome, timer, response) {
+                            HandOff::Taken => continue,
+                            HandOff::Ours => outcome,
+                            HandOff::Overloaded(servfail) => Cow::Owned(servfail),
+                        };
                     // Counted before sending: a scrape that follows an answer sees it.
                     account(
                         &ctx.metrics,
