@@ -1,6 +1,8 @@
 //! The `--fallthrough` answer cache under a random-subdomain flood: inserting into a
 //! full cache of 10,000 answers (each insert makes room), and a hit. Run:
-//! `cargo bench --bench cache`.
+//! `cargo bench --bench cache`. Measured on the 2-core build machine: the map scanned
+//! twice per insert when full, 371 µs per insert and 243 ns per hit; `quick_cache`
+//! (0626586), 206 ns and 116 ns.
 
 use std::hint::black_box;
 use std::net::Ipv4Addr;
