@@ -102,8 +102,7 @@ struct Upstream {
 }
 
 /// A count of tasks with a limit: a slot is taken before a task is spawned and given back
-/// when the task ends, however it ends. Cheap to clone.
-#[derive(Clone)]
+/// when the task ends, however it ends (finished, or dropped at shutdown).
 struct TaskSlots {
     taken: Arc<AtomicUsize>,
     limit: usize,
