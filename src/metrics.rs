@@ -120,6 +120,9 @@ pub struct Metrics {
     /// Long-running tasks that ended or panicked and were started again, per task
     /// (`udp`: a UDP worker; `watch`: a cluster watch).
     pub task_restarts: Family<TaskLabels, Counter>,
+    /// Zone transfers ended before their closing SOA because a message could not be
+    /// encoded: the secondary sees a cut transfer and retries, never a zone with a hole.
+    transfer_aborts: Counter,
     /// Created per `--listen` address by [`Metrics::dns_server`].
     domains: Vec<LowerName>,
 }
@@ -165,6 +168,11 @@ pub struct ForwardMetrics {
     pub ignored: Family<IgnoredLabels, Counter>,
     /// Queries that came back to us carrying our own forwarding marker.
     pub loops: Counter,
+    /// Questions answered SERVFAIL without being asked, per bound reached (`waiters`:
+    /// too many clients wait for that question; `tasks`: too many UDP answers pending).
+    pub overload_rejects: Family<OverloadLabels, Counter>,
+    /// Answers in the cache, as of the last one stored.
+    pub cache_entries: Gauge,
     cache_hits: Family<CacheHitLabels, Counter>,
     cache_misses: Family<CacheLabels, Counter>,
 }
@@ -222,6 +230,12 @@ pub struct IgnoredLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OverloadLabels {
+    /// `waiters` or `tasks`.
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CacheHitLabels {
     server: String,
     r#type: &'static str,
@@ -248,6 +262,8 @@ impl ForwardMetrics {
             max_concurrent_rejects: Counter::default(),
             ignored: Family::default(),
             loops: Counter::default(),
+            overload_rejects: Family::default(),
+            cache_entries: Gauge::default(),
             cache_hits: Family::default(),
             cache_misses: Family::default(),
         }
@@ -331,6 +347,7 @@ impl Metrics {
             notify: NotifyMetrics::default(),
             sockets: SocketMetrics::default(),
             task_restarts,
+            transfer_aborts: Counter::default(),
             domains,
         };
         let dns = registry.sub_registry_with_prefix("coredns_dns");
@@ -409,6 +426,16 @@ impl Metrics {
             "Queries that arrived carrying our own forwarding marker and were answered SERVFAIL",
             f.loops.clone(),
         );
+        own.register(
+            "forward_overload_rejects",
+            "Questions answered SERVFAIL without being asked upstream, per bound reached (waiters: 64 clients wait for that question already; tasks: 6400 UDP answers are pending)",
+            f.overload_rejects.clone(),
+        );
+        own.register(
+            "forward_cache_entries",
+            "Upstream answers in the --fallthrough cache, as of the last one stored",
+            f.cache_entries.clone(),
+        );
         let n = &metrics.notify;
         own.register(
             "notify_sent",
@@ -439,6 +466,11 @@ impl Metrics {
             "task_restarts",
             "Long-running tasks that ended or panicked and were started again, per task (udp, watch)",
             metrics.task_restarts.clone(),
+        );
+        own.register(
+            "transfer_aborts",
+            "Zone transfers cut off before their closing SOA because a message could not be encoded",
+            metrics.transfer_aborts.clone(),
         );
         let z = &metrics.zone;
         own.register(
@@ -579,6 +611,11 @@ impl DnsMetrics {
                 .get_or_create(&CacheLabels { server, zones })
                 .inc(),
         };
+    }
+
+    /// Counts a zone transfer cut off before its closing SOA.
+    pub fn transfer_aborted(&self) {
+        self.metrics.transfer_aborts.inc();
     }
 
     pub fn start(&self) -> RequestTimer {

@@ -1,9 +1,12 @@
-//! The cache of `--fallthrough` answers: bounded in entries, each kept for its TTL (a
-//! negative answer for its SOA minimum, RFC 2308 §5) and served with TTLs counted down.
+//! The cache of `--fallthrough` answers: bounded in entries, each served for its TTL (a
+//! negative answer for its SOA minimum, RFC 2308 §5) with TTLs counted down.
 //!
-//! Only the forwarder touches it, under its own lock: names the zone has never get here.
+//! Only the forwarder touches it: names the zone has never get here. The store is
+//! `quick_cache`'s: sharded (no lock of all), with O(1) insert and eviction, so a flood
+//! of random names costs each insert what it costs in an empty cache, and since it
+//! evicts by how often an entry was asked (CLOCK-Pro), names asked once do not push out
+//! the ones asked all day.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -64,10 +67,6 @@ impl Upstreamed {
         self.lifetime
             .is_some_and(|lifetime| now.saturating_duration_since(self.received) < lifetime)
     }
-
-    fn expires(&self) -> Instant {
-        self.received + self.lifetime.unwrap_or_default()
-    }
 }
 
 /// How long an answer may be cached, in seconds; `None` when it must not be.
@@ -95,57 +94,49 @@ fn cache_ttl(rcode: ResponseCode, answers: &[Record], authorities: &[Record]) ->
     (ttl > 0).then_some(ttl.min(MAX_TTL))
 }
 
-/// Upstream answers by question, at most `capacity` of them.
+/// Upstream answers by question, at most `capacity` of them. Shared by reference: every
+/// method takes `&self`.
 pub struct Cache {
-    capacity: usize,
-    entries: HashMap<Key, Arc<Upstreamed>>,
+    /// `None` with a capacity of 0: nothing is kept.
+    entries: Option<quick_cache::sync::Cache<Key, Arc<Upstreamed>>>,
 }
 
 impl Cache {
     pub fn new(capacity: usize) -> Self {
         Cache {
-            capacity,
-            entries: HashMap::new(),
+            entries: (capacity > 0).then(|| quick_cache::sync::Cache::new(capacity)),
         }
     }
 
-    /// The cached answer to `key` if it has not expired (an expired one is dropped).
-    pub fn get(&mut self, key: &Key, now: Instant) -> Option<Arc<Upstreamed>> {
-        let entry = self.entries.get(key)?;
+    /// The cached answer to `key` if it has not expired. An expired one is dropped here;
+    /// one never asked again is evicted in its turn, like any other.
+    pub fn get(&self, key: &Key, now: Instant) -> Option<Arc<Upstreamed>> {
+        let entries = self.entries.as_ref()?;
+        let entry = entries.get(key)?;
         if entry.fresh(now) {
-            return Some(entry.clone());
+            return Some(entry);
         }
-        self.entries.remove(key);
+        // Unless a fresh answer has replaced it meanwhile.
+        entries.remove_if(key, |entry| !entry.fresh(now));
         None
     }
 
-    /// Keeps `answer` if it may be cached. When full, expired entries go first, then the
-    /// one closest to expiring: the bound holds whatever the upstream sends.
-    pub fn insert(&mut self, key: Key, answer: Arc<Upstreamed>, now: Instant) {
-        if self.capacity == 0 || !answer.fresh(now) {
-            return;
+    /// Keeps `answer` if it may be cached; when full, the cache evicts one entry, so the
+    /// bound holds whatever the upstream sends.
+    pub fn insert(&self, key: Key, answer: Arc<Upstreamed>, now: Instant) {
+        if let Some(entries) = &self.entries
+            && answer.fresh(now)
+        {
+            entries.insert(key, answer);
         }
-        if !self.entries.contains_key(&key) && self.entries.len() >= self.capacity {
-            self.entries.retain(|_, entry| entry.fresh(now));
-            if self.entries.len() >= self.capacity
-                && let Some(soonest) = self
-                    .entries
-                    .iter()
-                    .min_by_key(|(_, entry)| entry.expires())
-                    .map(|(key, _)| key.clone())
-            {
-                self.entries.remove(&soonest);
-            }
-        }
-        self.entries.insert(key, answer);
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.as_ref().map_or(0, |entries| entries.len())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 }
 
@@ -235,7 +226,7 @@ mod tests {
     #[test]
     fn entries_expire_and_the_bound_holds() {
         let now = Instant::now();
-        let mut cache = Cache::new(2);
+        let cache = Cache::new(2);
         let short = Arc::new(Upstreamed::new(
             message(ResponseCode::NoError, &[5], None),
             now,
@@ -253,22 +244,37 @@ mod tests {
         let later = now + Duration::from_secs(5);
         assert!(cache.get(&key("a.example."), later).is_none());
         assert_eq!(cache.len(), 1);
-        // Full: the entry closest to expiring makes room.
-        cache.insert(key("c.example."), long(), now);
-        let shorter = Arc::new(Upstreamed::new(
-            message(ResponseCode::NoError, &[100], None),
+        // A fresh answer replaces an expired one.
+        let short = Arc::new(Upstreamed::new(
+            message(ResponseCode::NoError, &[5], None),
             now,
         ));
-        cache.insert(key("d.example."), shorter, now);
-        cache.insert(key("e.example."), long(), now);
-        assert_eq!(cache.len(), 2);
-        assert!(cache.get(&key("d.example."), now).is_none());
-        assert!(cache.get(&key("e.example."), now).is_some());
+        cache.insert(key("b.example."), short, now);
+        assert!(cache.get(&key("b.example."), later).is_none());
+        let again = Arc::new(Upstreamed::new(
+            message(ResponseCode::NoError, &[60], None),
+            later,
+        ));
+        cache.insert(key("b.example."), again, later);
+        assert!(cache.get(&key("b.example."), later).is_some());
+        // A flood of new names: the bound holds, the newest is served, and a name asked
+        // often outlives names asked once.
+        let cache = Cache::new(100);
+        cache.insert(key("hot.example."), long(), now);
+        for i in 0..10_000 {
+            cache.insert(key(&format!("r{i}.example.")), long(), now);
+            if i % 10 == 0 {
+                assert!(cache.get(&key("hot.example."), now).is_some(), "{i}");
+            }
+            assert!(cache.len() <= 100, "{} entries", cache.len());
+        }
+        assert!(cache.get(&key("r9999.example."), now).is_some());
         // Nothing is kept with a capacity of 0, nor an answer that must not be cached.
-        let mut none = Cache::new(0);
+        let none = Cache::new(0);
         none.insert(key("a.example."), long(), now);
         assert!(none.is_empty());
-        let mut cache = Cache::new(4);
+        assert!(none.get(&key("a.example."), now).is_none());
+        let cache = Cache::new(4);
         let uncached = Arc::new(Upstreamed::new(
             message(ResponseCode::ServFail, &[], None),
             now,

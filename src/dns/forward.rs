@@ -12,10 +12,14 @@
 //! ([`super::cache`]), and what we send carries an EDNS option of our own so that a query
 //! that comes back to us (an upstream that forwards the domain to us) is cut, not
 //! forwarded again.
+//!
+//! A flood is bounded three ways, each answered SERVFAIL at once and counted: questions
+//! upstream ([`MAX_IN_FLIGHT`]), clients waiting for one question ([`MAX_WAITERS`]), and
+//! UDP answers pending in tasks ([`MAX_TASKS`]).
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -31,7 +35,7 @@ use tokio::sync::oneshot;
 use super::cache::{Cache, Key, Upstreamed};
 use super::handler::{MAX_UDP_PAYLOAD, Outcome, Transport, response_edns};
 use crate::metrics::{
-    DnsMetrics, ForwardMetrics, IgnoredLabels, UpstreamLabels, UpstreamRcodeLabels,
+    DnsMetrics, ForwardMetrics, IgnoredLabels, OverloadLabels, UpstreamLabels, UpstreamRcodeLabels,
 };
 
 use crate::zone::{Lookup, SharedZone, Zone};
@@ -41,6 +45,14 @@ pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
 /// Upstream queries in flight at most; a question that would need one more is answered
 /// SERVFAIL (a loop or a flood must not grow without bound).
 pub const MAX_IN_FLIGHT: usize = 100;
+/// Clients waiting at most for one question in flight; one more is answered SERVFAIL at
+/// once. A flood of one name (from many sockets, so no client's retries explain it)
+/// would otherwise grow one list without end while the upstream is slow.
+pub const MAX_WAITERS: usize = 64;
+/// UDP questions handed to the forwarder and not yet answered, at most: every waiter of
+/// every question in flight. Past it the UDP thread answers SERVFAIL itself and spawns
+/// nothing, so a flood faster than the runtime cannot pile up tasks.
+pub const MAX_TASKS: usize = MAX_IN_FLIGHT * MAX_WAITERS;
 /// The EDNS option we add to what we forward, from the range RFC 6891 §9 leaves for
 /// local and experimental use (65001–65534). A query that arrives with it has been
 /// through us already.
@@ -71,7 +83,13 @@ pub struct Forwarder {
     upstreams: Vec<Upstream>,
     /// Our zone, to keep our names ours inside an upstream's CNAME chain.
     zone: SharedZone,
-    state: Mutex<State>,
+    /// Sharded on its own: a hit takes no lock of ours.
+    cache: Cache,
+    /// Questions being asked upstream right now (at most [`MAX_IN_FLIGHT`]), with the
+    /// clients waiting for each (at most [`MAX_WAITERS`]).
+    pending: Mutex<HashMap<Key, Waiters>>,
+    /// UDP answers pending in tasks (at most [`MAX_TASKS`]).
+    tasks: TaskSlots,
     metrics: ForwardMetrics,
     timeout: Duration,
     runtime: Handle,
@@ -83,10 +101,116 @@ struct Upstream {
     label: String,
 }
 
-struct State {
-    cache: Cache,
-    /// Questions being asked upstream right now (at most [`MAX_IN_FLIGHT`]).
-    pending: HashMap<Key, Waiters>,
+/// A count of tasks with a limit: a slot is taken before a task is spawned and given back
+/// when the task ends, however it ends (finished, or dropped at shutdown).
+struct TaskSlots {
+    taken: Arc<AtomicUsize>,
+    limit: usize,
+}
+
+/// A taken slot; dropping it gives it back.
+struct TaskSlot(Arc<AtomicUsize>);
+
+impl TaskSlots {
+    fn new(limit: usize) -> Self {
+        TaskSlots {
+            taken: Arc::new(AtomicUsize::new(0)),
+            limit,
+        }
+    }
+
+    /// A slot, or `None` when all are taken.
+    fn take(&self) -> Option<TaskSlot> {
+        self.taken
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |taken| {
+                (taken < self.limit).then_some(taken + 1)
+            })
+            .ok()?;
+        Some(TaskSlot(self.taken.clone()))
+    }
+}
+
+impl Drop for TaskSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Why a question was answered SERVFAIL without being asked (the label of
+/// `k8s_gateway_forward_overload_rejects_total`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Overload {
+    /// [`MAX_WAITERS`] clients wait for the same question already.
+    Waiters,
+    /// [`MAX_TASKS`] UDP answers are pending already.
+    Tasks,
+}
+
+/// What every answer to one request shares: its question, the header and EDNS we answer
+/// with, and how long the answer may be.
+struct Reply {
+    meta: Metadata,
+    query: Query,
+    edns: Option<Edns>,
+    limit: u16,
+    /// It carries our marker: it has been through us already.
+    looped: bool,
+}
+
+impl Reply {
+    /// `None` when `request` is not one query (`respond` parsed it already: this
+    /// cannot fail, but must not panic either).
+    fn of(request: &[u8], transport: Transport) -> Option<Reply> {
+        let message = Message::from_vec(request).ok()?;
+        let [query] = &message.queries[..] else {
+            return None;
+        };
+        let limit = match transport {
+            Transport::Tcp => u16::MAX,
+            Transport::Udp => message.edns.as_ref().map_or(CLASSIC_UDP_PAYLOAD, |e| {
+                e.max_payload().clamp(CLASSIC_UDP_PAYLOAD, MAX_UDP_PAYLOAD)
+            }),
+        };
+        Some(Reply {
+            meta: Metadata::response_from_request(&message.metadata),
+            query: query.clone(),
+            edns: message.edns.as_ref().map(response_edns),
+            limit,
+            looped: message
+                .edns
+                .as_ref()
+                .is_some_and(|e| e.option(EdnsCode::Unknown(LOOP_MARKER)).is_some()),
+        })
+    }
+
+    fn question(&self) -> (LowerName, RecordType) {
+        (LowerName::from(self.query.name()), self.query.query_type())
+    }
+
+    /// SERVFAIL, into `out`.
+    fn servfail(&self, out: &mut Vec<u8>) {
+        let mut meta = self.meta;
+        meta.response_code = ResponseCode::ServFail;
+        encode(
+            &meta,
+            &self.query,
+            (&[], &[]),
+            self.edns.as_ref(),
+            self.limit,
+            out,
+        );
+    }
+}
+
+/// A SERVFAIL outcome for `question`.
+fn servfail_outcome(question: Option<(LowerName, RecordType)>) -> Outcome {
+    Outcome {
+        question,
+        rcode: ResponseCode::ServFail,
+        authoritative: false,
+        truncated: false,
+        no_such_name: false,
+    }
 }
 
 /// Why an upstream packet was ignored.
@@ -118,10 +242,9 @@ impl Forwarder {
                     label: address.to_string(),
                 })
                 .collect(),
-            state: Mutex::new(State {
-                cache: Cache::new(cache_entries),
-                pending: HashMap::new(),
-            }),
+            cache: Cache::new(cache_entries),
+            pending: Mutex::new(HashMap::new()),
+            tasks: TaskSlots::new(MAX_TASKS),
             metrics,
             timeout,
             runtime,
@@ -133,9 +256,41 @@ impl Forwarder {
         self.upstreams.iter().map(|u| u.address)
     }
 
-    /// Runs `task` on the runtime: for the UDP threads, which must not wait.
-    pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
-        self.runtime.spawn(task);
+    /// Runs `task` on the runtime: for the UDP threads, which must not wait. `false`
+    /// (and nothing spawned) when [`MAX_TASKS`] are pending already: answer with
+    /// [`Forwarder::answer_overloaded`] instead.
+    pub fn try_spawn(&self, task: impl Future<Output = ()> + Send + 'static) -> bool {
+        let Some(slot) = self.tasks.take() else {
+            return false;
+        };
+        self.runtime.spawn(async move {
+            let _slot = slot;
+            task.await;
+        });
+        true
+    }
+
+    /// Writes into `out` the SERVFAIL for a UDP `request` that [`Forwarder::try_spawn`]
+    /// had no room for, and counts it.
+    pub fn answer_overloaded(&self, request: &[u8], out: &mut Vec<u8>) -> Outcome {
+        self.overloaded(Overload::Tasks);
+        out.clear();
+        let Some(reply) = Reply::of(request, Transport::Udp) else {
+            return servfail_outcome(None);
+        };
+        reply.servfail(out);
+        servfail_outcome(Some(reply.question()))
+    }
+
+    fn overloaded(&self, reason: Overload) {
+        let reason = match reason {
+            Overload::Waiters => "waiters",
+            Overload::Tasks => "tasks",
+        };
+        self.metrics
+            .overload_rejects
+            .get_or_create(&OverloadLabels { reason })
+            .inc();
     }
 
     /// Writes into `out` the answer to `request`, a query whose name the zone does not
@@ -149,45 +304,29 @@ impl Forwarder {
         out: &mut Vec<u8>,
     ) -> Outcome {
         out.clear();
-        let mut outcome = Outcome {
-            question: None,
-            rcode: ResponseCode::ServFail,
-            authoritative: false,
-            truncated: false,
-            no_such_name: false,
+        let Some(reply) = Reply::of(request, transport) else {
+            return servfail_outcome(None);
         };
-        // `respond` parsed it already; this cannot fail, but must not panic either.
-        let Ok(message) = Message::from_vec(request) else {
-            return outcome;
-        };
-        let [query] = &message.queries[..] else {
-            return outcome;
-        };
-        outcome.question = Some((LowerName::from(query.name()), query.query_type()));
-        let edns = message.edns.as_ref().map(response_edns);
-        let limit = match transport {
-            Transport::Tcp => u16::MAX,
-            Transport::Udp => message.edns.as_ref().map_or(CLASSIC_UDP_PAYLOAD, |e| {
-                e.max_payload().clamp(CLASSIC_UDP_PAYLOAD, MAX_UDP_PAYLOAD)
-            }),
-        };
-        let mut meta = Metadata::response_from_request(&message.metadata);
-        let looped = message
-            .edns
-            .as_ref()
-            .is_some_and(|e| e.option(EdnsCode::Unknown(LOOP_MARKER)).is_some());
-        let upstream = if looped {
+        let mut outcome = servfail_outcome(Some(reply.question()));
+        let upstream = if reply.looped {
             // It went out from us and came back: asking again would go round forever.
             self.metrics.loops.inc();
             None
         } else {
-            self.resolve(query, dns).await
+            self.resolve(&reply.query, dns).await
         };
         let Some(upstream) = upstream else {
-            meta.response_code = ResponseCode::ServFail;
-            encode(&meta, query, (&[], &[]), edns.as_ref(), limit, out);
+            reply.servfail(out);
             return outcome;
         };
+        let Reply {
+            mut meta,
+            query,
+            edns,
+            limit,
+            ..
+        } = reply;
+        let query = &query;
         // Not ours: AA off; the TTLs count down from when the upstream answered.
         meta.authoritative = false;
         meta.recursion_available = upstream.recursion_available;
@@ -226,58 +365,77 @@ impl Forwarder {
     }
 
     /// The upstream answer to `query`: from the cache, or by joining the identical
-    /// question in flight, or by asking. `None` when no upstream answered or too many
-    /// questions are in flight.
+    /// question in flight, or by asking. `None` when no upstream answered, or too many
+    /// questions are in flight or clients wait for this one.
     async fn resolve(self: &Arc<Self>, query: &Query, dns: &DnsMetrics) -> Option<Arc<Upstreamed>> {
         let key = Key {
             name: LowerName::from(query.name()),
             rtype: query.query_type(),
             class: query.query_class(),
         };
-        let (receiver, hit) = {
-            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-            match state.cache.get(&key, Instant::now()) {
-                Some(hit) => (None, Some(hit)),
+        let now = Instant::now();
+        // A hit takes no lock of ours.
+        let hit = |hit: Arc<Upstreamed>| {
+            dns.cache_lookup(&key.name, Some(hit.denial));
+            Some(hit)
+        };
+        if let Some(cached) = self.cache.get(&key, now) {
+            return hit(cached);
+        }
+        let receiver = {
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            // NB: asked again under the lock: `fetch` caches its answer before it takes
+            // the question out of `pending`, so a question that finds neither is asked
+            // anew, never missed.
+            if let Some(cached) = self.cache.get(&key, now) {
+                drop(pending);
+                return hit(cached);
+            }
+            let (sender, receiver) = oneshot::channel();
+            let in_flight = pending.len();
+            match pending.get_mut(&key) {
+                Some(waiters) if waiters.len() >= MAX_WAITERS => {
+                    drop(pending);
+                    dns.cache_lookup(&key.name, None);
+                    self.overloaded(Overload::Waiters);
+                    return None;
+                }
+                Some(waiters) => waiters.push(sender),
+                None if in_flight >= MAX_IN_FLIGHT => {
+                    drop(pending);
+                    dns.cache_lookup(&key.name, None);
+                    self.metrics.max_concurrent_rejects.inc();
+                    return None;
+                }
                 None => {
-                    let (sender, receiver) = oneshot::channel();
-                    if let Some(waiters) = state.pending.get_mut(&key) {
-                        waiters.push(sender);
-                    } else if state.pending.len() >= MAX_IN_FLIGHT {
-                        drop(state);
-                        dns.cache_lookup(&key.name, None);
-                        self.metrics.max_concurrent_rejects.inc();
-                        return None;
-                    } else {
-                        state.pending.insert(key.clone(), vec![sender]);
-                        // Its own task: it finishes (and fills the cache) even when the
-                        // client that started it has gone.
-                        self.runtime
-                            .spawn(self.clone().fetch(key.clone(), query.clone()));
-                    }
-                    (Some(receiver), None)
+                    pending.insert(key.clone(), vec![sender]);
+                    // Its own task: it finishes (and fills the cache) even when the
+                    // client that started it has gone.
+                    self.runtime
+                        .spawn(self.clone().fetch(key.clone(), query.clone()));
                 }
             }
+            receiver
         };
-        dns.cache_lookup(&key.name, hit.as_ref().map(|h| h.denial));
-        match (hit, receiver) {
-            (Some(hit), _) => Some(hit),
-            (None, Some(receiver)) => receiver.await.ok().flatten(),
-            (None, None) => None,
-        }
+        dns.cache_lookup(&key.name, None);
+        receiver.await.ok().flatten()
     }
 
     /// Asks the upstreams for `key`, caches the answer and hands it to every waiter.
     async fn fetch(self: Arc<Self>, key: Key, query: Query) {
         let answer = self.ask_upstreams(&query).await.map(Arc::new);
-        let waiters = {
-            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(answer) = &answer {
-                state
-                    .cache
-                    .insert(key.clone(), answer.clone(), Instant::now());
-            }
-            state.pending.remove(&key).unwrap_or_default()
-        };
+        if let Some(answer) = &answer {
+            self.cache
+                .insert(key.clone(), answer.clone(), Instant::now());
+            let entries = i64::try_from(self.cache.len()).unwrap_or(i64::MAX);
+            self.metrics.cache_entries.set(entries);
+        }
+        let waiters = self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&key)
+            .unwrap_or_default();
         for waiter in waiters {
             let _ = waiter.send(answer.clone());
         }
@@ -611,6 +769,18 @@ mod tests {
         assert!(may_fall_through(&name("blog.home.example.")));
         assert!(!may_fall_through(&name("41.10.168.192.in-addr.arpa.")));
         assert!(!may_fall_through(&name("0.0.d.f.ip6.arpa.")));
+    }
+
+    #[test]
+    fn task_slots_are_given_back_when_dropped() {
+        let slots = TaskSlots::new(2);
+        let first = slots.take().expect("a slot");
+        let second = slots.take().expect("a slot");
+        assert!(slots.take().is_none(), "both taken");
+        drop(first);
+        let third = slots.take().expect("the one given back");
+        drop((second, third));
+        assert_eq!(slots.taken.load(Ordering::Acquire), 0);
     }
 
     #[test]

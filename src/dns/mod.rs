@@ -144,9 +144,13 @@ fn serve_udp_one_by_one(
         };
         let timer = ctx.metrics.start();
         if let Some(outcome) = answer(ctx, &mut prepared, &request[..len], &mut response) {
-            if hand_off(ctx, socket, &request[..len], peer, &outcome, timer) {
-                continue;
-            }
+            let request = &request[..len];
+            let outcome = match hand_off(ctx, socket, request, peer, &outcome, timer, &mut response)
+            {
+                HandOff::Taken => continue,
+                HandOff::Ours => outcome,
+                HandOff::Overloaded(servfail) => Cow::Owned(servfail),
+            };
             // Counted before sending: a scrape that follows the answer sees it.
             account(
                 &ctx.metrics,
@@ -175,9 +179,20 @@ fn answer<'a>(
     (!response.is_empty()).then_some(outcome)
 }
 
+/// What became of a UDP question after [`hand_off`].
+enum HandOff {
+    /// The forwarder sends the answer later.
+    Taken,
+    /// The answer in hand is the one to send.
+    Ours,
+    /// For the forwarder, which has no room ([`forward::MAX_TASKS`]): the SERVFAIL now
+    /// in the response buffer is the one to send.
+    Overloaded(handler::Outcome),
+}
+
 /// `--fallthrough`: a UDP question whose name the zone does not have goes to the
 /// forwarder, which sends the answer later from a task of its own, so this thread goes
-/// on reading. `false` when the answer in hand is the one to send.
+/// on reading.
 fn hand_off(
     ctx: &DnsContext,
     socket: &Arc<std::net::UdpSocket>,
@@ -185,17 +200,18 @@ fn hand_off(
     peer: SocketAddr,
     outcome: &handler::Outcome,
     timer: RequestTimer,
-) -> bool {
+    response: &mut Vec<u8>,
+) -> HandOff {
     let Some(forwarder) = ctx.forwarder.as_ref().filter(|_| outcome.no_such_name) else {
-        return false;
+        return HandOff::Ours;
     };
     let (task_forwarder, socket, metrics) =
         (forwarder.clone(), socket.clone(), ctx.metrics.clone());
-    let request = request.to_vec();
-    forwarder.spawn(async move {
+    let owned = request.to_vec();
+    let spawned = forwarder.try_spawn(async move {
         let mut response = Vec::new();
         let outcome = task_forwarder
-            .answer(&request, Transport::Udp, &metrics, &mut response)
+            .answer(&owned, Transport::Udp, &metrics, &mut response)
             .await;
         if response.is_empty() {
             return;
@@ -212,7 +228,11 @@ fn hand_off(
             metrics.sockets().udp_send_errors.inc();
         }
     });
-    true
+    if spawned {
+        HandOff::Taken
+    } else {
+        HandOff::Overloaded(forwarder.answer_overloaded(request, response))
+    }
 }
 
 /// Sends one datagram from a runtime task on the blocking UDP socket: a full send buffer
@@ -252,8 +272,8 @@ mod batched {
     use super::batch_send::{BatchSender, Outgoing};
 
     use super::{
-        DnsContext, MAX_UDP_RESPONSE, PreparedAnswers, Transport, UDP_BUFFER, account, answer,
-        hand_off,
+        Cow, DnsContext, HandOff, MAX_UDP_RESPONSE, PreparedAnswers, Transport, UDP_BUFFER,
+        account, answer, hand_off,
     };
 
     /// Datagrams per system call at most.
@@ -341,9 +361,12 @@ mod batched {
                 let slot = outgoing.len();
                 let response = &mut responses[slot];
                 if let Some(outcome) = answer(ctx, &mut prepared, request, response) {
-                    if hand_off(ctx, socket, request, peer, &outcome, timer) {
-                        continue;
-                    }
+                    let outcome =
+                        match hand_off(ctx, socket, request, peer, &outcome, timer, response) {
+                            HandOff::Taken => continue,
+                            HandOff::Ours => outcome,
+                            HandOff::Overloaded(servfail) => Cow::Owned(servfail),
+                        };
                     // Counted before sending: a scrape that follows an answer sees it.
                     account(
                         &ctx.metrics,
@@ -577,9 +600,16 @@ async fn serve_connection(
                 continue;
             }
             Frames::Transfer(timer, outcome, start) => {
-                let request = &received[start..used];
-                answer_transfer(&ctx, peer, request, &timer, *outcome, &mut answers);
+                let request = received[start..used].to_vec();
                 received.drain(..used);
+                let transfer = Transfer {
+                    request,
+                    timer,
+                    outcome: *outcome,
+                };
+                if !answer_transfer(&ctx, peer, transfer, &mut stream, &connection).await {
+                    return;
+                }
                 continue;
             }
             Frames::Flush => {
@@ -700,29 +730,95 @@ fn answer_frames(
     })
 }
 
-/// The framed messages answering a zone transfer from an allowed peer (RFC 5936 §2.2: a
-/// stream of messages), appended to `answers` and counted as one request.
-fn answer_transfer(
+/// Messages of a zone transfer built ahead of the socket at most: enough to keep it
+/// busy, few enough (~16 KiB each) that a slow secondary holds little memory.
+const TRANSFER_AHEAD: usize = 4;
+
+/// A zone transfer request from an allowed peer, as `answer_frames` found it.
+struct Transfer {
+    request: Vec<u8>,
+    timer: RequestTimer,
+    outcome: handler::Outcome,
+}
+
+/// Streams the answer to a zone transfer (RFC 5936 §2.2: a stream of messages) on
+/// `stream`. The messages are built on a blocking thread, a few ahead of the socket, so
+/// a large zone neither holds a runtime worker while it is encoded nor sits in memory
+/// whole. The transfer counts as one request, before its last message is written. A
+/// message that cannot be encoded aborts it: the messages before it went out whole, and
+/// closing the connection tells the secondary to retry. `false`: end the connection.
+async fn answer_transfer(
     ctx: &DnsContext,
     peer: SocketAddr,
-    request: &[u8],
-    timer: &RequestTimer,
-    mut outcome: handler::Outcome,
-    answers: &mut Vec<u8>,
-) {
+    transfer: Transfer,
+    stream: &mut TcpStream,
+    connection: &Connection,
+) -> bool {
+    let Transfer {
+        request,
+        timer,
+        mut outcome,
+    } = transfer;
     let zone = ctx.zone.load_full();
-    let (rcode, messages) = transfer::respond_transfer(zone.as_deref(), request);
-    outcome.rcode = rcode;
-    outcome.authoritative = rcode == hickory_proto::op::ResponseCode::NoError;
-    let size = messages.iter().map(Vec::len).sum();
-    account(&ctx.metrics, timer, Transport::Tcp, peer, &outcome, size);
-    for message in messages {
-        // Each message is at most ~16 KiB plus one record (`transfer::MESSAGE_BUDGET`).
-        if let Ok(len) = u16::try_from(message.len()) {
-            answers.extend_from_slice(&len.to_be_bytes());
-            answers.extend_from_slice(&message);
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<u8>>(TRANSFER_AHEAD);
+    let build = tokio::task::spawn_blocking(move || {
+        transfer::respond_transfer(zone.as_deref(), &request, &mut |message| {
+            sender.blocking_send(message).is_ok()
+        })
+    });
+    // One message is held back, so that the last one goes out after the count.
+    let mut held: Option<Vec<u8>> = None;
+    let mut size = 0;
+    while let Some(message) = receiver.recv().await {
+        size += message.len();
+        if let Some(previous) = held.replace(message)
+            && !write_frame(stream, &previous, connection).await
+        {
+            return false; // the builder stops at its next message
         }
     }
+    let result = match build.await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(panicked) => Err(panicked.to_string()),
+    };
+    let whole = result.is_ok();
+    match result {
+        Ok(rcode) => outcome.rcode = rcode,
+        Err(error) => {
+            let zone = outcome.question.as_ref().map(|(name, _)| name.to_string());
+            tracing::warn!(%peer, zone = zone.unwrap_or_default(), %error, "zone transfer aborted before its closing SOA; the secondary will retry");
+            ctx.metrics.transfer_aborted();
+            outcome.rcode = hickory_proto::op::ResponseCode::ServFail;
+        }
+    }
+    outcome.authoritative = outcome.rcode == hickory_proto::op::ResponseCode::NoError;
+    account(&ctx.metrics, &timer, Transport::Tcp, peer, &outcome, size);
+    let written = match held {
+        Some(last) => write_frame(stream, &last, connection).await,
+        None => true,
+    };
+    written && whole
+}
+
+/// Writes one length-prefixed message; `false` when it cannot be framed or sent, or the
+/// connection must close.
+async fn write_frame(stream: &mut TcpStream, message: &[u8], connection: &Connection) -> bool {
+    // NB: `transfer` encodes at most 65,535 bytes per message, so this always holds.
+    let Ok(len) = u16::try_from(message.len()) else {
+        return false;
+    };
+    // One write, so that the length and its message go out in one segment.
+    let mut frame = Vec::with_capacity(2 + message.len());
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(message);
+    let written = tokio::select! {
+        biased;
+        _ = connection.close.cancelled() => return false,
+        written = tokio::time::timeout(TCP_IDLE_TIMEOUT, stream.write_all(&frame)) => written,
+    };
+    // A long transfer is activity: it must not make this the longest-idle connection.
+    connection.touch();
+    matches!(written, Ok(Ok(())))
 }
 
 /// The opt-in query log: `RUST_LOG=k8s_gateway::query=debug`. Off by default, and then it

@@ -3,10 +3,12 @@
 //!
 //! [`handler::respond`](super::handler::respond) refuses every transfer; the TCP loop
 //! hands the ones from allowed peers here. A transfer is a stream of messages: the SOA,
-//! every record, the SOA again.
+//! every record, the SOA again, built one message at a time and handed on as it is
+//! built. A message that cannot be encoded ends it there ([`TransferError`]).
 
 use std::net::IpAddr;
 
+use hickory_proto::ProtoError;
 use hickory_proto::op::{Header, Message, MessageType, Metadata, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{LowerName, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
@@ -31,20 +33,57 @@ pub fn allowed(ranges: &[AddressRange], peer: IpAddr) -> bool {
     ranges.iter().any(|range| range.contains(peer))
 }
 
-/// The messages answering the transfer `request` (at least one), and the response code.
-pub fn respond_transfer(zone: Option<&Zone>, request: &[u8]) -> (ResponseCode, Vec<Vec<u8>>) {
+/// Why a transfer ended before its closing SOA. The messages before the failure were
+/// handed on whole; none after it: the secondary sees a cut transfer and retries, where
+/// a skipped or empty message would have given it a zone with a hole in it.
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    /// One record that no DNS message can hold (a TXT of more than 64 KiB, say).
+    #[error("{record} is too large for a DNS message")]
+    RecordTooLarge {
+        /// Its name and type (`big.home.example. TXT`).
+        record: String,
+        #[source]
+        source: Box<ProtoError>,
+    },
+    /// Records that fit one by one, but not with the header around them: the encoder
+    /// would leave records out and set TC, which ends no transfer well.
+    #[error("a transfer message would be longer than 65,535 bytes")]
+    MessageTooLarge,
+    /// Any other failure to encode a message.
+    #[error("a transfer message could not be encoded")]
+    Encode(#[source] Box<ProtoError>),
+}
+
+/// Answers the transfer `request`, handing each message to `send` as soon as it is
+/// built, so that a large zone is never held whole in memory. `send` returns `false`
+/// when the client has gone: nothing more is built. The response code when the answer
+/// was handed on whole (nothing at all when the request has no header).
+pub fn respond_transfer(
+    zone: Option<&Zone>,
+    request: &[u8],
+    send: &mut dyn FnMut(Vec<u8>) -> bool,
+) -> Result<ResponseCode, TransferError> {
     let Ok(header) = Header::read(&mut BinDecoder::new(request)) else {
-        return (ResponseCode::FormErr, Vec::new());
+        return Ok(ResponseCode::FormErr);
     };
     let meta = Metadata::response_from_request(&header.metadata);
+    let mut single = |query: Option<&Query>,
+                      rcode: ResponseCode,
+                      answers: &[Record]|
+     -> Result<ResponseCode, TransferError> {
+        let message = encode(meta, query, rcode, answers)?;
+        send(message);
+        Ok(rcode)
+    };
     let Ok(message) = Message::from_vec(request) else {
-        return single(meta, None, ResponseCode::FormErr, &[]);
+        return single(None, ResponseCode::FormErr, &[]);
     };
     let [query] = &message.queries[..] else {
-        return single(meta, None, ResponseCode::FormErr, &[]);
+        return single(None, ResponseCode::FormErr, &[]);
     };
     let Some(zone) = zone else {
-        return single(meta, Some(query), ResponseCode::ServFail, &[]);
+        return single(Some(query), ResponseCode::ServFail, &[]);
     };
     let qname = LowerName::from(query.name());
     let Some(authority) = zone.authorities().iter().find(|a| *a.origin() == qname) else {
@@ -55,7 +94,7 @@ pub fn respond_transfer(zone: Option<&Zone>, request: &[u8]) -> (ResponseCode, V
         } else {
             ResponseCode::Refused
         };
-        return single(meta, Some(query), rcode, &[]);
+        return single(Some(query), rcode, &[]);
     };
     if query.query_type() == RecordType::IXFR
         && let Some(theirs) = message.authorities.iter().find_map(soa_serial)
@@ -63,16 +102,13 @@ pub fn respond_transfer(zone: Option<&Zone>, request: &[u8]) -> (ResponseCode, V
     {
         // RFC 1995 §2: the client is up to date: our SOA alone.
         return single(
-            meta,
             Some(query),
             ResponseCode::NoError,
             std::slice::from_ref(authority.soa()),
         );
     }
-    (
-        ResponseCode::NoError,
-        encode_stream(meta, query, zone_records(authority)),
-    )
+    stream(meta, query, zone_records(authority), send)?;
+    Ok(ResponseCode::NoError)
 }
 
 /// RFC 5936 §2.2: the SOA first and last, every other record once in between (apex
@@ -83,52 +119,51 @@ fn zone_records(authority: &Authority) -> impl Iterator<Item = Record> {
         .chain(std::iter::once(authority.soa().clone()))
 }
 
-/// Packs `records` into as few messages as fit [`MESSAGE_BUDGET`] each; the question is
-/// in the first (RFC 5936 §2.2.1 lets later ones omit it).
-fn encode_stream(
+/// Packs `records` into as few messages as fit [`MESSAGE_BUDGET`] each and hands each
+/// to `send` when full; the question is in the first (RFC 5936 §2.2.1 lets later ones
+/// omit it). Stops at the first record or message that cannot be encoded.
+fn stream(
     meta: Metadata,
     query: &Query,
     records: impl IntoIterator<Item = Record>,
-) -> Vec<Vec<u8>> {
-    let mut messages = Vec::new();
+    send: &mut dyn FnMut(Vec<u8>) -> bool,
+) -> Result<(), TransferError> {
+    let mut first = Some(query);
     let mut chunk: Vec<Record> = Vec::new();
     let mut size = 0;
     let mut scratch = Vec::new();
     for record in records {
         scratch.clear();
-        let len = {
-            let mut encoder = BinEncoder::new(&mut scratch);
-            record.emit(&mut encoder).map_or(0, |()| scratch.len())
-        };
+        let mut encoder = BinEncoder::new(&mut scratch);
+        record
+            .emit(&mut encoder)
+            .map_err(|source| TransferError::RecordTooLarge {
+                record: format!("{} {}", record.name, record.record_type()),
+                source: Box::new(source),
+            })?;
+        let len = scratch.len();
         if !chunk.is_empty() && size + len > MESSAGE_BUDGET {
-            let first = messages.is_empty().then_some(query);
-            messages.push(encode(meta, first, ResponseCode::NoError, &chunk));
+            if !send(encode(meta, first.take(), ResponseCode::NoError, &chunk)?) {
+                return Ok(());
+            }
             chunk.clear();
             size = 0;
         }
         chunk.push(record);
         size += len;
     }
-    let first = messages.is_empty().then_some(query);
-    messages.push(encode(meta, first, ResponseCode::NoError, &chunk));
-    messages
+    send(encode(meta, first, ResponseCode::NoError, &chunk)?);
+    Ok(())
 }
 
-fn single(
-    meta: Metadata,
-    query: Option<&Query>,
-    rcode: ResponseCode,
-    answers: &[Record],
-) -> (ResponseCode, Vec<Vec<u8>>) {
-    (rcode, vec![encode(meta, query, rcode, answers)])
-}
-
+/// One message, whole: at most 65,535 bytes (the encoder's limit), so it always fits a
+/// TCP frame.
 fn encode(
     mut meta: Metadata,
     query: Option<&Query>,
     rcode: ResponseCode,
     answers: &[Record],
-) -> Vec<u8> {
+) -> Result<Vec<u8>, TransferError> {
     meta.message_type = MessageType::Response;
     meta.op_code = OpCode::Query;
     meta.authoritative = rcode == ResponseCode::NoError;
@@ -136,7 +171,7 @@ fn encode(
     let mut out = Vec::new();
     let mut encoder = BinEncoder::new(&mut out);
     let queries = query.map(std::slice::from_ref).unwrap_or_default();
-    let ok = hickory_proto::op::emit_message_parts(
+    let header = hickory_proto::op::emit_message_parts(
         &meta,
         &mut queries.iter(),
         &mut answers.iter(),
@@ -146,11 +181,12 @@ fn encode(
         None,
         &mut encoder,
     )
-    .is_ok();
-    if !ok {
-        out.clear();
+    .map_err(|e| TransferError::Encode(Box::new(e)))?;
+    // NB: past 65,535 bytes the encoder drops the records that do not fit and sets TC.
+    if header.metadata.truncation {
+        return Err(TransferError::MessageTooLarge);
     }
-    out
+    Ok(out)
 }
 
 fn soa_serial(record: &Record) -> Option<u32> {
@@ -175,6 +211,11 @@ mod tests {
     use crate::zone::{Entry, EntryName, Kind, ObjectRef, RecordData, Settings, build};
 
     fn zone(count: u32) -> Zone {
+        zone_with(count, Vec::new())
+    }
+
+    /// `count` addresses `app{i}`, and `extra` entries.
+    fn zone_with(count: u32, extra: Vec<Entry>) -> Zone {
         let mut settings =
             Settings::with_defaults(vec![Name::from_ascii("home.example.").unwrap()]);
         settings.reverse_zones = vec!["10.0.0.0/8".parse().unwrap()];
@@ -185,7 +226,7 @@ mod tests {
             kind: Kind::Service,
             object: ObjectRef::new("Service", "apps", "app"),
         });
-        build(entries, &settings, None, 7)
+        build(entries.chain(extra), &settings, None, 7)
     }
 
     fn request(name: &str, rtype: RecordType, serial: Option<u32>) -> Vec<u8> {
@@ -202,6 +243,19 @@ mod tests {
         message.to_vec().unwrap()
     }
 
+    /// The response code (or why it was cut off) and the messages handed on.
+    fn respond_transfer(
+        zone: Option<&Zone>,
+        request: &[u8],
+    ) -> (Result<ResponseCode, TransferError>, Vec<Vec<u8>>) {
+        let mut messages = Vec::new();
+        let result = super::respond_transfer(zone, request, &mut |m| {
+            messages.push(m);
+            true
+        });
+        (result, messages)
+    }
+
     fn records(messages: &[Vec<u8>]) -> Vec<Record> {
         messages
             .iter()
@@ -216,7 +270,7 @@ mod tests {
             Some(&zone),
             &request("home.example.", RecordType::AXFR, None),
         );
-        assert_eq!(rcode, ResponseCode::NoError);
+        assert_eq!(rcode.unwrap(), ResponseCode::NoError);
         assert!(messages.len() > 1, "2000 records take several messages");
         let all = records(&messages);
         // SOA, NS, 2000 A, SOA.
@@ -249,6 +303,57 @@ mod tests {
     }
 
     #[test]
+    fn a_record_no_message_can_hold_cuts_the_transfer_after_whole_messages() {
+        // (what is too large, the error): a TXT longer than any message; one that fits a
+        // message alone but not with the header around it.
+        let cases = [(70_000, "RecordTooLarge"), (65_250, "MessageTooLarge")];
+        for (len, expected) in cases {
+            let big = Entry {
+                name: EntryName::Absolute(Name::from_ascii("zz.home.example.").unwrap()),
+                data: RecordData::Txt("x".repeat(len)),
+                ttl: None,
+                kind: Kind::DnsEndpoint,
+                object: ObjectRef::new("DNSEndpoint", "network", "big"),
+            };
+            let zone = zone_with(2_000, vec![big]);
+            let (result, messages) = respond_transfer(
+                Some(&zone),
+                &request("home.example.", RecordType::AXFR, None),
+            );
+            let error = result.unwrap_err();
+            assert!(
+                format!("{error:?}").starts_with(expected),
+                "{len}: {error:?}"
+            );
+            // The messages before it, whole; no empty one, no closing SOA.
+            assert!(messages.len() > 1, "{len}");
+            assert!(messages.iter().all(|m| Message::from_vec(m).is_ok()));
+            let all = records(&messages);
+            let soas = all
+                .iter()
+                .filter(|r| r.record_type() == RecordType::SOA)
+                .count();
+            assert_eq!(soas, 1, "{len}");
+        }
+    }
+
+    #[test]
+    fn a_client_gone_stops_the_building() {
+        let zone = zone(2_000);
+        let mut handed = 0;
+        let result = super::respond_transfer(
+            Some(&zone),
+            &request("home.example.", RecordType::AXFR, None),
+            &mut |_| {
+                handed += 1;
+                false
+            },
+        );
+        assert_eq!(result.unwrap(), ResponseCode::NoError);
+        assert_eq!(handed, 1);
+    }
+
+    #[test]
     fn ixfr_gets_the_whole_zone_or_just_the_soa_when_current() {
         let zone = zone(3);
         // RFC 1995 §4: an older serial gets the full zone, AXFR-style.
@@ -278,7 +383,7 @@ mod tests {
         for (name, expected) in cases {
             let (rcode, messages) =
                 respond_transfer(Some(&zone), &request(name, RecordType::AXFR, None));
-            assert_eq!(rcode, expected, "{name}");
+            assert_eq!(rcode.unwrap(), expected, "{name}");
             assert_eq!(
                 Message::from_vec(&messages[0])
                     .unwrap()
@@ -288,7 +393,7 @@ mod tests {
             );
         }
         let (rcode, _) = respond_transfer(None, &request("home.example.", RecordType::AXFR, None));
-        assert_eq!(rcode, ResponseCode::ServFail);
+        assert_eq!(rcode.unwrap(), ResponseCode::ServFail);
         assert_eq!(respond_transfer(Some(&zone), &[1, 2]).1.len(), 0);
     }
 

@@ -1,6 +1,6 @@
 //! `--fallthrough`: names of our domains that the zone does not have are asked of an
 //! upstream (Knot holding the "public" zone, a silent one, a misbehaving one, dnsmasq),
-//! and names we have never are.
+//! and names we have never are; floods of one name or of random names stay bounded.
 
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
@@ -10,7 +10,7 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode}
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::rdata::opt::EdnsOption;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use k8s_gateway::dns::forward::LOOP_MARKER;
+use k8s_gateway::dns::forward::{LOOP_MARKER, MAX_WAITERS};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
@@ -494,5 +494,203 @@ async fn reverse_zone_misses_are_ours_and_never_go_upstream() {
     let metrics = scrape(&server);
     assert_eq!(sample(&metrics, "coredns_forward_requests_total", &[]), 0.0);
     assert!(seen.try_recv().is_err(), "nothing went upstream");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_flood_of_one_name_is_bounded_per_question_and_other_names_still_answer() {
+    let (upstream, mut seen) = silent_upstream().await;
+    let server = TestServer::start(&cluster(), &["--fallthrough", &upstream.to_string()]).await;
+    // One name from many sockets (so the kernel spreads it over every UDP worker), while
+    // the upstream never answers.
+    const SOCKETS: usize = 20;
+    const EACH: usize = 10;
+    const ASKED: usize = SOCKETS * EACH;
+    let mut clients = Vec::new();
+    for s in 0..SOCKETS {
+        let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        for i in 0..EACH {
+            let mut message = query("flood.home.example", RecordType::A);
+            message.metadata.id = (s * EACH + i) as u16;
+            client
+                .send_to(&message.to_vec().unwrap(), server.addr)
+                .await
+                .unwrap();
+        }
+        clients.push(client);
+    }
+    // Meanwhile our names are answered, over UDP and TCP, and another missing name
+    // still goes upstream.
+    for transport in [Transport::Udp, Transport::Tcp] {
+        let web = ask(server.addr, "web.home.example", RecordType::A, transport).await;
+        assert_eq!(addresses(&web), ["192.168.1.10", "192.168.1.11"]);
+    }
+    let other = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    other
+        .send_to(
+            &query("other.home.example", RecordType::A).to_vec().unwrap(),
+            server.addr,
+        )
+        .await
+        .unwrap();
+    let mut flood_asked = 0;
+    loop {
+        let name = tokio::time::timeout(DEADLINE, seen.recv())
+            .await
+            .expect("the upstream gets the other question")
+            .unwrap();
+        if name == "other.home.example." {
+            break;
+        }
+        flood_asked += usize::from(name == "flood.home.example.");
+    }
+    // Every flood question gets its SERVFAIL: those past the bound at once, the
+    // waiters when the upstream times out.
+    let mut ids = std::collections::HashSet::new();
+    let mut buf = vec![0u8; 4096];
+    for client in &clients {
+        for _ in 0..EACH {
+            let (len, _) = tokio::time::timeout(DEADLINE, client.recv_from(&mut buf))
+                .await
+                .expect("every question is answered")
+                .unwrap();
+            let answer = Message::from_vec(&buf[..len]).unwrap();
+            assert_eq!(rcode(&answer), ResponseCode::ServFail);
+            ids.insert(answer.metadata.id);
+        }
+    }
+    assert_eq!(ids.len(), ASKED);
+    while let Ok(name) = seen.try_recv() {
+        flood_asked += usize::from(name == "flood.home.example.");
+    }
+    let metrics = scrape(&server);
+    let rejected = sample(
+        &metrics,
+        "k8s_gateway_forward_overload_rejects_total",
+        &[("reason", "waiters")],
+    );
+    // Asked once (the flood came in while the first question was upstream): all but
+    // the waiters it may have were rejected. Asked again later: at least that many.
+    if flood_asked == 1 {
+        assert_eq!(rejected, (ASKED - MAX_WAITERS) as f64, "{metrics}");
+    } else {
+        assert!(
+            rejected >= ASKED.saturating_sub(MAX_WAITERS * flood_asked) as f64 && rejected > 0.0,
+            "{flood_asked} asked, {rejected} rejected: {metrics}"
+        );
+    }
+    assert_eq!(
+        sample(
+            &metrics,
+            "coredns_forward_max_concurrent_rejects_total",
+            &[]
+        ),
+        0.0
+    );
+    server.stop().await;
+}
+
+/// An upstream that answers every question NXDOMAIN with its SOA (cached for the SOA
+/// minimum, RFC 2308 §5).
+async fn nxdomain_upstream() -> SocketAddr {
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        while let Ok((len, peer)) = socket.recv_from(&mut buf).await {
+            let Ok(request) = Message::from_vec(&buf[..len]) else {
+                continue;
+            };
+            let mut answer =
+                Message::new(request.metadata.id, MessageType::Response, OpCode::Query);
+            answer.metadata.response_code = ResponseCode::NXDomain;
+            answer.add_query(request.queries[0].clone());
+            let origin = Name::from_ascii("home.example.").unwrap();
+            let soa = hickory_proto::rr::rdata::SOA::new(
+                Name::from_ascii("ns.public.example.").unwrap(),
+                Name::from_ascii("hostmaster.home.example.").unwrap(),
+                1,
+                7200,
+                1800,
+                86400,
+                300,
+            );
+            answer.add_authority(Record::from_rdata(origin, 300, RData::SOA(soa)));
+            let _ = socket.send_to(&answer.to_vec().unwrap(), peer).await;
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_random_subdomain_flood_fills_the_cache_and_the_server_still_answers() {
+    let upstream = nxdomain_upstream().await;
+    const CACHE: usize = 64;
+    let server = TestServer::start(
+        &cluster(),
+        &[
+            "--fallthrough",
+            &upstream.to_string(),
+            "--fallthrough-cache",
+            &CACHE.to_string(),
+        ],
+    )
+    .await;
+    // Names asked once each, ten times what the cache holds, in rounds of 50 so that no
+    // socket buffer drops any.
+    const NAMES: usize = CACHE * 10;
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    for round in (0..NAMES).collect::<Vec<_>>().chunks(50) {
+        for i in round {
+            let mut message = query(&format!("r{i}.home.example"), RecordType::A);
+            message.metadata.id = *i as u16;
+            client
+                .send_to(&message.to_vec().unwrap(), server.addr)
+                .await
+                .unwrap();
+        }
+        for _ in round {
+            let (len, _) = tokio::time::timeout(DEADLINE, client.recv_from(&mut buf))
+                .await
+                .expect("every question is answered")
+                .unwrap();
+            let answer = Message::from_vec(&buf[..len]).unwrap();
+            assert_eq!(rcode(&answer), ResponseCode::NXDomain, "{answer:?}");
+        }
+    }
+    // Every name went upstream once; the cache is full and holds its bound.
+    let metrics = scrape(&server);
+    assert_eq!(
+        sample(&metrics, "coredns_forward_requests_total", &[]),
+        NAMES as f64
+    );
+    let entries = sample(&metrics, "k8s_gateway_forward_cache_entries", &[]);
+    assert!(
+        entries > 0.0 && entries <= CACHE as f64,
+        "{entries} entries: {metrics}"
+    );
+    // The server still answers: our names, and the last name (from the cache now).
+    let web = ask(
+        server.addr,
+        "web.home.example",
+        RecordType::A,
+        Transport::Udp,
+    )
+    .await;
+    assert_eq!(addresses(&web), ["192.168.1.10", "192.168.1.11"]);
+    let last = ask(
+        server.addr,
+        &format!("r{}.home.example", NAMES - 1),
+        RecordType::A,
+        Transport::Udp,
+    )
+    .await;
+    assert_eq!(rcode(&last), ResponseCode::NXDomain);
+    let metrics = scrape(&server);
+    assert_eq!(
+        sample(&metrics, "coredns_cache_hits_total", &[("type", "denial")]),
+        1.0
+    );
     server.stop().await;
 }

@@ -1,7 +1,8 @@
 //! Zone transfers and NOTIFY: a real Knot configured as our secondary transfers the
 //! forward and reverse zones, answers like us, and follows a manifest change through
 //! NOTIFY; transfers are refused to other addresses and over UDP; a NOTIFY reply with
-//! the wrong ID is ignored and counted.
+//! the wrong ID is ignored and counted; a transfer with a record no message can hold is
+//! aborted, never sent with a hole in it.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::process::Stdio;
@@ -9,6 +10,8 @@ use std::time::Instant;
 
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use crate::cluster::service;
 use crate::fake_api::FakeApi;
@@ -393,4 +396,103 @@ async fn a_secondary_follows_the_next_replica_when_its_replica_goes_away() {
     wait_for_serial(knot, "home.example", on_second).await;
     assert_eq!(addresses(&web().await), ["192.168.10.61"], "{}", read_log());
     second.stop().await;
+}
+
+/// Asks for an AXFR of `zone` over TCP and reads frames until the closing SOA, an empty
+/// frame, or the server closing the connection: the frames read, and whether it closed.
+async fn transfer_frames(addr: SocketAddr, zone: &str) -> (Vec<Vec<u8>>, bool) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = query(zone, RecordType::AXFR).to_vec().unwrap();
+    let len = u16::try_from(request.len()).unwrap();
+    stream.write_all(&len.to_be_bytes()).await.unwrap();
+    stream.write_all(&request).await.unwrap();
+    let mut frames = Vec::new();
+    let mut soas = 0;
+    loop {
+        let mut len = [0u8; 2];
+        let read = tokio::time::timeout(DEADLINE, stream.read_exact(&mut len))
+            .await
+            .expect("a frame or the end of the stream in time");
+        if read.is_err() {
+            return (frames, true);
+        }
+        let mut frame = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        stream.read_exact(&mut frame).await.expect("a whole frame");
+        let empty = frame.is_empty();
+        soas += Message::from_vec(&frame).map_or(0, |m| {
+            m.answers
+                .iter()
+                .filter(|r| r.record_type() == RecordType::SOA)
+                .count()
+        });
+        frames.push(frame);
+        if empty || soas == 2 {
+            return (frames, false);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_transfer_with_a_record_no_message_can_hold_is_aborted() {
+    // Enough TXT records around it for several messages, and in the middle a TXT whose
+    // text alone is longer than the 64 KiB a DNS message over TCP can be (RFC 1035
+    // §4.2.2). Skipping it would leave a hole; truncating its message (TC) too.
+    let filler = |prefix: &str| {
+        let targets: Vec<String> = (0..600)
+            .map(|i| format!("\"{prefix}{i:04}{}\"", "f".repeat(60)))
+            .collect();
+        targets.join(", ")
+    };
+    let huge = "x".repeat(70_000);
+    let endpoint = format!(
+        "---\napiVersion: externaldns.k8s.io/v1alpha1\nkind: DNSEndpoint\nmetadata: {{name: big, namespace: network}}\nspec:\n  endpoints:\n  - {{dnsName: a-filler.home.example, recordType: TXT, targets: [{}]}}\n  - {{dnsName: mid.home.example, recordType: TXT, targets: [\"{huge}\"]}}\n  - {{dnsName: z-filler.home.example, recordType: TXT, targets: [{}]}}\n",
+        filler("a"),
+        filler("z"),
+    );
+    let server =
+        TestServer::start(&cluster(&endpoint), &["--transfer-allow", "127.0.0.1/32"]).await;
+    let (frames, closed) = transfer_frames(server.addr, "home.example").await;
+    // The messages before the record went out whole; then the server closed the
+    // connection: no empty frame, no closing SOA, so the secondary retries.
+    assert!(closed, "the connection is closed");
+    assert!(frames.len() > 1, "{} frames", frames.len());
+    let mut records = Vec::new();
+    for frame in &frames {
+        assert!(!frame.is_empty(), "an empty frame");
+        let message = Message::from_vec(frame).expect("a whole message");
+        assert_eq!(message.metadata.response_code, ResponseCode::NoError);
+        assert!(
+            !message.metadata.truncation,
+            "a message with records left out"
+        );
+        records.extend(message.answers);
+    }
+    assert_eq!(records[0].record_type(), RecordType::SOA);
+    let soas = records
+        .iter()
+        .filter(|r| r.record_type() == RecordType::SOA)
+        .count();
+    assert_eq!(soas, 1, "no closing SOA");
+    assert!(
+        records
+            .iter()
+            .all(|r| r.name.to_string() != "mid.home.example."),
+        "the record that cannot be sent is not in it"
+    );
+    let metrics = scrape(&server);
+    assert_eq!(
+        sample(&metrics, "k8s_gateway_transfer_aborts_total", &[]),
+        1.0,
+        "{metrics}"
+    );
+    // The server goes on answering.
+    let web = ask(
+        server.addr,
+        "web.home.example",
+        RecordType::A,
+        Transport::Tcp,
+    )
+    .await;
+    assert_eq!(addresses(&web), ["192.168.1.10"]);
+    server.stop().await;
 }
