@@ -15,6 +15,7 @@ pub mod handler;
 pub mod notify;
 pub mod prepared;
 pub mod transfer;
+pub mod tsig;
 
 use std::borrow::Cow;
 use std::io;
@@ -51,6 +52,50 @@ pub struct DnsContext {
     pub forwarder: Option<Arc<Forwarder>>,
     /// Who may transfer our zones over TCP (`--transfer-allow`); empty: nobody.
     pub transfer_allow: Arc<[AddressRange]>,
+    /// The TSIG keys (`--tsig-key`); empty: TSIG off, and a transfer needs only the
+    /// address. With keys, it needs a signature with one of them too.
+    pub tsig_keys: Arc<[tsig::Key]>,
+}
+
+/// With `--tsig-key`, a signed request is checked before it is answered (RFC 8945 §5.2):
+/// a failed check is answered here (NOTAUTH), a good one is answered as if unsigned
+/// and the answer signed. `None`: not signed, answer as usual.
+fn answer_signed(
+    ctx: &DnsContext,
+    request: &[u8],
+    transport: Transport,
+    response: &mut Vec<u8>,
+) -> Option<(handler::Outcome, Option<tsig::Signer>)> {
+    if ctx.tsig_keys.is_empty() {
+        return None;
+    }
+    match tsig::check(&ctx.tsig_keys, request, tsig::now()) {
+        tsig::Checked::Unsigned => None,
+        tsig::Checked::Rejected {
+            response: rejected,
+            outcome,
+        } => {
+            *response = rejected;
+            Some((outcome, None))
+        }
+        tsig::Checked::Signed {
+            request,
+            mut signer,
+        } => {
+            let zone = ctx.zone.load();
+            let mut outcome = handler::respond(zone.as_deref(), &request, transport, response)?;
+            // NB: a signed question is never handed to --fallthrough: the upstream
+            // cannot sign its answer with our key.
+            outcome.no_such_name = false;
+            if transfer::is_transfer(&outcome) {
+                return Some((outcome, Some(signer)));
+            }
+            if !signer.sign(response) {
+                response.clear();
+            }
+            Some((outcome, None))
+        }
+    }
 }
 
 /// Binds `count` UDP sockets to the same address, one per worker. On Linux each has
@@ -168,6 +213,15 @@ fn answer<'a>(
     request: &[u8],
     response: &mut Vec<u8>,
 ) -> Option<Cow<'a, handler::Outcome>> {
+    if let Some((outcome, signer)) = answer_signed(ctx, request, Transport::Udp, response) {
+        // A signed transfer over UDP is refused, like an unsigned one: sign the refusal.
+        if let Some(mut signer) = signer
+            && !signer.sign(response)
+        {
+            response.clear();
+        }
+        return (!response.is_empty()).then_some(Cow::Owned(outcome));
+    }
     let zone = ctx.zone.load();
     let outcome = prepared.respond(zone.as_deref(), request, Transport::Udp, response)?;
     (!response.is_empty()).then_some(outcome)
@@ -466,9 +520,9 @@ async fn serve_connection(
                 received.drain(..used);
                 continue;
             }
-            Frames::Transfer(timer, outcome, start) => {
+            Frames::Transfer(timer, outcome, start, signer) => {
                 let request = &received[start..used];
-                answer_transfer(&ctx, peer, request, &timer, *outcome, &mut answers);
+                answer_transfer(&ctx, peer, request, &timer, *outcome, signer, &mut answers);
                 received.drain(..used);
                 continue;
             }
@@ -512,8 +566,13 @@ enum Frames {
     /// The last request consumed (from this offset) is for the forwarder (`--fallthrough`).
     Forward(RequestTimer, usize),
     /// The last request consumed (from this offset) is a zone transfer from an allowed
-    /// peer (`--transfer-allow`).
-    Transfer(RequestTimer, Box<handler::Outcome>, usize),
+    /// peer (`--transfer-allow`), with the signer of its answer when it was signed.
+    Transfer(
+        RequestTimer,
+        Box<handler::Outcome>,
+        usize,
+        Option<Box<tsig::Signer>>,
+    ),
 }
 
 /// Answers every complete request at the front of `received`, appending the framed
@@ -534,8 +593,15 @@ fn answer_frames(
             };
             used += 2 + len;
             let timer = ctx.metrics.start();
-            let zone = ctx.zone.load();
-            let outcome = prepared.respond(zone.as_deref(), request, Transport::Tcp, response);
+            let (outcome, signer) = match answer_signed(ctx, request, Transport::Tcp, response) {
+                Some((outcome, signer)) => (Some(Cow::Owned(outcome)), signer),
+                None => {
+                    let zone = ctx.zone.load();
+                    let outcome =
+                        prepared.respond(zone.as_deref(), request, Transport::Tcp, response);
+                    (outcome, None)
+                }
+            };
             // Nothing to answer (not a query, or no header): a stream that carries such
             // bytes is out of step, so end it rather than guess where the next frame starts.
             let Some(outcome) = outcome else {
@@ -544,10 +610,21 @@ fn answer_frames(
             if outcome.no_such_name && ctx.forwarder.is_some() {
                 return (used, Frames::Forward(timer, used - len));
             }
-            if transfer::is_transfer(&outcome) && transfer::allowed(&ctx.transfer_allow, peer.ip())
+            // With keys, a transfer needs a good signature as well as the address; an
+            // unsigned one is refused, as Knot does.
+            let signed = signer.is_some() || ctx.tsig_keys.is_empty();
+            if transfer::is_transfer(&outcome)
+                && transfer::allowed(&ctx.transfer_allow, peer.ip())
+                && signed
             {
                 let outcome = Box::new(outcome.into_owned());
-                return (used, Frames::Transfer(timer, outcome, used - len));
+                let signer = signer.map(Box::new);
+                return (used, Frames::Transfer(timer, outcome, used - len, signer));
+            }
+            if let Some(mut signer) = signer
+                && !signer.sign(response)
+            {
+                response.clear();
             }
             if response.is_empty() {
                 continue;
@@ -578,19 +655,29 @@ fn answer_transfer(
     request: &[u8],
     timer: &RequestTimer,
     mut outcome: handler::Outcome,
+    mut signer: Option<Box<tsig::Signer>>,
     answers: &mut Vec<u8>,
 ) {
     let zone = ctx.zone.load_full();
-    let (rcode, messages) = transfer::respond_transfer(zone.as_deref(), request);
+    let (rcode, mut messages) = transfer::respond_transfer(zone.as_deref(), request);
+    // RFC 8945 §5.3.1: every message of the stream is signed, each MAC chained to the
+    // one before.
+    if let Some(signer) = signer.as_mut() {
+        for message in &mut messages {
+            if !signer.sign(message) {
+                message.clear();
+            }
+        }
+    }
     outcome.rcode = rcode;
     outcome.authoritative = rcode == hickory_proto::op::ResponseCode::NoError;
     let size = messages.iter().map(Vec::len).sum();
     account(&ctx.metrics, timer, Transport::Tcp, peer, &outcome, size);
-    for message in messages {
+    for message in messages.iter().filter(|m| !m.is_empty()) {
         // Each message is at most ~16 KiB plus one record (`transfer::MESSAGE_BUDGET`).
         if let Ok(len) = u16::try_from(message.len()) {
             answers.extend_from_slice(&len.to_be_bytes());
-            answers.extend_from_slice(&message);
+            answers.extend_from_slice(message);
         }
     }
 }
