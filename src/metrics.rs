@@ -115,6 +115,8 @@ pub struct Metrics {
     pub forward: ForwardMetrics,
     /// NOTIFY messages to secondaries (`--notify`).
     pub notify: NotifyMetrics,
+    /// Signed requests whose TSIG failed (`--tsig-key`), by TSIG error.
+    tsig_rejected: Family<TsigLabels, Counter>,
     /// Created per `--listen` address by [`Metrics::dns_server`].
     domains: Vec<LowerName>,
 }
@@ -162,6 +164,11 @@ pub struct ForwardMetrics {
     pub loops: Counter,
     cache_hits: Family<CacheHitLabels, Counter>,
     cache_misses: Family<CacheLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TsigLabels {
+    error: &'static str,
 }
 
 /// Metrics of the NOTIFY messages to secondaries. Cheap to clone.
@@ -302,6 +309,7 @@ impl Metrics {
             sources: SourceMetrics::default(),
             forward: ForwardMetrics::new(),
             notify: NotifyMetrics::default(),
+            tsig_rejected: Family::default(),
             domains,
         };
         let dns = registry.sub_registry_with_prefix("coredns_dns");
@@ -395,6 +403,11 @@ impl Metrics {
             "notify_ignored_replies",
             "Replies to NOTIFY ignored: malformed, or with another ID or opcode",
             n.ignored.clone(),
+        );
+        own.register(
+            "tsig_rejected",
+            "Signed requests answered NOTAUTH because their TSIG failed, per TSIG error (BADKEY, BADSIG, BADTIME)",
+            metrics.tsig_rejected.clone(),
         );
         let z = &metrics.zone;
         own.register(
@@ -505,6 +518,15 @@ pub struct Answered<'a> {
 }
 
 impl DnsMetrics {
+    /// Counts a signed request answered NOTAUTH with TSIG `error` (`BADSIG`, ...): a
+    /// secondary with the wrong key shows here, and nowhere else on our side.
+    pub fn tsig_rejected(&self, error: &'static str) {
+        self.metrics
+            .tsig_rejected
+            .get_or_create(&TsigLabels { error })
+            .inc();
+    }
+
     /// The fall-through metrics (shared by every server).
     pub fn forward(&self) -> &ForwardMetrics {
         &self.metrics.forward

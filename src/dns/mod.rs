@@ -74,7 +74,9 @@ fn answer_signed(
         tsig::Checked::Rejected {
             response: rejected,
             outcome,
+            error,
         } => {
+            ctx.metrics.tsig_rejected(error);
             *response = rejected;
             Some((outcome, None))
         }

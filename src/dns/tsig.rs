@@ -308,8 +308,13 @@ pub enum Checked {
     /// Signed with one of our keys, MAC and time good: `request` is the request without
     /// its TSIG record (to answer as usual), `signer` signs the answer.
     Signed { request: Vec<u8>, signer: Signer },
-    /// The answer is already in `response`: NOTAUTH with BADKEY, BADSIG or BADTIME.
-    Rejected { response: Vec<u8>, outcome: Outcome },
+    /// The answer is already in `response`: NOTAUTH with `error` (BADKEY, BADSIG or
+    /// BADTIME).
+    Rejected {
+        response: Vec<u8>,
+        outcome: Outcome,
+        error: &'static str,
+    },
 }
 
 /// Checks the TSIG of `request` against `keys` at time `now` (RFC 8945 §5.2).
@@ -337,7 +342,16 @@ pub fn check(keys: &[Key], request: &[u8], now: u64) -> Checked {
             truncated: false,
             no_such_name: false,
         };
-        Checked::Rejected { response, outcome }
+        let error = match error {
+            TsigError::BadKey => "BADKEY",
+            TsigError::BadTime => "BADTIME",
+            _ => "BADSIG",
+        };
+        Checked::Rejected {
+            response,
+            outcome,
+            error,
+        }
     };
     // RFC 8945 §5.2.1: a key we do not have, or not with this algorithm: BADKEY.
     let wanted = LowerName::from(&record.name);
