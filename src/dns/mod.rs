@@ -83,16 +83,28 @@ fn answer_signed(
         tsig::Checked::Signed {
             request,
             mut signer,
+            udp_limit,
         } => {
             let zone = ctx.zone.load();
             let mut outcome = handler::respond(zone.as_deref(), &request, transport, response)?;
             // NB: a signed question is never handed to --fallthrough: the upstream
             // cannot sign its answer with our key.
             outcome.no_such_name = false;
-            if transfer::is_transfer(&outcome) {
+            if transfer::is_transfer(&outcome) && transport == Transport::Tcp {
                 return Some((outcome, Some(signer)));
             }
-            if !signer.sign(response) {
+            let unsigned =
+                (transport == Transport::Udp).then(|| (response.clone(), signer.clone()));
+            let mut signed = signer.sign(response);
+            if let Some((unsigned, mut signer)) = unsigned
+                && response.len() > usize::from(udp_limit)
+            {
+                // The TSIG record made it too long: the question alone, with TC.
+                outcome.truncated = true;
+                *response = tsig::question_only(&unsigned).unwrap_or_default();
+                signed = signer.sign(response);
+            }
+            if !signed {
                 response.clear();
             }
             Some((outcome, None))
@@ -215,13 +227,7 @@ fn answer<'a>(
     request: &[u8],
     response: &mut Vec<u8>,
 ) -> Option<Cow<'a, handler::Outcome>> {
-    if let Some((outcome, signer)) = answer_signed(ctx, request, Transport::Udp, response) {
-        // A signed transfer over UDP is refused, like an unsigned one: sign the refusal.
-        if let Some(mut signer) = signer
-            && !signer.sign(response)
-        {
-            response.clear();
-        }
+    if let Some((outcome, _)) = answer_signed(ctx, request, Transport::Udp, response) {
         return (!response.is_empty()).then_some(Cow::Owned(outcome));
     }
     let zone = ctx.zone.load();

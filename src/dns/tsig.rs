@@ -306,8 +306,13 @@ pub enum Checked {
     /// No TSIG record (or a message too broken to find one): answered as without keys.
     Unsigned,
     /// Signed with one of our keys, MAC and time good: `request` is the request without
-    /// its TSIG record (to answer as usual), `signer` signs the answer.
-    Signed { request: Vec<u8>, signer: Signer },
+    /// its TSIG record (to answer as usual), `signer` signs the answer, which must fit
+    /// `udp_limit` bytes over UDP, TSIG included.
+    Signed {
+        request: Vec<u8>,
+        signer: Signer,
+        udp_limit: u16,
+    },
     /// The answer is already in `response`: NOTAUTH with `error` (BADKEY, BADSIG or
     /// BADTIME).
     Rejected {
@@ -392,6 +397,7 @@ pub fn check(keys: &[Key], request: &[u8], now: u64) -> Checked {
     Checked::Signed {
         request: stripped,
         signer: Signer::answering(key.clone(), tsig.mac.clone(), now),
+        udp_limit: super::handler::size_limit(&message, super::handler::Transport::Udp),
     }
 }
 
@@ -451,9 +457,21 @@ fn reject(
     if signed { out } else { Vec::new() }
 }
 
+/// `answer` cut to its header and question with TC, for a signed UDP answer that does
+/// not fit with its TSIG record: the client retries over TCP (RFC 1035 §4.2.1).
+pub fn question_only(answer: &[u8]) -> Option<Vec<u8>> {
+    let mut message = Message::from_vec(answer).ok()?;
+    message.answers.clear();
+    message.authorities.clear();
+    message.additionals.clear();
+    message.metadata.truncation = true;
+    message.to_vec().ok()
+}
+
 /// Signs the messages of one exchange in turn (RFC 8945 §5.3.1): the first covers the
 /// prior MAC (the request's, for an answer), the message and every TSIG variable; each
 /// later one the previous MAC, the message and the timers only.
+#[derive(Clone)]
 pub struct Signer {
     key: Key,
     /// The MAC the next message's covers (the request's, then each message's own).

@@ -527,3 +527,35 @@ async fn bind_with_the_key_transfers() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_signed_udp_answer_stays_within_the_limit_with_tc() {
+    // 29 A records on a 17-letter name fill exactly 512 bytes (no EDNS): the TSIG record
+    // does not fit too, so the signed answer is the question alone with TC, signed, and
+    // TCP has the whole answer, signed (RFC 8945 §5.3, RFC 1035 §4.2.1).
+    let targets: Vec<String> = (1..=29).map(|i| format!("10.1.0.{i}")).collect();
+    let manifests = format!(
+        "apiVersion: externaldns.k8s.io/v1alpha1\nkind: DNSEndpoint\nmetadata: {{name: big, namespace: network}}\nspec:\n  endpoints:\n  - {{dnsName: a2345678901234567.home.example, recordType: A, targets: [{}]}}\n",
+        targets.join(", ")
+    );
+    let server = keyed_server(&manifests, "127.0.0.1/32", &[]).await;
+    let good = signer(NAME, TsigAlgorithm::HmacSha256, SECRET);
+    let name = "a2345678901234567.home.example";
+    let unsigned = ask(server.addr, name, RecordType::A, Transport::Udp).await;
+    assert_eq!(unsigned.answers.len(), 29, "fits unsigned");
+    let (request, mut verifier) = signed(name, RecordType::A, &good, now());
+    let bytes = exchange(server.addr, &request, Transport::Udp)
+        .await
+        .unwrap();
+    assert!(bytes.len() <= 512, "{} bytes", bytes.len());
+    let answer = verifier.verify(&bytes).expect("signed");
+    assert!(answer.metadata.truncation);
+    assert!(answer.answers.is_empty());
+    let (request, mut verifier) = signed(name, RecordType::A, &good, now());
+    let bytes = exchange(server.addr, &request, Transport::Tcp)
+        .await
+        .unwrap();
+    let answer = verifier.verify(&bytes).expect("signed");
+    assert_eq!(answer.answers.len(), 29);
+    server.stop().await;
+}
