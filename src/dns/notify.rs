@@ -90,8 +90,11 @@ async fn notify_until_acknowledged(
     let mut wait = FIRST_WAIT;
     loop {
         let id = ids.fetch_add(1, Ordering::Relaxed);
+        let mut signer = key
+            .clone()
+            .map(|key| Signer::request(key, super::tsig::now()));
         let sent = match UdpSocket::bind(local).await {
-            Ok(socket) => match notify_message(id, &origin, &soa, key.as_ref()) {
+            Ok(socket) => match notify_message(id, &origin, &soa, signer.as_mut()) {
                 Some(bytes) if socket.send_to(&bytes, target).await.is_ok() => {
                     metrics.sent.get_or_create(&labels).inc();
                     Some(socket)
@@ -101,7 +104,16 @@ async fn notify_until_acknowledged(
             Err(_) => None,
         };
         if let Some(socket) = sent
-            && wait_for_acknowledgement(&socket, target, id, wait, &metrics, &labels).await
+            && wait_for_acknowledgement(
+                &socket,
+                target,
+                id,
+                signer.as_ref(),
+                wait,
+                &metrics,
+                &labels,
+            )
+            .await
         {
             metrics.acknowledged.get_or_create(&labels).inc();
             tracing::debug!(%target, zone = %origin, serial = soa_serial(&soa), "NOTIFY acknowledged");
@@ -112,10 +124,13 @@ async fn notify_until_acknowledged(
 }
 
 /// Waits up to `wait` for the reply to NOTIFY `id`; other packets are ignored and counted.
+/// A signed NOTIFY needs a reply signed with the same key (RFC 8945 §5.3), so that a
+/// forged acknowledgement cannot stop the retries.
 async fn wait_for_acknowledgement(
     socket: &UdpSocket,
     target: SocketAddr,
     id: u16,
+    signer: Option<&Signer>,
     wait: Duration,
     metrics: &NotifyMetrics,
     labels: &UpstreamLabels,
@@ -136,7 +151,8 @@ async fn wait_for_acknowledgement(
             Ok(h)
                 if h.metadata.id == id
                     && h.metadata.message_type == MessageType::Response
-                    && h.metadata.op_code == OpCode::Notify =>
+                    && h.metadata.op_code == OpCode::Notify
+                    && signer.is_none_or(|s| s.verifies(&buffer[..len])) =>
             {
                 return true;
             }
@@ -148,17 +164,20 @@ async fn wait_for_acknowledgement(
 }
 
 /// RFC 1996 §3.7: opcode NOTIFY, AA, the zone's SOA as the question, and the new SOA in
-/// the answer section as a hint; signed with `key` when there is one (RFC 8945).
-fn notify_message(id: u16, origin: &Name, soa: &Record, key: Option<&Key>) -> Option<Vec<u8>> {
+/// the answer section as a hint; signed by `signer` when there is one (RFC 8945).
+fn notify_message(
+    id: u16,
+    origin: &Name,
+    soa: &Record,
+    signer: Option<&mut Signer>,
+) -> Option<Vec<u8>> {
     let mut message = Message::new(id, MessageType::Query, OpCode::Notify);
     message.metadata.authoritative = true;
     message.add_query(Query::query(origin.clone(), RecordType::SOA));
     message.answers.push(soa.clone());
     let mut bytes = message.to_vec().ok()?;
-    if let Some(key) = key {
-        Signer::request(key.clone(), super::tsig::now())
-            .sign(&mut bytes)
-            .then_some(())?;
+    if let Some(signer) = signer {
+        signer.sign(&mut bytes).then_some(())?;
     }
     Some(bytes)
 }

@@ -513,6 +513,24 @@ impl Signer {
         }
     }
 
+    /// Whether `response` (to the request this signed last) carries a TSIG record of
+    /// our key whose MAC verifies (RFC 8945 §5.3: it covers our request's MAC).
+    pub fn verifies(&self, response: &[u8]) -> bool {
+        let Some(prior) = self.prior.as_deref() else {
+            return false;
+        };
+        let Ok((covered, record)) = signed_bitmessage_to_buf(response, Some(prior), true) else {
+            return false;
+        };
+        LowerName::from(&record.name) == LowerName::from(&self.key.name)
+            && record.data.algorithm == self.key.algorithm
+            && self
+                .key
+                .algorithm
+                .verify_mac(&self.key.secret, &covered, &record.data.mac)
+                .is_ok()
+    }
+
     /// Appends the TSIG record to the encoded `message` and bumps its ARCOUNT. `false`
     /// (and the message left as it was) when it cannot be signed.
     pub fn sign(&mut self, message: &mut Vec<u8>) -> bool {
@@ -704,6 +722,29 @@ mod tests {
         assert_eq!(tsig.data.error, Some(TsigError::BadTime));
         assert_eq!(tsig.data.mac.len(), 32);
         assert_eq!(tsig.data.other, 1_000_301u64.to_be_bytes()[2..]);
+    }
+
+    #[test]
+    fn our_request_signer_verifies_the_signed_reply_only() {
+        let key = key();
+        let mut request = Message::new(9, MessageType::Query, OpCode::Notify)
+            .to_vec()
+            .unwrap();
+        let mut ours = Signer::request(key.clone(), 1_000);
+        assert!(ours.sign(&mut request));
+        let Checked::Signed { mut signer, .. } = check(std::slice::from_ref(&key), &request, 1_000)
+        else {
+            panic!("signed");
+        };
+        let reply = Message::new(9, MessageType::Response, OpCode::Notify)
+            .to_vec()
+            .unwrap();
+        let mut signed = reply.clone();
+        assert!(signer.sign(&mut signed));
+        assert!(ours.verifies(&signed));
+        assert!(!ours.verifies(&reply), "unsigned");
+        signed[2] ^= 0x04; // AA flipped
+        assert!(!ours.verifies(&signed), "changed");
     }
 
     #[test]

@@ -440,6 +440,22 @@ async fn knot_with_the_key_transfers_and_follows_a_signed_notify() {
     wait_for_serial(knot, "home.example", second).await;
     let new = ask(knot, "new.home.example", RecordType::A, Transport::Udp).await;
     assert_eq!(addresses(&new), ["10.9.9.9"]);
+    // Knot's replies are signed and verify against our NOTIFY's MAC: acknowledged.
+    let to = knot.to_string();
+    let start = Instant::now();
+    loop {
+        let metrics = crate::support::scrape(&server);
+        let labels = [("to", to.as_str())];
+        if crate::support::sample(&metrics, "k8s_gateway_notify_acknowledged_total", &labels) >= 1.0
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "no NOTIFY acknowledged: {metrics}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     server.stop().await;
 }
 
