@@ -324,8 +324,8 @@ pub enum Checked {
 
 /// Checks the TSIG of `request` against `keys` at time `now` (RFC 8945 §5.2).
 pub fn check(keys: &[Key], request: &[u8], now: u64) -> Checked {
-    // Cheap first: a request without additional records has no TSIG.
-    if request.get(10..12).is_none_or(|count| count == [0, 0]) {
+    // Cheap first: most requests (EDNS alone, or nothing) end in another record.
+    if !may_end_in_tsig(request) {
         return Checked::Unsigned;
     }
     let Ok(message) = Message::from_vec(request) else {
@@ -399,6 +399,55 @@ pub fn check(keys: &[Key], request: &[u8], now: u64) -> Checked {
         signer: Signer::answering(key.clone(), tsig.mac.clone(), now),
         udp_limit: super::handler::size_limit(&message, super::handler::Transport::Udp),
     }
+}
+
+/// Whether the last record of `message` may be a TSIG, by walking the wire format
+/// without decoding it: `false` only when it surely is not (then the full parse is
+/// saved on every query while keys are configured); a malformed message says `true`,
+/// and the parser decides.
+fn may_end_in_tsig(message: &[u8]) -> bool {
+    const TSIG: [u8; 2] = 250u16.to_be_bytes();
+    let count = |at: usize| {
+        message
+            .get(at..at + 2)
+            .map(|c| usize::from(u16::from_be_bytes([c[0], c[1]])))
+    };
+    let (Some(questions), Some(answers), Some(authorities), Some(additionals)) =
+        (count(4), count(6), count(8), count(10))
+    else {
+        return true;
+    };
+    if additionals == 0 {
+        return false;
+    }
+    // The end of the name at `at`: labels up to the root or a compression pointer.
+    let skip_name = |mut at: usize| loop {
+        let len = *message.get(at)?;
+        match len {
+            0 => return Some(at + 1),
+            l if l & 0xC0 == 0xC0 => return Some(at + 2),
+            l => at += 1 + usize::from(l),
+        }
+    };
+    let mut at = 12;
+    for _ in 0..questions {
+        let Some(end) = skip_name(at) else {
+            return true;
+        };
+        at = end + 4;
+    }
+    let mut last = [0, 0];
+    for _ in 0..answers + authorities + additionals {
+        let Some(end) = skip_name(at) else {
+            return true;
+        };
+        let Some(header) = message.get(end..end + 10) else {
+            return true;
+        };
+        last = [header[0], header[1]];
+        at = end + 10 + usize::from(u16::from_be_bytes([header[8], header[9]]));
+    }
+    last == TSIG
 }
 
 /// The NOTAUTH answer to a request whose TSIG failed. RFC 8945 §5.3.2: unsigned (an empty
@@ -722,6 +771,25 @@ mod tests {
         assert_eq!(tsig.data.error, Some(TsigError::BadTime));
         assert_eq!(tsig.data.mac.len(), 32);
         assert_eq!(tsig.data.other, 1_000_301u64.to_be_bytes()[2..]);
+    }
+
+    #[test]
+    fn only_a_message_ending_in_tsig_is_parsed() {
+        let key = key();
+        let mut query = Message::new(7, MessageType::Query, OpCode::Query);
+        query.add_query(Query::query(
+            Name::from_ascii("home.example.").unwrap(),
+            RecordType::SOA,
+        ));
+        assert!(!may_end_in_tsig(&query.to_vec().unwrap()));
+        query.set_edns(hickory_proto::op::Edns::new());
+        let with_edns = query.to_vec().unwrap();
+        assert!(!may_end_in_tsig(&with_edns));
+        let mut signed = with_edns.clone();
+        assert!(Signer::request(key, 1).sign(&mut signed));
+        assert!(may_end_in_tsig(&signed));
+        // Cut short: not ours to judge.
+        assert!(may_end_in_tsig(&signed[..20]));
     }
 
     #[test]
