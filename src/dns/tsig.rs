@@ -115,6 +115,7 @@ impl Fields {
             .algorithm
             .ok_or((line, format!("key {name} has no algorithm")))?;
         let algorithm = match algorithm.to_ascii_lowercase().as_str() {
+            "hmac-sha1" => TsigAlgorithm::HmacSha1,
             "hmac-sha256" => TsigAlgorithm::HmacSha256,
             "hmac-sha384" => TsigAlgorithm::HmacSha384,
             "hmac-sha512" => TsigAlgorithm::HmacSha512,
@@ -122,7 +123,7 @@ impl Fields {
                 return Err((
                     line,
                     format!(
-                        "key {name}: algorithm {other} is not supported (hmac-sha256, hmac-sha384, hmac-sha512)"
+                        "key {name}: algorithm {other} is not supported (hmac-sha1, hmac-sha256, hmac-sha384, hmac-sha512)"
                     ),
                 ));
             }
@@ -370,11 +371,7 @@ pub fn check(keys: &[Key], request: &[u8], now: u64) -> Checked {
     let Ok((covered, _)) = signed_bitmessage_to_buf(request, None, true) else {
         return reject(TsigError::BadSig, None);
     };
-    if key
-        .algorithm
-        .verify_mac(&key.secret, &covered, &tsig.mac)
-        .is_err()
-    {
+    if !verify_mac(key, &covered, &tsig.mac) {
         return reject(TsigError::BadSig, None);
     }
     // RFC 8945 §5.2.3: the time is checked after the MAC, and the BADTIME answer is
@@ -573,11 +570,7 @@ impl Signer {
         };
         LowerName::from(&record.name) == LowerName::from(&self.key.name)
             && record.data.algorithm == self.key.algorithm
-            && self
-                .key
-                .algorithm
-                .verify_mac(&self.key.secret, &covered, &record.data.mac)
-                .is_ok()
+            && verify_mac(&self.key, &covered, &record.data.mac)
     }
 
     /// Appends the TSIG record to the encoded `message` and bumps its ARCOUNT. `false`
@@ -623,7 +616,7 @@ impl Signer {
             covered.extend_from_slice(&self.time.to_be_bytes()[2..]);
             covered.extend_from_slice(&FUDGE.to_be_bytes());
         }
-        let Ok(mac) = self.key.algorithm.mac_data(&self.key.secret, &covered) else {
+        let Some(mac) = mac_data(&self.key, &covered) else {
             return false;
         };
         if !append(message, &self.key.name, variables.set_mac(mac.clone())) {
@@ -632,6 +625,32 @@ impl Signer {
         self.prior = Some(mac);
         self.first = false;
         true
+    }
+}
+
+/// The MAC of `data` with `key`: hickory-proto's for the SHA-2 family, ring's own for
+/// hmac-sha1 (which hickory-proto leaves out; RFC 8945 §6 still requires it, for old
+/// secondaries).
+fn mac_data(key: &Key, data: &[u8]) -> Option<Vec<u8>> {
+    match key.algorithm {
+        TsigAlgorithm::HmacSha1 => {
+            let ring_key =
+                ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &key.secret);
+            Some(ring::hmac::sign(&ring_key, data).as_ref().to_vec())
+        }
+        _ => key.algorithm.mac_data(&key.secret, data).ok(),
+    }
+}
+
+/// Whether `tag` is the MAC of `data` with `key`, compared in constant time (ring).
+fn verify_mac(key: &Key, data: &[u8], tag: &[u8]) -> bool {
+    match key.algorithm {
+        TsigAlgorithm::HmacSha1 => {
+            let ring_key =
+                ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &key.secret);
+            ring::hmac::verify(&ring_key, data, tag).is_ok()
+        }
+        _ => key.algorithm.verify_mac(&key.secret, data, tag).is_ok(),
     }
 }
 

@@ -26,13 +26,17 @@ const SECRET: &str = "lv950t8wnG5MtF9x2NTP/ywP/akb5dCw9oifTgCCPCQ=";
 const NAME_512: &str = "xfr-512";
 const SECRET_512: &str =
     "Mx1NPs5UFJp0pTnvFlNVGCRofXEg8q1mxu3f+OBloqxD+YGTF+FUGAv5OYveQ6W9KQkmfKyiA0qrHtsET/ZIjw==";
+/// An hmac-sha1 key (RFC 8945 §6: still mandatory to implement, for old secondaries).
+const NAME_SHA1: &str = "xfr-sha1";
+const SECRET_SHA1: &str = "c2hhMSBrZXkgb2YgdHdlbnR5IGI=";
 /// The same key name with another secret.
 const WRONG_SECRET: &str = "FKmLyY1iQuqjny8OLRzvNyvuX9UiDA/y7XT3p1Bvuns=";
 
 fn key_file() -> String {
     format!(
         "key \"{NAME}\" {{\n\talgorithm hmac-sha256;\n\tsecret \"{SECRET}\";\n}};\n\
-         key \"{NAME_512}\" {{\n\talgorithm hmac-sha512;\n\tsecret \"{SECRET_512}\";\n}};\n"
+         key \"{NAME_512}\" {{\n\talgorithm hmac-sha512;\n\tsecret \"{SECRET_512}\";\n}};\n\
+         key \"{NAME_SHA1}\" {{\n\talgorithm hmac-sha1;\n\tsecret \"{SECRET_SHA1}\";\n}};\n"
     )
 }
 
@@ -182,7 +186,9 @@ async fn kdig_and_dig_verify_every_message_of_a_signed_transfer() {
     let outputs = tokio::task::spawn_blocking(move || {
         let key = format!("hmac-sha256:{NAME}:{SECRET}");
         let key_512 = format!("hmac-sha512:{NAME_512}:{SECRET_512}");
+        let key_sha1 = format!("hmac-sha1:{NAME_SHA1}:{SECRET_SHA1}");
         [
+            dig("kdig", addr, &["-y", &key_sha1, "home.example", "AXFR"]),
             dig("kdig", addr, &["-y", &key, "home.example", "AXFR"]),
             dig("kdig", addr, &["-y", &key_512, "home.example", "AXFR"]),
             dig("dig", addr, &["-y", &key, "home.example", "AXFR"]),
@@ -208,7 +214,7 @@ async fn kdig_and_dig_verify_every_message_of_a_signed_transfer() {
         );
     }
     // Several messages, each signed (kdig counts them).
-    let messages: usize = outputs[0]
+    let messages: usize = outputs[1]
         .lines()
         .find_map(|l| l.strip_prefix(";; Received "))
         .and_then(|l| l.split('(').nth(1))
@@ -216,7 +222,7 @@ async fn kdig_and_dig_verify_every_message_of_a_signed_transfer() {
         .and_then(|n| n.parse().ok())
         .expect("kdig's summary line");
     assert!(messages > 1, "{messages} messages");
-    let tsigs = outputs[0]
+    let tsigs = outputs[1]
         .lines()
         .filter(|l| l.contains("\tTSIG\t"))
         .count();
