@@ -619,7 +619,7 @@ fn answer_frames(
                 return (used, Frames::Forward(timer, used - len));
             }
             // With keys, a transfer needs a good signature as well as the address; an
-            // unsigned one is refused, as Knot does.
+            // unsigned one is REFUSED, as BIND answers (Knot 3.2 says NOTAUTH).
             let signed = signer.is_some() || ctx.tsig_keys.is_empty();
             if transfer::is_transfer(&outcome)
                 && transfer::allowed(&ctx.transfer_allow, peer.ip())
