@@ -42,6 +42,8 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    #[error(transparent)]
+    TsigKey(#[from] dns::tsig::Error),
     #[error("the first load of the manifests failed: {0}")]
     FirstLoadFailed(#[source] tokio::task::JoinError),
 }
@@ -52,7 +54,7 @@ impl Error {
     /// Whether the fault is in how we were started (no usable Kubernetes configuration),
     /// which the binary reports as a usage error, like a bad option.
     pub fn is_usage(&self) -> bool {
-        matches!(self, Error::Cluster(_))
+        matches!(self, Error::Cluster(_) | Error::TsigKey(_))
     }
 }
 
@@ -74,6 +76,11 @@ impl Server {
     /// Builds the first zone, then opens the sockets: a query never meets an empty zone
     /// when the objects come from files.
     pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Server> {
+        let mut keys = Vec::new();
+        for path in &config.tsig_keys {
+            keys.extend(dns::tsig::load(path)?);
+        }
+        let keys: Arc<[dns::tsig::Key]> = keys.into();
         let mut registry = Registry::default();
         let metrics = Metrics::new(&config.settings.origins(), &mut registry);
         let registry = Arc::new(registry);
@@ -89,6 +96,7 @@ impl Server {
             // NOTIFY follows the serial of every zone swapped in.
             tasks.spawn(ok(dns::notify::run(
                 config.notify.clone(),
+                keys.first().cloned(),
                 zone.clone(),
                 rebuilder.subscribe(),
                 metrics.notify.clone(),
@@ -98,7 +106,8 @@ impl Server {
         let rebuilder = Arc::new(rebuilder);
         start_source(&config, &rebuilder, &metrics, &mut tasks, &shutdown).await?;
 
-        let dns_addresses = start_dns(&config, &zone, &metrics, &mut tasks, &shutdown).await?;
+        let dns_addresses =
+            start_dns(&config, &zone, &keys, &metrics, &mut tasks, &shutdown).await?;
         let http_address = match config.http_listen {
             Some(address) => {
                 let listener = bind_http(address).await?;
@@ -160,6 +169,7 @@ impl Server {
 async fn start_dns(
     config: &Config,
     zone: &SharedZone,
+    tsig_keys: &Arc<[dns::tsig::Key]>,
     metrics: &Arc<Metrics>,
     tasks: &mut JoinSet<Result<()>>,
     shutdown: &CancellationToken,
@@ -194,6 +204,7 @@ async fn start_dns(
             metrics: Arc::new(metrics.dns_server(bound)),
             forwarder: forwarder.clone(),
             transfer_allow: transfer_allow.clone(),
+            tsig_keys: tsig_keys.clone(),
         };
         // A worker that panics or ends is started again on the same socket: otherwise
         // the clients the kernel sends to that socket would go unanswered.

@@ -165,6 +165,17 @@ pub struct ServeArgs {
         value_parser = parse_upstream
     )]
     pub notify: Vec<SocketAddr>,
+
+    /// A TSIG key file (as `tsig-keygen` or `keymgr -t` write it); repeat for more. With
+    /// a key, a transfer must also be signed with one, and NOTIFY is signed with the
+    /// first.
+    #[arg(
+        long = "tsig-key",
+        env = "K8S_GATEWAY_TSIG_KEY",
+        value_name = "FILE",
+        value_delimiter = ','
+    )]
+    pub tsig_key: Vec<PathBuf>,
 }
 
 /// Upstream answers cached at most, by default.
@@ -388,6 +399,8 @@ pub struct Config {
     pub transfer_allow: Vec<AddressRange>,
     /// Secondaries told of every serial change.
     pub notify: Vec<SocketAddr>,
+    /// The TSIG key files (`--tsig-key`), read when the server starts.
+    pub tsig_keys: Vec<PathBuf>,
 }
 
 impl Config {
@@ -422,6 +435,7 @@ impl Config {
         let mut notify = args.notify;
         notify.dedup();
         config.notify = notify;
+        config.tsig_keys = args.tsig_key;
         Ok(config)
     }
 
@@ -515,6 +529,7 @@ impl Config {
             fallthrough_cache: DEFAULT_FALLTHROUGH_CACHE,
             transfer_allow: Vec::new(),
             notify: Vec::new(),
+            tsig_keys: Vec::new(),
         })
     }
 }

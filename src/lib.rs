@@ -14,7 +14,8 @@
 //! a name of our domains the zone lacks is handed to [`dns::forward`], which asks the
 //! upstreams from a task of its own (cached by TTL, coalesced, loop-guarded). Zone
 //! transfers from allowed secondaries go to [`dns::transfer`]; [`dns::notify`] tells the
-//! secondaries of each new serial.
+//! secondaries of each new serial. With `--tsig-key`, [`dns::tsig`] checks signed requests
+//! and signs what we send (answers, every message of a transfer, NOTIFY).
 //!
 //! [`http`] serves `/metrics` and the health probes, and on a loopback listener of its own
 //! the debug views (the status page, `/zone`, `/explain`). [`metrics`] holds

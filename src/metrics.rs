@@ -123,6 +123,8 @@ pub struct Metrics {
     /// Zone transfers ended before their closing SOA because a message could not be
     /// encoded: the secondary sees a cut transfer and retries, never a zone with a hole.
     transfer_aborts: Counter,
+    /// Signed requests whose TSIG failed (`--tsig-key`), by TSIG error.
+    tsig_rejected: Family<TsigLabels, Counter>,
     /// Created per `--listen` address by [`Metrics::dns_server`].
     domains: Vec<LowerName>,
 }
@@ -175,6 +177,11 @@ pub struct ForwardMetrics {
     pub cache_entries: Gauge,
     cache_hits: Family<CacheHitLabels, Counter>,
     cache_misses: Family<CacheLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TsigLabels {
+    error: &'static str,
 }
 
 /// Metrics of the NOTIFY messages to secondaries. Cheap to clone.
@@ -348,6 +355,7 @@ impl Metrics {
             sockets: SocketMetrics::default(),
             task_restarts,
             transfer_aborts: Counter::default(),
+            tsig_rejected: Family::default(),
             domains,
         };
         let dns = registry.sub_registry_with_prefix("coredns_dns");
@@ -472,6 +480,11 @@ impl Metrics {
             "Zone transfers cut off before their closing SOA because a message could not be encoded",
             metrics.transfer_aborts.clone(),
         );
+        own.register(
+            "tsig_rejected",
+            "Signed requests answered NOTAUTH because their TSIG failed, per TSIG error (BADKEY, BADSIG, BADTIME)",
+            metrics.tsig_rejected.clone(),
+        );
         let z = &metrics.zone;
         own.register(
             "zone_builds",
@@ -576,6 +589,15 @@ pub struct Answered<'a> {
 }
 
 impl DnsMetrics {
+    /// Counts a signed request answered NOTAUTH with TSIG `error` (`BADSIG`, ...): a
+    /// secondary with the wrong key shows here, and nowhere else on our side.
+    pub fn tsig_rejected(&self, error: &'static str) {
+        self.metrics
+            .tsig_rejected
+            .get_or_create(&TsigLabels { error })
+            .inc();
+    }
+
     /// The fall-through metrics (shared by every server).
     pub fn forward(&self) -> &ForwardMetrics {
         &self.metrics.forward

@@ -170,6 +170,9 @@ K8S_GATEWAY_TRANSFER_ALLOW: {{ join "," . | quote }}
 {{- with .Values.notify }}
 K8S_GATEWAY_NOTIFY: {{ join "," . | quote }}
 {{- end }}
+{{- if .Values.transfer.tsigSecret }}
+K8S_GATEWAY_TSIG_KEY: {{ include "k8s-gateway.tsigKeyPath" . | quote }}
+{{- end }}
 {{- with .Values.resync }}
 K8S_GATEWAY_RESYNC: {{ . | quote }}
 {{- end }}
@@ -196,4 +199,9 @@ RUST_LOG: {{ .Values.logLevel | quote }}
 {{- range $name, $value := .Values.extraConfig }}
 {{ $name }}: {{ $value | toString | quote }}
 {{- end }}
+{{- end -}}
+
+{{/* Where the key file of transfer.tsigSecret is mounted. */}}
+{{- define "k8s-gateway.tsigKeyPath" -}}
+/etc/k8s-gateway/tsig/tsig.key
 {{- end -}}

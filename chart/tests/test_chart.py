@@ -53,6 +53,7 @@ SCENARIOS = {
         "udpWorkers": 2,
         "transferAllow": ["192.168.1.2", "fd00::/64"],
         "notify": ["192.168.1.2:5353", "[fd00::2]:53"],
+        "transfer": {"tsigSecret": "dns-tsig"},
         "logFormat": "text",
         "logLevel": "debug",
         "extraConfig": {"K8S_GATEWAY_FUTURE": "yes"},
@@ -432,6 +433,24 @@ def test_a_secondary_stays_on_one_replica_when_several_serve_transfers(render):
     assert forced["spec"]["sessionAffinity"] == "None"
 
 
+def test_a_tsig_secret_is_mounted_read_only_and_passed_as_the_key_file(render):
+    # RFC 8945 keys for transfers and NOTIFY: the Secret's tsig.key, never in the ConfigMap.
+    rendered = render({**DOMAIN, "transferAllow": ["192.168.1.2"], "transfer": {"tsigSecret": "dns-tsig"}})
+    path = env(rendered)["K8S_GATEWAY_TSIG_KEY"]
+    assert path == "/etc/k8s-gateway/tsig/tsig.key"
+    c = container(rendered)
+    assert c["volumeMounts"] == [{"name": "tsig", "mountPath": "/etc/k8s-gateway/tsig", "readOnly": True}]
+    pod = rendered.one("Deployment")["spec"]["template"]["spec"]
+    assert pod["volumes"] == [
+        {"name": "tsig", "secret": {"secretName": "dns-tsig", "items": [{"key": "tsig.key", "path": "tsig.key"}], "defaultMode": 0o444}}
+    ]
+    # Without it: no key, no volume.
+    plain = render(DOMAIN)
+    assert "K8S_GATEWAY_TSIG_KEY" not in env(plain)
+    assert "volumes" not in plain.one("Deployment")["spec"]["template"]["spec"]
+    assert "volumeMounts" not in container(plain)
+
+
 # --- options ----------------------------------------------------------------------------
 
 
@@ -450,6 +469,7 @@ def test_every_option_reaches_the_config(render):
         "K8S_GATEWAY_REVERSE_ZONE": "192.168.10.0/24,fd00:10::/32",
         "K8S_GATEWAY_TRANSFER_ALLOW": "192.168.1.2,fd00::/64",
         "K8S_GATEWAY_NOTIFY": "192.168.1.2:5353,[fd00::2]:53",
+        "K8S_GATEWAY_TSIG_KEY": "/etc/k8s-gateway/tsig/tsig.key",
         "K8S_GATEWAY_RESYNC": "10m",
         "K8S_GATEWAY_SYNC_TIMEOUT": "2m",
         "K8S_GATEWAY_FALLTHROUGH": "1.1.1.1,[2606:4700:4700::1111]:53",
@@ -519,6 +539,8 @@ def test_release_name_containing_the_chart_name_is_not_repeated(render):
         {**DOMAIN, "udpWorkers": -1},
         {**DOMAIN, "transferAllow": "192.168.1.2"},  # a list, not a string
         {**DOMAIN, "transferAllow": ["pihole.lan"]},
+        {**DOMAIN, "transfer": {"tsigSecret": "Not A Name"}},
+        {**DOMAIN, "transfer": {"tsig": "dns-tsig"}},
         {**DOMAIN, "filters": {"ingressClass": ["nginx"]}},
         {**DOMAIN, "prometheus": {"monitor": {"enable": True}}},
         {**DOMAIN, "cilium": {"ipPool": {"enabled": True, "blocks": [{"cdir": "192.168.1.53/32"}]}}},

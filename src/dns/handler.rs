@@ -71,12 +71,7 @@ pub fn respond(
         Err(_) => return Some(error(meta, ResponseCode::FormErr, None, None, out)),
     };
     let edns = message.edns.as_ref().map(response_edns);
-    let limit = match transport {
-        Transport::Tcp => u16::MAX,
-        Transport::Udp => message.edns.as_ref().map_or(CLASSIC_UDP_PAYLOAD, |e| {
-            e.max_payload().clamp(CLASSIC_UDP_PAYLOAD, MAX_UDP_PAYLOAD)
-        }),
-    };
+    let limit = size_limit(&message, transport);
     match tsig(&message) {
         Tsig::None => {}
         // RFC 8945 §5.1: a TSIG record anywhere but last is FORMERR.
@@ -145,6 +140,17 @@ pub fn respond(
             && answer.answers.is_empty()
             && super::forward::may_fall_through(&qname),
     })
+}
+
+/// The largest answer to `request` over `transport`: RFC 1035 §4.2.1 (512 over UDP
+/// without EDNS), RFC 6891 §6.2.5 (the client's payload size, up to ours).
+pub fn size_limit(request: &Message, transport: Transport) -> u16 {
+    match transport {
+        Transport::Tcp => u16::MAX,
+        Transport::Udp => request.edns.as_ref().map_or(CLASSIC_UDP_PAYLOAD, |e| {
+            e.max_payload().clamp(CLASSIC_UDP_PAYLOAD, MAX_UDP_PAYLOAD)
+        }),
+    }
 }
 
 /// Encodes the answer in at most `limit` bytes, measured after name compression (RFC

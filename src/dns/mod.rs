@@ -15,6 +15,7 @@ pub mod handler;
 pub mod notify;
 pub mod prepared;
 pub mod transfer;
+pub mod tsig;
 
 use std::borrow::Cow;
 use std::io;
@@ -51,6 +52,64 @@ pub struct DnsContext {
     pub forwarder: Option<Arc<Forwarder>>,
     /// Who may transfer our zones over TCP (`--transfer-allow`); empty: nobody.
     pub transfer_allow: Arc<[AddressRange]>,
+    /// The TSIG keys (`--tsig-key`); empty: TSIG off, and a transfer needs only the
+    /// address. With keys, it needs a signature with one of them too.
+    pub tsig_keys: Arc<[tsig::Key]>,
+}
+
+/// With `--tsig-key`, a signed request is checked before it is answered (RFC 8945 §5.2):
+/// a failed check is answered here (NOTAUTH), a good one is answered as if unsigned
+/// and the answer signed. `None`: not signed, answer as usual.
+fn answer_signed(
+    ctx: &DnsContext,
+    request: &[u8],
+    transport: Transport,
+    response: &mut Vec<u8>,
+) -> Option<(handler::Outcome, Option<tsig::Signer>)> {
+    if ctx.tsig_keys.is_empty() {
+        return None;
+    }
+    match tsig::check(&ctx.tsig_keys, request, tsig::now()) {
+        tsig::Checked::Unsigned => None,
+        tsig::Checked::Rejected {
+            response: rejected,
+            outcome,
+            error,
+        } => {
+            ctx.metrics.tsig_rejected(error);
+            *response = rejected;
+            Some((outcome, None))
+        }
+        tsig::Checked::Signed {
+            request,
+            mut signer,
+            udp_limit,
+        } => {
+            let zone = ctx.zone.load();
+            let mut outcome = handler::respond(zone.as_deref(), &request, transport, response)?;
+            // NB: a signed question is never handed to --fallthrough: the upstream
+            // cannot sign its answer with our key.
+            outcome.no_such_name = false;
+            if transfer::is_transfer(&outcome) && transport == Transport::Tcp {
+                return Some((outcome, Some(signer)));
+            }
+            let unsigned =
+                (transport == Transport::Udp).then(|| (response.clone(), signer.clone()));
+            let mut signed = signer.sign(response);
+            if let Some((unsigned, mut signer)) = unsigned
+                && response.len() > usize::from(udp_limit)
+            {
+                // The TSIG record made it too long: the question alone, with TC.
+                outcome.truncated = true;
+                *response = tsig::question_only(&unsigned).unwrap_or_default();
+                signed = signer.sign(response);
+            }
+            if !signed {
+                response.clear();
+            }
+            Some((outcome, None))
+        }
+    }
 }
 
 /// Binds `count` UDP sockets to the same address, one per worker. On Linux each has
@@ -174,6 +233,9 @@ fn answer<'a>(
     request: &[u8],
     response: &mut Vec<u8>,
 ) -> Option<Cow<'a, handler::Outcome>> {
+    if let Some((outcome, _)) = answer_signed(ctx, request, Transport::Udp, response) {
+        return (!response.is_empty()).then_some(Cow::Owned(outcome));
+    }
     let zone = ctx.zone.load();
     let outcome = prepared.respond(zone.as_deref(), request, Transport::Udp, response)?;
     (!response.is_empty()).then_some(outcome)
@@ -599,13 +661,14 @@ async fn serve_connection(
                 received.drain(..used);
                 continue;
             }
-            Frames::Transfer(timer, outcome, start) => {
+            Frames::Transfer(timer, outcome, start, signer) => {
                 let request = received[start..used].to_vec();
                 received.drain(..used);
                 let transfer = Transfer {
                     request,
                     timer,
                     outcome: *outcome,
+                    signer,
                 };
                 if !answer_transfer(&ctx, peer, transfer, &mut stream, &connection).await {
                     return;
@@ -669,8 +732,13 @@ enum Frames {
     /// The last request consumed (from this offset) is for the forwarder (`--fallthrough`).
     Forward(RequestTimer, usize),
     /// The last request consumed (from this offset) is a zone transfer from an allowed
-    /// peer (`--transfer-allow`).
-    Transfer(RequestTimer, Box<handler::Outcome>, usize),
+    /// peer (`--transfer-allow`), with the signer of its answer when it was signed.
+    Transfer(
+        RequestTimer,
+        Box<handler::Outcome>,
+        usize,
+        Option<Box<tsig::Signer>>,
+    ),
 }
 
 /// Answers every complete request at the front of `received`, appending the framed
@@ -691,8 +759,15 @@ fn answer_frames(
             };
             used += 2 + len;
             let timer = ctx.metrics.start();
-            let zone = ctx.zone.load();
-            let outcome = prepared.respond(zone.as_deref(), request, Transport::Tcp, response);
+            let (outcome, signer) = match answer_signed(ctx, request, Transport::Tcp, response) {
+                Some((outcome, signer)) => (Some(Cow::Owned(outcome)), signer),
+                None => {
+                    let zone = ctx.zone.load();
+                    let outcome =
+                        prepared.respond(zone.as_deref(), request, Transport::Tcp, response);
+                    (outcome, None)
+                }
+            };
             // Nothing to answer (not a query, or no header): a stream that carries such
             // bytes is out of step, so end it rather than guess where the next frame starts.
             let Some(outcome) = outcome else {
@@ -701,10 +776,21 @@ fn answer_frames(
             if outcome.no_such_name && ctx.forwarder.is_some() {
                 return (used, Frames::Forward(timer, used - len));
             }
-            if transfer::is_transfer(&outcome) && transfer::allowed(&ctx.transfer_allow, peer.ip())
+            // With keys, a transfer needs a good signature as well as the address; an
+            // unsigned one is REFUSED, as BIND answers (Knot 3.2 says NOTAUTH).
+            let signed = signer.is_some() || ctx.tsig_keys.is_empty();
+            if transfer::is_transfer(&outcome)
+                && transfer::allowed(&ctx.transfer_allow, peer.ip())
+                && signed
             {
                 let outcome = Box::new(outcome.into_owned());
-                return (used, Frames::Transfer(timer, outcome, used - len));
+                let signer = signer.map(Box::new);
+                return (used, Frames::Transfer(timer, outcome, used - len, signer));
+            }
+            if let Some(mut signer) = signer
+                && !signer.sign(response)
+            {
+                response.clear();
             }
             if response.is_empty() {
                 continue;
@@ -734,11 +820,13 @@ fn answer_frames(
 /// busy, few enough (~16 KiB each) that a slow secondary holds little memory.
 const TRANSFER_AHEAD: usize = 4;
 
-/// A zone transfer request from an allowed peer, as `answer_frames` found it.
+/// A zone transfer request from an allowed peer, as `answer_frames` found it, with the
+/// signer of its answer when it was signed (`--tsig-key`).
 struct Transfer {
     request: Vec<u8>,
     timer: RequestTimer,
     outcome: handler::Outcome,
+    signer: Option<Box<tsig::Signer>>,
 }
 
 /// Streams the answer to a zone transfer (RFC 5936 §2.2: a stream of messages) on
@@ -758,6 +846,7 @@ async fn answer_transfer(
         request,
         timer,
         mut outcome,
+        mut signer,
     } = transfer;
     let zone = ctx.zone.load_full();
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<u8>>(TRANSFER_AHEAD);
@@ -769,7 +858,14 @@ async fn answer_transfer(
     // One message is held back, so that the last one goes out after the count.
     let mut held: Option<Vec<u8>> = None;
     let mut size = 0;
-    while let Some(message) = receiver.recv().await {
+    while let Some(mut message) = receiver.recv().await {
+        // RFC 8945 §5.3.1: every message of the stream is signed, each MAC chained to
+        // the one before, in the order they are sent.
+        if let Some(signer) = signer.as_mut()
+            && !signer.sign(&mut message)
+        {
+            return false;
+        }
         size += message.len();
         if let Some(previous) = held.replace(message)
             && !write_frame(stream, &previous, connection).await

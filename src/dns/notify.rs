@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::tsig::{Key, Signer};
 use crate::metrics::{NotifyMetrics, UpstreamLabels};
 use crate::zone::SharedZone;
 
@@ -28,9 +29,11 @@ const MAX_WAIT: Duration = Duration::from_secs(60);
 /// Sends NOTIFY to `targets` for every zone each time the serial of the zone in `zone`
 /// changes (and once at start, so a secondary that missed changes while we were down
 /// catches up), until `shutdown`. `changes` wakes us after each rebuild; any watch will
-/// do, as the serial is compared here.
+/// do, as the serial is compared here. With `key` (the first `--tsig-key`) every NOTIFY
+/// is signed.
 pub async fn run<T>(
     targets: Vec<SocketAddr>,
+    key: Option<Key>,
     zone: SharedZone,
     mut changes: watch::Receiver<T>,
     metrics: NotifyMetrics,
@@ -53,6 +56,7 @@ pub async fn run<T>(
                         *target,
                         Name::from(authority.origin()),
                         authority.soa().clone(),
+                        key.clone(),
                         ids.clone(),
                         metrics.clone(),
                     ));
@@ -71,6 +75,7 @@ async fn notify_until_acknowledged(
     target: SocketAddr,
     origin: Name,
     soa: Record,
+    key: Option<Key>,
     ids: std::sync::Arc<AtomicU16>,
     metrics: NotifyMetrics,
 ) {
@@ -85,8 +90,11 @@ async fn notify_until_acknowledged(
     let mut wait = FIRST_WAIT;
     loop {
         let id = ids.fetch_add(1, Ordering::Relaxed);
+        let mut signer = key
+            .clone()
+            .map(|key| Signer::request(key, super::tsig::now()));
         let sent = match UdpSocket::bind(local).await {
-            Ok(socket) => match notify_message(id, &origin, &soa) {
+            Ok(socket) => match notify_message(id, &origin, &soa, signer.as_mut()) {
                 Some(bytes) if socket.send_to(&bytes, target).await.is_ok() => {
                     metrics.sent.get_or_create(&labels).inc();
                     Some(socket)
@@ -96,7 +104,16 @@ async fn notify_until_acknowledged(
             Err(_) => None,
         };
         if let Some(socket) = sent
-            && wait_for_acknowledgement(&socket, target, id, wait, &metrics, &labels).await
+            && wait_for_acknowledgement(
+                &socket,
+                target,
+                id,
+                signer.as_ref(),
+                wait,
+                &metrics,
+                &labels,
+            )
+            .await
         {
             metrics.acknowledged.get_or_create(&labels).inc();
             tracing::debug!(%target, zone = %origin, serial = soa_serial(&soa), "NOTIFY acknowledged");
@@ -107,10 +124,13 @@ async fn notify_until_acknowledged(
 }
 
 /// Waits up to `wait` for the reply to NOTIFY `id`; other packets are ignored and counted.
+/// A signed NOTIFY needs a reply signed with the same key (RFC 8945 §5.3), so that a
+/// forged acknowledgement cannot stop the retries.
 async fn wait_for_acknowledgement(
     socket: &UdpSocket,
     target: SocketAddr,
     id: u16,
+    signer: Option<&Signer>,
     wait: Duration,
     metrics: &NotifyMetrics,
     labels: &UpstreamLabels,
@@ -131,7 +151,8 @@ async fn wait_for_acknowledgement(
             Ok(h)
                 if h.metadata.id == id
                     && h.metadata.message_type == MessageType::Response
-                    && h.metadata.op_code == OpCode::Notify =>
+                    && h.metadata.op_code == OpCode::Notify
+                    && signer.is_none_or(|s| s.verifies(&buffer[..len])) =>
             {
                 return true;
             }
@@ -143,13 +164,22 @@ async fn wait_for_acknowledgement(
 }
 
 /// RFC 1996 §3.7: opcode NOTIFY, AA, the zone's SOA as the question, and the new SOA in
-/// the answer section as a hint.
-fn notify_message(id: u16, origin: &Name, soa: &Record) -> Option<Vec<u8>> {
+/// the answer section as a hint; signed by `signer` when there is one (RFC 8945).
+fn notify_message(
+    id: u16,
+    origin: &Name,
+    soa: &Record,
+    signer: Option<&mut Signer>,
+) -> Option<Vec<u8>> {
     let mut message = Message::new(id, MessageType::Query, OpCode::Notify);
     message.metadata.authoritative = true;
     message.add_query(Query::query(origin.clone(), RecordType::SOA));
     message.answers.push(soa.clone());
-    message.to_vec().ok()
+    let mut bytes = message.to_vec().ok()?;
+    if let Some(signer) = signer {
+        signer.sign(&mut bytes).then_some(())?;
+    }
+    Some(bytes)
 }
 
 fn soa_serial(record: &Record) -> u32 {

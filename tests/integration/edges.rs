@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::TSIG;
 use hickory_proto::rr::rdata::tsig::{TsigAlgorithm, TsigError};
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::rr::{Name, Record, RecordType};
 
 use crate::support::{TestServer, Transport, exchange, lb_service};
 
@@ -313,14 +313,10 @@ async fn tsig_with_an_unknown_key_gets_notauth_badkey() {
             "{transport:?}"
         );
         assert!(answer.answers.is_empty(), "{transport:?}: nothing answered");
-        // NB: without its DNSSEC features hickory-proto leaves TSIG among the additionals.
-        let record = answer
-            .additionals
-            .last()
-            .expect("a TSIG record in the answer");
-        let RData::TSIG(tsig) = &record.data else {
-            panic!("{transport:?}: the last record is not TSIG: {record:?}");
-        };
+        // hickory-proto (with its DNSSEC features, as we build it) reads the last
+        // additional record, the TSIG, into `signature`.
+        let record = answer.signature.expect("a TSIG record in the answer");
+        let tsig = &record.data;
         assert_eq!(record.name.to_ascii(), "unknown-key.");
         assert_eq!(tsig.error, Some(TsigError::BadKey), "{transport:?}");
         assert!(tsig.mac.is_empty(), "{transport:?}: unsigned");

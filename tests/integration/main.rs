@@ -26,3 +26,4 @@ mod static_names;
 mod status_page;
 mod support;
 mod tcp;
+mod tsig;

@@ -136,6 +136,20 @@ pub enum KnotZone<'a> {
 
 /// Starts Knot on 127.0.0.1:`port` with `zones`, logging warnings to `log`.
 pub fn start_knot_zones(dir: &Path, port: u16, zones: &[KnotZone<'_>], log: Stdio) -> Peer {
+    start_knot_keyed(dir, port, zones, None, log)
+}
+
+/// A TSIG key as Knot's configuration names it: `(id, algorithm, base64 secret)`.
+pub type KnotKey<'a> = (&'a str, &'a str, &'a str);
+
+/// [`start_knot_zones`], with transfers and NOTIFY from the primary signed with `key`.
+pub fn start_knot_keyed(
+    dir: &Path,
+    port: u16,
+    zones: &[KnotZone<'_>],
+    key: Option<KnotKey<'_>>,
+    log: Stdio,
+) -> Peer {
     std::fs::create_dir_all(dir.join("db")).unwrap();
     let mut conf = format!(
         "server:\n  rundir: \"{d}\"\n  listen: 127.0.0.1@{port}\n  udp-workers: 1\n  tcp-workers: 1\n  background-workers: 1\n\
@@ -155,9 +169,18 @@ pub fn start_knot_zones(dir: &Path, port: u16, zones: &[KnotZone<'_>], log: Stdi
             .iter()
             .map(|p| format!("{}@{}", p.ip(), p.port()))
             .collect();
+        let key_line = match key {
+            Some((id, algorithm, secret)) => {
+                conf.push_str(&format!(
+                    "key:\n  - id: {id}\n    algorithm: {algorithm}\n    secret: {secret}\n"
+                ));
+                format!("    key: {id}\n")
+            }
+            None => String::new(),
+        };
         conf.push_str(&format!(
-            "remote:\n  - id: primary\n    address: [{addresses}]\n\
-             acl:\n  - id: notify_from_primary\n    address: {ip}\n    action: notify\n",
+            "remote:\n  - id: primary\n    address: [{addresses}]\n{key_line}\
+             acl:\n  - id: notify_from_primary\n    address: {ip}\n{key_line}    action: notify\n",
             addresses = addresses.join(", "),
             ip = first.ip(),
         ));
