@@ -176,7 +176,7 @@ pub fn read_text(file: &Path, text: &str) -> (ObjectSet, Vec<LoadError>) {
 
 /// Reads one manifest file whole, refusing what is not a regular file or is over
 /// [`MAX_FILE_BYTES`]. The error says why, for a warning that names the file.
-fn read_file(path: &Path) -> Result<String, String> {
+pub(super) fn read_file(path: &Path) -> Result<String, String> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     // Non-blocking, so that opening a FIFO (named pipe) returns at once instead of

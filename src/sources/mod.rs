@@ -21,6 +21,7 @@ pub mod service;
 mod shared;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod zone_file;
 
 pub use objects::ObjectSet;
 pub use rebuild::{Feed, Rebuilder};
