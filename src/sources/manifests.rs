@@ -19,6 +19,7 @@ use super::block_yaml;
 use super::kind::{self, Kind};
 use super::objects::{ObjectSet, Stored};
 use super::rebuild::Feed;
+use super::zone_file::{self, ZoneFiles};
 use crate::metrics::ZoneMetrics;
 
 /// Why the manifests cannot be watched (a bad file is only a warning).
@@ -55,13 +56,22 @@ pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Reads every object under `paths`. Later files win when two define the same object.
 pub fn load(paths: &[PathBuf]) -> (ObjectSet, Vec<LoadError>) {
-    let (objects, errors, _) = load_with(paths, SpanCache::default());
+    load_all(paths, &ZoneFiles::default())
+}
+
+/// [`load`], and the records of the zone files (see [`zone_file`]).
+pub fn load_all(paths: &[PathBuf], zone_files: &ZoneFiles) -> (ObjectSet, Vec<LoadError>) {
+    let (objects, errors, _) = load_with(paths, zone_files, SpanCache::default());
     (objects, errors)
 }
 
-/// [`load`], reusing what the spans of `previous` decoded to; returns the cache of this
-/// read for the next.
-fn load_with(paths: &[PathBuf], previous: SpanCache) -> (ObjectSet, Vec<LoadError>, SpanCache) {
+/// [`load_all`], reusing what the spans of `previous` decoded to; returns the cache of
+/// this read for the next.
+fn load_with(
+    paths: &[PathBuf],
+    zone_files: &ZoneFiles,
+    previous: SpanCache,
+) -> (ObjectSet, Vec<LoadError>, SpanCache) {
     let mut walk = Walk::default();
     for path in paths {
         walk.collect(path, true);
@@ -84,6 +94,9 @@ fn load_with(paths: &[PathBuf], previous: SpanCache) -> (ObjectSet, Vec<LoadErro
             Err(message) => loader.error(file, message),
         }
     }
+    let (records, errors) = zone_file::load(zone_files);
+    loader.read.extend(records);
+    loader.errors.extend(errors);
     (
         ObjectSet::from_read(loader.read),
         loader.errors,
@@ -110,13 +123,15 @@ const MIN_SPANS_PER_READER: usize = 256;
 #[derive(Clone)]
 pub struct Reader {
     paths: Vec<PathBuf>,
+    zone_files: ZoneFiles,
     cache: Arc<Mutex<SpanCache>>,
 }
 
 impl Reader {
-    pub fn new(paths: &[PathBuf]) -> Self {
+    pub fn new(paths: &[PathBuf], zone_files: ZoneFiles) -> Self {
         Reader {
             paths: paths.to_vec(),
+            zone_files,
             cache: Arc::default(),
         }
     }
@@ -125,7 +140,8 @@ impl Reader {
     pub fn load_reporting(&self, metrics: &ZoneMetrics) -> ObjectSet {
         let started = std::time::Instant::now();
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        let (objects, errors, next) = load_with(&self.paths, std::mem::take(&mut *cache));
+        let (objects, errors, next) =
+            load_with(&self.paths, &self.zone_files, std::mem::take(&mut *cache));
         *cache = next;
         tracing::debug!(
             spans = cache.spans.len(),
@@ -832,11 +848,15 @@ pub struct ManifestWatch {
 }
 
 impl ManifestWatch {
-    /// Starts watching `paths` (folders recursively; a file through its folder, so that
-    /// an editor's write-to-temporary-then-rename is seen too).
-    pub fn new(paths: &[PathBuf]) -> Result<Self, Error> {
+    /// Starts watching `paths` and the zone files (folders recursively; a file through
+    /// its folder, so that an editor's write-to-temporary-then-rename is seen too).
+    pub fn new(paths: &[PathBuf], zone_files: ZoneFiles) -> Result<Self, Error> {
         let (tx, events) = mpsc::channel::<()>(1);
-        let watched: Vec<PathBuf> = paths.iter().map(|p| watched_path(p)).collect();
+        let watched: Vec<PathBuf> = paths
+            .iter()
+            .chain(&zone_files.paths)
+            .map(|p| watched_path(p))
+            .collect();
         // Whether each is a folder, looked at once: a write of a large file raises an
         // event per block written, each passed through `concerns`.
         let filter: Vec<(PathBuf, bool)> =
@@ -884,7 +904,7 @@ impl ManifestWatch {
                 })?;
         }
         Ok(ManifestWatch {
-            reader: Reader::new(paths),
+            reader: Reader::new(paths, zone_files),
             events,
             _watcher: watcher,
         })
@@ -1249,7 +1269,7 @@ items:
 
     /// Loads `dir` again with the cache of the previous load.
     fn reload(dir: &Path, cache: SpanCache) -> (ObjectSet, Vec<LoadError>, SpanCache) {
-        load_with(&[dir.to_path_buf()], cache)
+        load_with(&[dir.to_path_buf()], &ZoneFiles::default(), cache)
     }
 
     fn by_name<'a>(objects: &'a ObjectSet, name: &str) -> &'a KeptService {

@@ -25,3 +25,4 @@ mod static_names;
 mod status_page;
 mod support;
 mod tcp;
+mod zone_files;
