@@ -170,6 +170,16 @@ K8S_GATEWAY_TRANSFER_ALLOW: {{ join "," . | quote }}
 {{- with .Values.notify }}
 K8S_GATEWAY_NOTIFY: {{ join "," . | quote }}
 {{- end }}
+{{- with .Values.zoneFiles }}
+K8S_GATEWAY_ZONE_FILE: {{ include "k8s-gateway.zoneFilePaths" $ | quote }}
+{{- end }}
+{{- if .Values.staticRecords }}
+K8S_GATEWAY_MANIFESTS: {{ include "k8s-gateway.staticDir" . | quote }}
+{{- end }}
+{{- if or .Values.zoneFiles .Values.staticRecords }}
+{{- /* Files beside the cluster: without it, the files would be the only source. */}}
+K8S_GATEWAY_WATCH_CLUSTER: "true"
+{{- end }}
 {{- with .Values.resync }}
 K8S_GATEWAY_RESYNC: {{ . | quote }}
 {{- end }}
@@ -197,3 +207,17 @@ RUST_LOG: {{ .Values.logLevel | quote }}
 {{ $name }}: {{ $value | toString | quote }}
 {{- end }}
 {{- end -}}
+
+{{/* Where zoneFiles and staticRecords are mounted. */}}
+{{- define "k8s-gateway.zonesDir" -}}/etc/k8s-gateway/zones{{- end }}
+{{- define "k8s-gateway.staticDir" -}}/etc/k8s-gateway/static{{- end }}
+
+{{/* The mounted zone files' paths, comma-separated (K8S_GATEWAY_ZONE_FILE). */}}
+{{- define "k8s-gateway.zoneFilePaths" -}}
+{{- $dir := include "k8s-gateway.zonesDir" . }}
+{{- $paths := list }}
+{{- range .Values.zoneFiles }}
+{{- $paths = append $paths (printf "%s/%s" $dir .filename) }}
+{{- end }}
+{{- join "," $paths }}
+{{- end }}
