@@ -339,3 +339,99 @@ async fn a_configmap_update_of_a_mounted_zone_file_is_reloaded() {
         .await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_zone_file_beside_manifests_and_the_cluster_serves_below_both() {
+    let api = crate::fake_api::FakeApi::reserve().await;
+    api.serve_all();
+    api.apply(
+        "",
+        "services",
+        crate::cluster::service("web", "apps", "web.home.example", "192.168.10.60"),
+    );
+    let files = tempfile::tempdir().unwrap();
+    let nas = "---\napiVersion: externaldns.k8s.io/v1alpha1\nkind: DNSEndpoint\nmetadata: {name: lan, namespace: home}\nspec:\n  endpoints:\n  - {dnsName: nas.home.example, recordType: A, targets: [192.168.1.5]}\n";
+    std::fs::create_dir(files.path().join("manifests")).unwrap();
+    std::fs::write(files.path().join("manifests/lan.yaml"), nas).unwrap();
+    // The file claims both names the objects publish, and one of its own.
+    let zone = files.path().join("home.zone");
+    std::fs::write(
+        &zone,
+        "$ORIGIN home.example.\nweb A 10.0.0.1\nnas A 10.0.0.2\nprinter A 192.168.1.30\n",
+    )
+    .unwrap();
+    let manifests = files.path().join("manifests").to_string_lossy().to_string();
+    let zone_arg = zone.to_string_lossy().to_string();
+    let server = TestServer::start_cluster(
+        &api,
+        &[
+            "--manifests",
+            &manifests,
+            "--zone-file",
+            &zone_arg,
+            "--watch-cluster",
+        ],
+    )
+    .await;
+    api.serve().await;
+    server.wait_ready().await;
+    for (name, address) in [
+        ("web.home.example", "192.168.10.60"),
+        ("nas.home.example", "192.168.1.5"),
+        ("printer.home.example", "192.168.1.30"),
+    ] {
+        assert_eq!(
+            addresses(&server.ask(name, RecordType::A).await),
+            [address],
+            "{name}"
+        );
+    }
+    // The status page names the file's record by file and line.
+    let (_, page) = debug_get(&server, "/").await;
+    assert!(
+        page.contains(&format!("ZoneFile {zone_arg}/line 4")),
+        "{page}"
+    );
+    // An edit of the file reloads beside the cluster's names.
+    std::fs::write(&zone, "$ORIGIN home.example.\nprinter A 192.168.1.31\n").unwrap();
+    server
+        .wait_for("printer.home.example", RecordType::A, |m| {
+            addresses(m) == ["192.168.1.31"]
+        })
+        .await;
+    assert_eq!(
+        addresses(&server.ask("web.home.example", RecordType::A).await),
+        ["192.168.10.60"]
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn kdig_reads_the_txt_escapes_as_knot_writes_them() {
+    if !have("kdig") {
+        return;
+    }
+    let server = TestServer::start_zone_files(&[("home.zone", HOME)], &[]).await;
+    let port = server.addr.port().to_string();
+    for transport in ["+notcp", "+tcp"] {
+        let args = ["@127.0.0.1", "-p", &port, transport, "+short"].map(String::from);
+        // Off the test's runtime thread, which the server's tasks share.
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new("kdig")
+                .args(args)
+                .args(["note.home.example", "TXT"])
+                .output()
+                .expect("kdig runs")
+        })
+        .await
+        .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        // kdig prints `;` plainly and escapes the quotes.
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            r#""a;b\"quoted\"""#,
+            "{transport}"
+        );
+    }
+    server.stop().await;
+}
