@@ -883,7 +883,7 @@ impl ManifestWatch {
                 }
             })
             .map_err(|source| Error::WatchFailed {
-                path: paths.first().cloned().unwrap_or_default(),
+                path: watched.first().cloned().unwrap_or_default(),
                 source,
             })?;
         for path in &watched {

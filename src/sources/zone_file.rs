@@ -582,7 +582,11 @@ fn parse_rdata(
             for field in rdata {
                 bytes.extend(decode_escapes(&field.text).map_err(|e| format!("TXT record: {e}"))?);
             }
-            RecordData::Txt(String::from_utf8_lossy(&bytes).into_owned())
+            // NB: the zone keeps TXT as text; bytes that are not UTF-8 would be served
+            // altered, so they are refused.
+            RecordData::Txt(String::from_utf8(bytes).map_err(|_| {
+                "TXT record: its data is not UTF-8 text, which is all that is served".to_string()
+            })?)
         }
         other => return Err(format!("type {} is not served", other.record_type())),
     })
@@ -779,5 +783,12 @@ mod tests {
         assert_eq!(problems[2], "line 6: type NS is not served: skipped");
         assert!(problems[3].starts_with("line 7: $INCLUDE"));
         assert!(problems[4].contains("outside"));
+        let (records, problems) =
+            read("$ORIGIN home.example.\nbin TXT \"\\200\"\nok TXT \"\\195\\169\"\n");
+        assert!(
+            problems[0].starts_with("line 2: TXT record: its data is not UTF-8"),
+            "{problems:?}"
+        );
+        assert_eq!(records[0].data, RecordData::Txt("é".into()));
     }
 }
