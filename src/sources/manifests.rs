@@ -2,7 +2,8 @@
 //!
 //! Reads what `kubectl get -A -o yaml` prints (multi-document files, `kind: List`),
 //! status included. A file, document or object that cannot be read is reported with its
-//! file and skipped; everything else still serves.
+//! file and skipped; everything else still serves. The `--zone-file`s are read and
+//! watched with the manifests ([`zone_file`] reads them), into the same object set.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
