@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::dns::forward::{Forwarder, UPSTREAM_TIMEOUT};
 use crate::dns::{self, DnsContext};
 use crate::metrics::{Metrics, TaskLabels};
+use crate::sources::zone_file::ZoneFiles;
 use crate::sources::{Feed, Rebuilder, cluster, manifests, rebuild};
 use crate::supervise;
 use crate::zone::{AddressRange, SharedZone};
@@ -265,11 +266,11 @@ async fn start_source(
     shutdown: &CancellationToken,
 ) -> Result<()> {
     let paths = config.source.manifests();
-    let feed = if paths.is_empty() {
+    let feed = if paths.is_empty() && config.zone_files.is_empty() {
         Arc::new(Feed::default())
     } else {
         // Watch first, then load: a change made during the first load is not lost.
-        let watch = manifests::ManifestWatch::new(paths)?;
+        let watch = manifests::ManifestWatch::new(paths, zone_files(config))?;
         let (reader, first, zone_metrics) =
             (watch.reader(), rebuilder.clone(), metrics.zone.clone());
         // With the cluster too, the first zone waits for its kinds.
@@ -303,6 +304,14 @@ async fn start_source(
     }
     tasks.spawn(ok(rebuild::run(feed, rebuilder.clone(), shutdown.clone())));
     Ok(())
+}
+
+/// The `--zone-file`s, with the domains their origins must be.
+fn zone_files(config: &Config) -> ZoneFiles {
+    ZoneFiles {
+        paths: config.zone_files.clone(),
+        domains: config.settings.domains.clone(),
+    }
 }
 
 async fn ok(task: impl Future<Output = ()>) -> Result<()> {
@@ -348,7 +357,7 @@ pub async fn render_once(
         zone.clone(),
         metrics.zone.clone(),
     ));
-    let (objects, errors) = manifests::load(config.source.manifests());
+    let (objects, errors) = manifests::load_all(config.source.manifests(), &zone_files(config));
     for error in &errors {
         tracing::warn!("{error}");
     }

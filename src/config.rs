@@ -242,6 +242,18 @@ pub struct SourceArgs {
     #[arg(long, env = "K8S_GATEWAY_WATCH_CLUSTER")]
     pub watch_cluster: bool,
 
+    /// An RFC 1035 zone file for one of the --domain's (its $ORIGIN, else its SOA's
+    /// owner), watched for changes; repeat for more. Its A, AAAA, CNAME, TXT and SRV
+    /// records serve below every --resources kind. Alone, it is the only source; with
+    /// --manifests or --watch-cluster, beside them.
+    #[arg(
+        long = "zone-file",
+        env = "K8S_GATEWAY_ZONE_FILE",
+        value_name = "PATH",
+        value_delimiter = ','
+    )]
+    pub zone_files: Vec<PathBuf>,
+
     /// Kubeconfig file for the cluster (default: the pod's service account, else
     /// KUBECONFIG or ~/.kube/config).
     #[arg(long, env = "K8S_GATEWAY_KUBECONFIG", value_name = "PATH")]
@@ -312,8 +324,10 @@ pub enum LogFormat {
 pub enum Error {
     #[error("{0}")]
     Invalid(String),
-    #[error("--manifests {path}: {source}")]
+    #[error("{option} {path}: {source}")]
     Unreadable {
+        /// `--manifests` or `--zone-file`.
+        option: &'static str,
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -378,6 +392,8 @@ pub struct Config {
     pub filters: Filters,
     /// Where the objects come from: manifests, or the cluster.
     pub source: Source,
+    /// `--zone-file`s, read with the manifests (beside the cluster, or alone).
+    pub zone_files: Vec<PathBuf>,
     pub listen: Vec<SocketAddr>,
     pub http_listen: Option<SocketAddr>,
     /// The status page, `/zone` and `/explain`; `None` when turned off.
@@ -488,21 +504,25 @@ impl Config {
             resync: source.resync,
             sync_timeout: source.sync_timeout,
         };
-        let input = if source.manifests.is_empty() {
+        check_paths("--zone-file", &source.zone_files)?;
+        let files = !source.manifests.is_empty() || !source.zone_files.is_empty();
+        let input = if !files {
             Source::Cluster(cluster)
         } else if source.watch_cluster {
-            check_paths(&source.manifests)?;
+            check_paths("--manifests", &source.manifests)?;
             Source::Both(source.manifests, cluster)
         } else {
             if cluster_only {
                 return Err(Error::Invalid(
-                    "--kubeconfig, --context, --namespace and --label-selector apply to the cluster: with --manifests, add --watch-cluster to watch it too"
+                    "--kubeconfig, --context, --namespace and --label-selector apply to the cluster: with --manifests or --zone-file, add --watch-cluster to watch it too"
                         .into(),
                 ));
             }
-            check_paths(&source.manifests)?;
+            check_paths("--manifests", &source.manifests)?;
             Source::Manifests(source.manifests)
         };
+        // Zone files serve below every kind: last in the precedence, whatever --resources.
+        precedence.push(Kind::ZoneFile);
         Ok(Config {
             settings: Settings {
                 domains: zone.domains,
@@ -517,6 +537,7 @@ impl Config {
                 gateway_classes: source.gateway_classes,
             },
             source: input,
+            zone_files: source.zone_files,
             listen: Vec::new(),
             http_listen: None,
             debug_listen: None,
@@ -535,9 +556,10 @@ impl Config {
 }
 
 /// Checks that every path exists and can be read, before anything starts.
-fn check_paths(paths: &[PathBuf]) -> Result<()> {
+fn check_paths(option: &'static str, paths: &[PathBuf]) -> Result<()> {
     for path in paths {
         let unreadable = |source| Error::Unreadable {
+            option,
             path: path.clone(),
             source,
         };
@@ -941,6 +963,37 @@ mod tests {
         for bad in ["a b", "=web", "env in (home", "x in home"] {
             assert!(check_selector(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn zone_files_alone_are_the_only_source_and_serve_below_every_kind() {
+        let base = [
+            "serve",
+            "--domain",
+            "home.example",
+            "--zone-file",
+            "Cargo.toml",
+        ];
+        let config = Config::from_args(serve_args(&base)).unwrap();
+        assert!(matches!(&config.source, Source::Manifests(paths) if paths.is_empty()));
+        assert_eq!(config.zone_files, [PathBuf::from("Cargo.toml")]);
+        assert_eq!(config.settings.precedence.last(), Some(&Kind::ZoneFile));
+        let both = Config::from_args(serve_args(&[&base[..], &["--watch-cluster"]].concat()));
+        assert!(matches!(both.unwrap().source, Source::Both(paths, _) if paths.is_empty()));
+        let missing = [
+            "serve",
+            "--domain",
+            "home.example",
+            "--zone-file",
+            "no/such.zone",
+        ];
+        let err = Config::from_args(serve_args(&missing)).unwrap_err();
+        assert!(
+            err.to_string().starts_with("--zone-file no/such.zone"),
+            "{err}"
+        );
+        // Not a kind `--resources` can name or move.
+        assert!(parse(&[&base[..], &["--resources", "ZoneFile"]].concat()).is_err());
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! k8s-gateway: a split-DNS server for Kubernetes home clusters.
 //!
 //! **Sources** ([`sources`]) read Kubernetes objects (from a folder of manifests, or the
-//! API) into one object set, and turn them into plain zone entries with a pure function
-//! per kind, listed once in the kind registry ([`sources::kind`]); one rebuild loop
+//! API) and the records of RFC 1035 zone files ([`sources::zone_file`]) into one object
+//! set, and turn them into plain zone entries with a pure function per kind, listed once
+//! in the kind registry ([`sources::kind`]); one rebuild loop
 //! ([`sources::rebuild`]) builds and swaps in each new zone.
 //!
 //! **The zone** ([`zone`]) is an immutable snapshot built from those entries: which

@@ -523,7 +523,7 @@ impl Metrics {
         );
         own.register(
             "manifest_reload_errors",
-            "Manifest files or documents that could not be read",
+            "Manifest files or documents, zone files or zone-file records that could not be read",
             z.reload_errors.clone(),
         );
         let w = &metrics.sources;

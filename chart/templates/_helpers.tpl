@@ -173,6 +173,16 @@ K8S_GATEWAY_NOTIFY: {{ join "," . | quote }}
 {{- if .Values.transfer.tsigSecret }}
 K8S_GATEWAY_TSIG_KEY: {{ include "k8s-gateway.tsigKeyPath" . | quote }}
 {{- end }}
+{{- with .Values.zoneFiles }}
+K8S_GATEWAY_ZONE_FILE: {{ include "k8s-gateway.zoneFilePaths" $ | quote }}
+{{- end }}
+{{- if .Values.staticRecords }}
+K8S_GATEWAY_MANIFESTS: {{ include "k8s-gateway.staticDir" . | quote }}
+{{- end }}
+{{- if or .Values.zoneFiles .Values.staticRecords }}
+{{- /* Files beside the cluster: without it, the files would be the only source. */}}
+K8S_GATEWAY_WATCH_CLUSTER: "true"
+{{- end }}
 {{- with .Values.resync }}
 K8S_GATEWAY_RESYNC: {{ . | quote }}
 {{- end }}
@@ -205,3 +215,17 @@ RUST_LOG: {{ .Values.logLevel | quote }}
 {{- define "k8s-gateway.tsigKeyPath" -}}
 /etc/k8s-gateway/tsig/tsig.key
 {{- end -}}
+
+{{/* Where zoneFiles and staticRecords are mounted. */}}
+{{- define "k8s-gateway.zonesDir" -}}/etc/k8s-gateway/zones{{- end }}
+{{- define "k8s-gateway.staticDir" -}}/etc/k8s-gateway/static{{- end }}
+
+{{/* The mounted zone files' paths, comma-separated (K8S_GATEWAY_ZONE_FILE). */}}
+{{- define "k8s-gateway.zoneFilePaths" -}}
+{{- $dir := include "k8s-gateway.zonesDir" . }}
+{{- $paths := list }}
+{{- range .Values.zoneFiles }}
+{{- $paths = append $paths (printf "%s/%s" $dir .filename) }}
+{{- end }}
+{{- join "," $paths }}
+{{- end }}

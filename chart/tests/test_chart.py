@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 
 import helm_sdkpy
 import pytest
@@ -34,6 +35,11 @@ SCENARIOS = {
     "dual-stack": {**DOMAIN, "listenAddress": "::", "service": {"ipFamilyPolicy": "PreferDualStack", "ipFamilies": ["IPv4", "IPv6"], "loadBalancerIP": "192.168.1.53,fd00::53"}},
     "node-port": {**DOMAIN, "service": {"type": "NodePort", "nodePort": 30053, "externalTrafficPolicy": "Local"}},
     "cluster-ip": {**DOMAIN, "service": {"type": "ClusterIP", "clusterIP": "10.43.0.53"}, "prometheus": {"service": {"enabled": False}}},
+    "zone-files-and-static-records": {
+        **DOMAIN,
+        "zoneFiles": [{"filename": "home.zone", "domains": "home.example", "contents": "nas A 192.168.1.20\n"}],
+        "staticRecords": [{"name": "printer.home.example", "type": "A", "value": "192.168.1.30", "ttl": 300}],
+    },
     "no-rbac-existing-sa": {**DOMAIN, "rbac": {"create": False}, "serviceAccount": {"create": False, "name": "dns"}},
     "everything": {
         "domain": "home.example lab.example",
@@ -76,7 +82,10 @@ SCENARIOS = {
 
 
 def env(rendered) -> dict:
-    return rendered.one("ConfigMap")["data"]
+    """The configuration ConfigMap's data (not the zoneFiles' or staticRecords' files)."""
+    configs = [c for c in rendered.all("ConfigMap") if not c["metadata"]["name"].endswith(("-zones", "-static"))]
+    assert len(configs) == 1, [c["metadata"]["name"] for c in configs]
+    return configs[0]["data"]
 
 
 def container(rendered) -> dict:
@@ -549,9 +558,134 @@ def test_release_name_containing_the_chart_name_is_not_repeated(render):
         {**DOMAIN, "fallthrough": ["pihole.lan"]},  # an upstream is an IP address
         {**DOMAIN, "fallthrough": "1.1.1.1"},  # a list
         {**DOMAIN, "fallthroughCache": -1},
+        {**DOMAIN, "zoneFiles": [{"filename": "home.zone"}]},  # no contents
+        {**DOMAIN, "zoneFiles": [{"filename": "../etc/passwd", "contents": "x"}]},
+        {**DOMAIN, "zoneFiles": [{"filename": "a.zone", "contents": "x", "origin": "home.example"}]},
+        {**DOMAIN, "staticRecords": [{"name": "nas.home.example", "type": "MX", "value": "10 mail"}]},
+        {**DOMAIN, "staticRecords": [{"name": "nas.home.example", "type": "A", "value": "192.168.1.2", "ttl": "300"}]},
     ],
     ids=lambda v: yaml.safe_dump({k: v for k, v in v.items() if k != "domain"} or v, default_flow_style=True).strip(),
 )
 def test_schema_rejects_typos_and_wrong_types(render, values):
     with pytest.raises(helm_sdkpy.InstallError, match="schema"):
         render(values)
+
+
+# --- zoneFiles and staticRecords ---------------------------------------------------------
+
+ZONE_FILES = {
+    **DOMAIN,
+    "zoneFiles": [
+        {"filename": "home.zone", "domains": "home.example", "contents": "nas A 192.168.1.20\nnote TXT \"a\\059b\"\n"},
+        {"filename": "lab.zone", "contents": "$ORIGIN lab.home.example.\nbox A 192.168.2.20\n"},
+    ],
+}
+STATIC = {
+    **DOMAIN,
+    "staticRecords": [
+        {"name": "printer.home.example", "type": "A", "value": "192.168.1.30", "ttl": 300},
+        {"name": "_ipp._tcp.home.example", "type": "SRV", "value": "0 5 631 printer.home.example"},
+    ],
+}
+
+
+def mounts(rendered) -> tuple[dict, dict]:
+    """The container's volume mounts and the pod's volumes, by name."""
+    pod = rendered.one("Deployment")["spec"]["template"]["spec"]
+    return (
+        {m["name"]: m for m in pod["containers"][0].get("volumeMounts", [])},
+        {v["name"]: v for v in pod.get("volumes", [])},
+    )
+
+
+def test_zone_files_are_a_mounted_configmap_passed_as_zone_file(render):
+    rendered = render(ZONE_FILES)
+    zones = rendered.one("ConfigMap", f"{RELEASE}-zones")["data"]
+    # `domains` is written as the file's $ORIGIN, as k8s_gateway's file plugin took it.
+    assert zones["home.zone"] == "$ORIGIN home.example.\nnas A 192.168.1.20\nnote TXT \"a\\059b\"\n"
+    assert zones["lab.zone"] == "$ORIGIN lab.home.example.\nbox A 192.168.2.20\n"
+    config = env(rendered)
+    assert config["K8S_GATEWAY_ZONE_FILE"] == "/etc/k8s-gateway/zones/home.zone,/etc/k8s-gateway/zones/lab.zone"
+    # Beside the cluster, not instead of it.
+    assert config["K8S_GATEWAY_WATCH_CLUSTER"] == "true"
+    assert "K8S_GATEWAY_MANIFESTS" not in config
+    volume_mounts, volumes = mounts(rendered)
+    assert volume_mounts == {"zone-files": {"name": "zone-files", "mountPath": "/etc/k8s-gateway/zones", "readOnly": True}}
+    assert volumes == {"zone-files": {"name": "zone-files", "configMap": {"name": f"{RELEASE}-zones"}}}
+
+
+def test_static_records_are_a_dnsendpoint_in_a_mounted_configmap(render):
+    rendered = render(STATIC)
+    text = rendered.one("ConfigMap", f"{RELEASE}-static")["data"]["static-records.yaml"]
+    endpoint = yaml.safe_load(text)
+    assert endpoint["apiVersion"] == "externaldns.k8s.io/v1alpha1" and endpoint["kind"] == "DNSEndpoint"
+    assert endpoint["spec"]["endpoints"] == [
+        {"dnsName": "printer.home.example", "recordType": "A", "targets": ["192.168.1.30"], "recordTTL": 300},
+        {"dnsName": "_ipp._tcp.home.example", "recordType": "SRV", "targets": ["0 5 631 printer.home.example"]},
+    ]
+    config = env(rendered)
+    assert config["K8S_GATEWAY_MANIFESTS"] == "/etc/k8s-gateway/static"
+    assert config["K8S_GATEWAY_WATCH_CLUSTER"] == "true"
+    assert "K8S_GATEWAY_ZONE_FILE" not in config
+    volume_mounts, volumes = mounts(rendered)
+    assert volume_mounts == {"static-records": {"name": "static-records", "mountPath": "/etc/k8s-gateway/static", "readOnly": True}}
+    assert volumes == {"static-records": {"name": "static-records", "configMap": {"name": f"{RELEASE}-static"}}}
+
+
+def test_without_files_nothing_is_mounted(render):
+    rendered = render(DOMAIN)
+    assert mounts(rendered) == ({}, {})
+    assert [c["metadata"]["name"] for c in rendered.all("ConfigMap")] == [RELEASE]
+
+
+def test_a_change_to_the_files_reloads_without_a_restart(render):
+    """The files are not in the config checksum: the kubelet swaps the mount's ..data link,
+    which the binary watches. Adding a file changes K8S_GATEWAY_ZONE_FILE, which restarts."""
+
+    def checksum(values):
+        return render(values).one("Deployment")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+
+    base = checksum(ZONE_FILES)
+    edited = {**ZONE_FILES, "zoneFiles": [{**ZONE_FILES["zoneFiles"][0], "contents": "nas A 192.168.1.21\n"}, ZONE_FILES["zoneFiles"][1]]}
+    assert checksum(edited) == base
+    assert checksum({**ZONE_FILES, "zoneFiles": ZONE_FILES["zoneFiles"][:1]}) != base
+    static = checksum(STATIC)
+    assert checksum({**STATIC, "staticRecords": STATIC["staticRecords"][:1]}) == static
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({**STATIC, "watchedResources": ["Service"]}, "add DNSEndpoint to watchedResources"),
+        ({**DOMAIN, "zoneFiles": [{"filename": "a.zone", "contents": "x"}, {"filename": "a.zone", "contents": "y"}]}, "a.zone is given twice"),
+    ],
+    ids=["static-without-dnsendpoint", "same-file-twice"],
+)
+def test_files_that_cannot_serve_fail_the_install(render, values, message):
+    with pytest.raises(helm_sdkpy.InstallError, match=message):
+        render(values)
+
+
+def test_the_binary_serves_the_rendered_files(render, tmp_path):
+    """The rendered zone files and DNSEndpoint, as mounted, read by the binary's `render`."""
+    binary = CHART.parent / "target" / "debug" / "k8s-gateway"
+    if not binary.exists():
+        pytest.skip("no target/debug/k8s-gateway: cargo build first")
+    rendered = render({**ZONE_FILES, "staticRecords": STATIC["staticRecords"]})
+    zones, static = tmp_path / "zones", tmp_path / "static"
+    zones.mkdir()
+    static.mkdir()
+    for name, text in rendered.one("ConfigMap", f"{RELEASE}-zones")["data"].items():
+        (zones / name).write_text(text)
+    for name, text in rendered.one("ConfigMap", f"{RELEASE}-static")["data"].items():
+        (static / name).write_text(text)
+    paths = env(rendered)["K8S_GATEWAY_ZONE_FILE"].replace("/etc/k8s-gateway/zones", str(zones))
+    out = subprocess.run(
+        [str(binary), "render", "--domain", "home.example", "--manifests", str(static), "--zone-file", paths],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "WARN" not in out.stderr, out.stderr
+    for name in ["nas", "note", "box.lab", "printer", "_ipp._tcp"]:
+        assert f"\n{name}.home.example.\t" in out.stdout, out.stdout
+    assert '"a;b"' in out.stdout, out.stdout

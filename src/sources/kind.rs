@@ -20,6 +20,7 @@ use super::dnsendpoint::DnsEndpoint;
 use super::gateway_api::{Gateway, GrpcRoute, HttpRoute, TlsRoute};
 use super::istio::{IstioGateway, VirtualService};
 use super::objects::{Key, ObjectSet, Stored};
+use super::zone_file::ZoneFile;
 use crate::config::Filters;
 use crate::zone::{self, Entry, Skipped};
 
@@ -35,6 +36,7 @@ pub static KINDS: &[&dyn Kind] = &[
     &Of::<IstioGateway>::KIND,
     &Of::<VirtualService>::KIND,
     &Of::<Namespace>::KIND,
+    &Of::<ZoneFile>::KIND,
 ];
 
 /// What a kind's file implements for its object type. Identity (group, kind, plural)
@@ -194,11 +196,13 @@ pub fn needed(enabled: &[zone::Kind]) -> Vec<&'static dyn Kind> {
         .collect()
 }
 
-/// The kind a manifest's `apiVersion` group and `kind` name, if we read it.
+/// The kind a manifest's `apiVersion` group and `kind` name, if we read it. A kind no
+/// `--resources` kind needs is internal (zone-file records): never read from manifests.
 pub fn find(group: &str, api_kind: &str) -> Option<&'static dyn Kind> {
     KINDS
         .iter()
         .copied()
+        .filter(|k| !k.needed_by().is_empty())
         .find(|k| k.group() == group && k.api_kind() == api_kind)
 }
 
@@ -230,18 +234,20 @@ mod tests {
             labels(&needed(&[zone::Kind::TlsRoute, zone::Kind::HttpRoute])),
             ["Gateway", "HTTPRoute", "TLSRoute", "Namespace"]
         );
-        assert_eq!(needed(&zone::Kind::DEFAULT_ORDER).len(), KINDS.len());
+        // All but the internal zone-file kind.
+        assert_eq!(needed(&zone::Kind::DEFAULT_ORDER).len(), KINDS.len() - 1);
     }
 
     #[test]
     fn every_kind_has_its_own_label_and_api_name() {
         let mut seen = std::collections::HashSet::new();
-        for kind in KINDS {
+        for kind in KINDS.iter().filter(|k| !k.needed_by().is_empty()) {
             assert!(seen.insert(kind.label()), "{} twice", kind.label());
             let found = find(&kind.group(), &kind.api_kind()).map(|k| k.id());
             assert_eq!(found, Some(kind.id()), "{}", kind.label());
         }
         assert!(find("networking.istio.io", "Gateway").is_some());
         assert!(find("apps", "Deployment").is_none());
+        assert!(find("k8s-gateway.internal", "ZoneFile").is_none());
     }
 }

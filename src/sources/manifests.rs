@@ -2,7 +2,8 @@
 //!
 //! Reads what `kubectl get -A -o yaml` prints (multi-document files, `kind: List`),
 //! status included. A file, document or object that cannot be read is reported with its
-//! file and skipped; everything else still serves.
+//! file and skipped; everything else still serves. The `--zone-file`s are read and
+//! watched with the manifests ([`zone_file`] reads them), into the same object set.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
@@ -19,6 +20,7 @@ use super::block_yaml;
 use super::kind::{self, Kind};
 use super::objects::{ObjectSet, Stored};
 use super::rebuild::Feed;
+use super::zone_file::{self, ZoneFiles};
 use crate::metrics::ZoneMetrics;
 
 /// Why the manifests cannot be watched (a bad file is only a warning).
@@ -55,13 +57,22 @@ pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Reads every object under `paths`. Later files win when two define the same object.
 pub fn load(paths: &[PathBuf]) -> (ObjectSet, Vec<LoadError>) {
-    let (objects, errors, _) = load_with(paths, SpanCache::default());
+    load_all(paths, &ZoneFiles::default())
+}
+
+/// [`load`], and the records of the zone files (see [`zone_file`]).
+pub fn load_all(paths: &[PathBuf], zone_files: &ZoneFiles) -> (ObjectSet, Vec<LoadError>) {
+    let (objects, errors, _) = load_with(paths, zone_files, SpanCache::default());
     (objects, errors)
 }
 
-/// [`load`], reusing what the spans of `previous` decoded to; returns the cache of this
-/// read for the next.
-fn load_with(paths: &[PathBuf], previous: SpanCache) -> (ObjectSet, Vec<LoadError>, SpanCache) {
+/// [`load_all`], reusing what the spans of `previous` decoded to; returns the cache of
+/// this read for the next.
+fn load_with(
+    paths: &[PathBuf],
+    zone_files: &ZoneFiles,
+    previous: SpanCache,
+) -> (ObjectSet, Vec<LoadError>, SpanCache) {
     let mut walk = Walk::default();
     for path in paths {
         walk.collect(path, true);
@@ -84,6 +95,9 @@ fn load_with(paths: &[PathBuf], previous: SpanCache) -> (ObjectSet, Vec<LoadErro
             Err(message) => loader.error(file, message),
         }
     }
+    let (records, errors) = zone_file::load(zone_files);
+    loader.read.extend(records);
+    loader.errors.extend(errors);
     (
         ObjectSet::from_read(loader.read),
         loader.errors,
@@ -110,13 +124,15 @@ const MIN_SPANS_PER_READER: usize = 256;
 #[derive(Clone)]
 pub struct Reader {
     paths: Vec<PathBuf>,
+    zone_files: ZoneFiles,
     cache: Arc<Mutex<SpanCache>>,
 }
 
 impl Reader {
-    pub fn new(paths: &[PathBuf]) -> Self {
+    pub fn new(paths: &[PathBuf], zone_files: ZoneFiles) -> Self {
         Reader {
             paths: paths.to_vec(),
+            zone_files,
             cache: Arc::default(),
         }
     }
@@ -125,7 +141,8 @@ impl Reader {
     pub fn load_reporting(&self, metrics: &ZoneMetrics) -> ObjectSet {
         let started = std::time::Instant::now();
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        let (objects, errors, next) = load_with(&self.paths, std::mem::take(&mut *cache));
+        let (objects, errors, next) =
+            load_with(&self.paths, &self.zone_files, std::mem::take(&mut *cache));
         *cache = next;
         tracing::debug!(
             spans = cache.spans.len(),
@@ -176,7 +193,7 @@ pub fn read_text(file: &Path, text: &str) -> (ObjectSet, Vec<LoadError>) {
 
 /// Reads one manifest file whole, refusing what is not a regular file or is over
 /// [`MAX_FILE_BYTES`]. The error says why, for a warning that names the file.
-fn read_file(path: &Path) -> Result<String, String> {
+pub(super) fn read_file(path: &Path) -> Result<String, String> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     // Non-blocking, so that opening a FIFO (named pipe) returns at once instead of
@@ -832,11 +849,15 @@ pub struct ManifestWatch {
 }
 
 impl ManifestWatch {
-    /// Starts watching `paths` (folders recursively; a file through its folder, so that
-    /// an editor's write-to-temporary-then-rename is seen too).
-    pub fn new(paths: &[PathBuf]) -> Result<Self, Error> {
+    /// Starts watching `paths` and the zone files (folders recursively; a file through
+    /// its folder, so that an editor's write-to-temporary-then-rename is seen too).
+    pub fn new(paths: &[PathBuf], zone_files: ZoneFiles) -> Result<Self, Error> {
         let (tx, events) = mpsc::channel::<()>(1);
-        let watched: Vec<PathBuf> = paths.iter().map(|p| watched_path(p)).collect();
+        let watched: Vec<PathBuf> = paths
+            .iter()
+            .chain(&zone_files.paths)
+            .map(|p| watched_path(p))
+            .collect();
         // Whether each is a folder, looked at once: a write of a large file raises an
         // event per block written, each passed through `concerns`.
         let filter: Vec<(PathBuf, bool)> =
@@ -863,7 +884,7 @@ impl ManifestWatch {
                 }
             })
             .map_err(|source| Error::WatchFailed {
-                path: paths.first().cloned().unwrap_or_default(),
+                path: watched.first().cloned().unwrap_or_default(),
                 source,
             })?;
         for path in &watched {
@@ -884,7 +905,7 @@ impl ManifestWatch {
                 })?;
         }
         Ok(ManifestWatch {
-            reader: Reader::new(paths),
+            reader: Reader::new(paths, zone_files),
             events,
             _watcher: watcher,
         })
@@ -1249,7 +1270,7 @@ items:
 
     /// Loads `dir` again with the cache of the previous load.
     fn reload(dir: &Path, cache: SpanCache) -> (ObjectSet, Vec<LoadError>, SpanCache) {
-        load_with(&[dir.to_path_buf()], cache)
+        load_with(&[dir.to_path_buf()], &ZoneFiles::default(), cache)
     }
 
     fn by_name<'a>(objects: &'a ObjectSet, name: &str) -> &'a KeptService {

@@ -2,7 +2,8 @@
 //!
 //! Each kind is one file with a pure function from its objects (and what they refer
 //! to) to entries, listed once in the registry ([`kind::KINDS`]). Whatever brings the
-//! objects, a folder of manifests ([`manifests`]) or the API ([`cluster`]), only fills
+//! objects, a folder of manifests ([`manifests`], with the zone files of [`zone_file`])
+//! or the API ([`cluster`]), only fills
 //! the one [`ObjectSet`]; [`rebuild`] holds the one loop that builds and stores a new
 //! zone from it.
 
@@ -21,6 +22,7 @@ pub mod service;
 mod shared;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod zone_file;
 
 pub use objects::ObjectSet;
 pub use rebuild::{Feed, Rebuilder};

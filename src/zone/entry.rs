@@ -20,6 +20,9 @@ pub enum Kind {
     VirtualService,
     Ingress,
     Service,
+    /// Records of `--zone-file`s: not a `--resources` kind, always last (any object's
+    /// record for a name wins over the file's).
+    ZoneFile,
 }
 
 impl Kind {
@@ -44,6 +47,7 @@ impl Kind {
             Kind::VirtualService => "VirtualService",
             Kind::Ingress => "Ingress",
             Kind::Service => "Service",
+            Kind::ZoneFile => "ZoneFile",
         }
     }
 

@@ -27,3 +27,4 @@ mod status_page;
 mod support;
 mod tcp;
 mod tsig;
+mod zone_files;

@@ -45,6 +45,20 @@ impl TestServer {
         TestServer::launch(dir, ["--kubeconfig", &kubeconfig], args).await
     }
 
+    /// Starts the server on zone files only (`(file name, text)`, written to a fresh
+    /// folder), with `--domain home.example` unless `args` gives domains.
+    pub async fn start_zone_files(files: &[(&str, &str)], args: &[&str]) -> TestServer {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let mut paths = Vec::new();
+        for (name, text) in files {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).expect("write zone file");
+            paths.push(path.to_string_lossy().to_string());
+        }
+        let joined = paths.join(",");
+        TestServer::launch(dir, ["--zone-file", &joined], args).await
+    }
+
     /// `serve` on ephemeral loopback ports, with `source` (an option and its value) and
     /// then `args`.
     async fn launch(dir: tempfile::TempDir, source: [&str; 2], args: &[&str]) -> TestServer {
