@@ -494,50 +494,64 @@ async fn knot_with_a_wrong_secret_does_not_get_the_zone() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn bind_with_the_key_transfers() {
-    if !have("named") {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let server = keyed_server(&services(3), "127.0.0.1/32", &[]).await;
-    let key_path = dir.path().join("tsig.key");
-    std::fs::write(&key_path, key_file()).unwrap();
-    let d = dir.path().display();
-    let log = dir.path().join("named.log");
+/// BIND 9 as our secondary with `secret`: started on a port our server notifies (both
+/// start again when another test took the port first).
+async fn server_and_bind(dir: &std::path::Path, secret: &str) -> (TestServer, SocketAddr, Peer) {
+    let key_path = dir.join("tsig.key");
+    // The secondary's side as the README gives it: the key file included as tsig-keygen
+    // wrote it, and the key named on the primary.
+    std::fs::write(
+        &key_path,
+        format!("key \"{NAME}\" {{\n\talgorithm hmac-sha256;\n\tsecret \"{secret}\";\n}};\n"),
+    )
+    .unwrap();
+    let d = dir.display();
+    let log = dir.join("named.log");
     let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
-    let mut found = None;
     for _ in 0..5 {
         let port = free_port();
-        // The secondary's side as the README gives it: the key file included as
-        // tsig-keygen wrote it, and the key named on the primary.
+        let notify = format!("127.0.0.1:{port}");
+        let server = keyed_server(&services(3), "127.0.0.1/32", &["--notify", &notify]).await;
         let conf = format!(
             "options {{ directory \"{d}\"; pid-file \"{d}/named.pid\"; listen-on port {port} {{ 127.0.0.1; }};\n\
              listen-on-v6 {{ none; }}; recursion no; dnssec-validation no; notify no; }};\n\
              controls {{ }};\n\
              include \"{k}\";\n\
              zone \"home.example\" {{ type secondary; file \"{d}/home.example.db\";\n\
-             primaries {{ 127.0.0.1 port {p} key \"{NAME}\"; }}; }};\n",
+             primaries {{ 127.0.0.1 port {p} key \"{NAME}\"; }}; allow-notify {{ 127.0.0.1; }}; }};\n",
             k = key_path.display(),
             p = server.addr.port(),
         );
-        std::fs::write(dir.path().join("named.conf"), conf).unwrap();
+        std::fs::write(dir.join("named.conf"), conf).unwrap();
         let mut peer = Peer(
             Command::new("named")
                 .args(["-g", "-c"])
-                .arg(dir.path().join("named.conf"))
+                .arg(dir.join("named.conf"))
                 .stdout(Stdio::null())
                 .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
                 .spawn()
                 .expect("start named"),
         );
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let addr: SocketAddr = notify.parse().unwrap();
         if answers_or_exits(&mut peer, addr, "home.example", read_log).await {
-            found = Some((peer, addr));
-            break;
+            return (server, addr, peer);
         }
+        server.stop().await;
     }
-    let (_peer, bind) = found.unwrap_or_else(|| panic!("named exited 5 times: {}", read_log()));
+    panic!("named exited 5 times: {}", read_log());
+}
+
+/// BIND 9 with the key transfers the zone and follows a change through our signed
+/// NOTIFY (RFC 8945 §5.3; RFC 1996): its refresh is an hour away, so only the NOTIFY
+/// brings the change within the deadline.
+#[tokio::test]
+async fn bind_with_the_key_transfers_and_follows_a_signed_notify() {
+    if !have("named") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (server, bind, _peer) = server_and_bind(dir.path(), SECRET).await;
+    let read_log = || std::fs::read_to_string(dir.path().join("named.log")).unwrap_or_default();
     let ours = serial(&server.ask("home.example", RecordType::SOA).await).unwrap();
     wait_for_serial(bind, "home.example", ours).await;
     let app = ask(bind, "app1.home.example", RecordType::A, Transport::Udp).await;
@@ -547,6 +561,47 @@ async fn bind_with_the_key_transfers() {
         "{}",
         read_log()
     );
+    // A new Service: our serial moves, the signed NOTIFY tells BIND, BIND transfers.
+    std::fs::write(server.path("objects.yaml"), services(4)).unwrap();
+    server
+        .wait_for("app3.home.example", RecordType::A, |m| {
+            !m.answers.is_empty()
+        })
+        .await;
+    let next = serial(&server.ask("home.example", RecordType::SOA).await).unwrap();
+    assert_ne!(next, ours);
+    wait_for_serial(bind, "home.example", next).await;
+    let new = ask(bind, "app3.home.example", RecordType::A, Transport::Udp).await;
+    assert_eq!(addresses(&new), ["10.0.0.4"], "{}", read_log());
+    server.stop().await;
+}
+
+/// BIND 9 with another secret under the same key name gets BADSIG (RFC 8945 §5.2.2),
+/// never the zone.
+#[tokio::test]
+async fn bind_with_a_wrong_secret_does_not_get_the_zone() {
+    if !have("named") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (server, bind, _peer) = server_and_bind(dir.path(), WRONG_SECRET).await;
+    let start = Instant::now();
+    loop {
+        let metrics = crate::support::scrape(&server);
+        if crate::support::sample(
+            &metrics,
+            "k8s_gateway_tsig_rejected_total",
+            &[("error", "BADSIG")],
+        ) >= 1.0
+        {
+            break;
+        }
+        assert!(start.elapsed() < DEADLINE, "no BADSIG answered: {metrics}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let answer = ask(bind, "app2.home.example", RecordType::A, Transport::Udp).await;
+    assert_ne!(answer.metadata.response_code, ResponseCode::NoError);
+    assert!(answer.answers.is_empty(), "{answer:?}");
     server.stop().await;
 }
 
