@@ -17,8 +17,9 @@ use crate::config::Config;
 use crate::dns::forward::{Forwarder, UPSTREAM_TIMEOUT};
 use crate::dns::{self, DnsContext};
 use crate::metrics::{Metrics, TaskLabels};
+use crate::rebuild::{self, Rebuilder};
 use crate::sources::zone_file::ZoneFiles;
-use crate::sources::{Feed, Rebuilder, cluster, manifests, rebuild};
+use crate::sources::{Feed, cluster, manifests};
 use crate::supervise;
 use crate::zone::{AddressRange, SharedZone};
 

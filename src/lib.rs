@@ -3,8 +3,9 @@
 //! **Sources** ([`sources`]) read Kubernetes objects (from a folder of manifests, or the
 //! API) and the records of RFC 1035 zone files ([`sources::zone_file`]) into one object
 //! set, and turn them into plain zone entries with a pure function per kind, listed once
-//! in the kind registry ([`sources::kind`]); one rebuild loop
-//! ([`sources::rebuild`]) builds and swaps in each new zone.
+//! in the kind registry ([`sources::kind`]), through one [`sources::Feed`]. One rebuild
+//! loop ([`rebuild`]), between the sources and the zone, builds and swaps in each new
+//! zone.
 //!
 //! **The zone** ([`zone`]) is an immutable snapshot built from those entries: which
 //! records each name has, decided once per change (precedence, CNAME rules, apex). It
@@ -30,6 +31,7 @@ pub mod config;
 pub mod dns;
 pub mod http;
 pub mod metrics;
+pub mod rebuild;
 pub mod sources;
 pub mod supervise;
 pub mod zone;

@@ -67,7 +67,7 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(&format!("error: {e}")),
     };
     init_logging(config.log_format);
-    k8s_gateway::sources::rebuild::release_free_memory_with(release_free_memory);
+    k8s_gateway::rebuild::release_free_memory_with(release_free_memory);
     match run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),

@@ -17,9 +17,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::block_yaml;
+use super::feed::Feed;
 use super::kind::{self, Kind};
 use super::objects::{ObjectSet, Stored};
-use super::rebuild::Feed;
 use super::zone_file::{self, ZoneFiles};
 use crate::metrics::ZoneMetrics;
 

@@ -4,12 +4,13 @@
 //! to) to entries, listed once in the registry ([`kind::KINDS`]). Whatever brings the
 //! objects, a folder of manifests ([`manifests`], with the zone files of [`zone_file`])
 //! or the API ([`cluster`]), only fills
-//! the one [`ObjectSet`]; [`rebuild`] holds the one loop that builds and stores a new
-//! zone from it.
+//! the one [`ObjectSet`] of the [`Feed`]; [`crate::rebuild`] holds the one loop that
+//! builds and stores a new zone from it.
 
 pub mod block_yaml;
 pub mod cluster;
 pub mod dnsendpoint;
+pub mod feed;
 pub mod gateway_api;
 pub mod ingress;
 pub mod istio;
@@ -17,15 +18,14 @@ pub mod kind;
 pub mod manifests;
 pub mod namespace;
 pub mod objects;
-pub mod rebuild;
 pub mod service;
 mod shared;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod zone_file;
 
+pub use feed::Feed;
 pub use objects::ObjectSet;
-pub use rebuild::{Feed, Rebuilder};
 
 /// Objects carrying this label with the value `"true"` publish nothing.
 pub const IGNORE_LABEL: &str = "k8s-gateway.dns/ignore";

@@ -34,9 +34,9 @@ use kube::runtime::watcher;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::feed::{Feed, lock};
 use super::kind::{self, Kind};
 use super::objects::ObjectSet;
-use super::rebuild::{Feed, lock};
 use crate::config::ClusterOptions;
 use crate::metrics::{KindLabels, SourceMetrics, SourceStateLabels, WatchErrorLabels};
 use crate::zone;

@@ -1,23 +1,23 @@
 //! The one rebuild loop: objects in, a new zone swapped in, for every feeder.
 //!
-//! The feeders (the manifests folder, the cluster watches) only change the [`Feed`]'s
-//! object set and say so. The loop coalesces a burst of changes (a Flux reconcile
+//! It sits between the sources and the zone: the feeders (the manifests folder, the
+//! cluster watches) only change the [`Feed`]'s object set and say so; the sources' kinds
+//! turn a snapshot of it into entries, and [`zone`] builds the zone from them. The loop coalesces a burst of changes (a Flux reconcile
 //! touching 200 objects rebuilds the zone a few times, not 200), builds the zone off the
 //! async workers, and swaps it in. Metrics and logs of a rebuild are the [`Observer`]'s,
 //! which reads its result.
 
-use std::collections::{BTreeSet, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::kind;
-use super::objects::ObjectSet;
 use crate::config::Filters;
 use crate::metrics::{SkipLabels, ZoneKindLabels, ZoneLabels, ZoneMetrics};
+use crate::sources::feed::lock;
+use crate::sources::{Feed, ObjectSet, kind};
 use crate::zone::{self, ObjectRef, Settings, SharedZone, Zone};
 
 /// How long the rebuild waits for the changes of a burst to stop arriving.
@@ -36,85 +36,6 @@ pub fn release_free_memory_with(release: fn()) {
     let _ = RELEASE_FREE_MEMORY.set(release);
 }
 
-/// Locks a mutex; a panic elsewhere while holding it leaves data that is still whole.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// What the feeders fill and the rebuild loop reads. Shared by `Arc`.
-///
-/// Two layers: what the cluster watches change ([`Feed::update`]) and what the
-/// manifests folder reloads whole ([`Feed::replace`]). With both sources, an object in
-/// both (same kind, namespace and name) is the cluster's: the live object carries the
-/// status (the addresses) that a file copy of the same manifest lacks.
-#[derive(Default)]
-pub struct Feed {
-    objects: Mutex<ObjectSet>,
-    /// The manifests' objects, under the cluster's.
-    files: Mutex<ObjectSet>,
-    /// Set when the objects changed since the last rebuild.
-    dirty: AtomicBool,
-    /// Set when the last change was a whole reload ([`Feed::replace`]): the reload
-    /// already took in every event of its save, so the rebuild need not wait for more.
-    whole: AtomicBool,
-    changed: Notify,
-    /// What has not been read in full yet (a kind's first list): no zone before.
-    pending: Mutex<BTreeSet<String>>,
-}
-
-impl Feed {
-    /// A feed holding the objects the first zone was built from: the first reload that
-    /// reads them again rebuilds nothing.
-    pub fn built_from(objects: ObjectSet) -> Self {
-        Feed {
-            files: Mutex::new(objects),
-            ..Feed::default()
-        }
-    }
-
-    /// Changes the cluster's objects; `change` returns whether anything changed.
-    pub fn update(&self, change: impl FnOnce(&mut ObjectSet) -> bool) {
-        if change(&mut lock(&self.objects)) {
-            self.dirty.store(true, Ordering::Release);
-            self.changed.notify_one();
-        }
-    }
-
-    /// Replaces every object of the manifests at once (a reload). A reload that read
-    /// the same objects (a file touched, an editor's temporary file) rebuilds nothing.
-    pub fn replace(&self, objects: ObjectSet) {
-        let mut files = lock(&self.files);
-        if !files.same_objects(&objects) {
-            *files = objects;
-            drop(files);
-            self.whole.store(true, Ordering::Release);
-            self.dirty.store(true, Ordering::Release);
-            self.changed.notify_one();
-        }
-    }
-
-    /// `what` must be read in full before the first zone is built.
-    pub fn wait_for(&self, what: &str) {
-        lock(&self.pending).insert(what.to_string());
-    }
-
-    /// `what` has been read in full (or will never be: not served, forbidden).
-    pub fn settled(&self, what: &str) {
-        if lock(&self.pending).remove(what) {
-            self.changed.notify_one();
-        }
-    }
-
-    fn all_settled(&self) -> bool {
-        lock(&self.pending).is_empty()
-    }
-
-    fn snapshot(&self) -> ObjectSet {
-        let files = lock(&self.files).clone();
-        ObjectSet::layered(files, lock(&self.objects).clone())
-    }
-}
-
 /// Rebuilds the zone after changes, until `shutdown`. Before everything has settled the
 /// zone stays empty and queries get SERVFAIL, never half a cluster; after that, a
 /// source that goes away leaves the last good zone serving.
@@ -122,7 +43,7 @@ pub async fn run(feed: Arc<Feed>, rebuilder: Arc<Rebuilder>, shutdown: Cancellat
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = feed.changed.notified() => {}
+            () = feed.changed().notified() => {}
         }
         if !settle(&feed, &shutdown).await {
             return;
@@ -131,7 +52,7 @@ pub async fn run(feed: Arc<Feed>, rebuilder: Arc<Rebuilder>, shutdown: Cancellat
         if first_zone && !feed.all_settled() {
             continue;
         }
-        if !feed.dirty.swap(false, Ordering::AcqRel) && !first_zone {
+        if !feed.take_dirty() && !first_zone {
             continue;
         }
         let objects = feed.snapshot();
@@ -149,7 +70,7 @@ pub async fn run(feed: Arc<Feed>, rebuilder: Arc<Rebuilder>, shutdown: Cancellat
 /// its save while reading (at 100,000 Services the wait was a tenth of the change's
 /// second). False when shutting down.
 async fn settle(feed: &Feed, shutdown: &CancellationToken) -> bool {
-    if feed.whole.swap(false, Ordering::AcqRel) {
+    if feed.take_whole() {
         return !shutdown.is_cancelled();
     }
     let first = Instant::now();
@@ -161,7 +82,7 @@ async fn settle(feed: &Feed, shutdown: &CancellationToken) -> bool {
         tokio::select! {
             () = shutdown.cancelled() => return false,
             () = tokio::time::sleep(QUIET.min(left)) => return true,
-            () = feed.changed.notified() => {}
+            () = feed.changed().notified() => {}
         }
     }
 }
@@ -421,20 +342,6 @@ mod tests {
         // Added c, d and deep (an empty non-terminal before); removed a and x.deep.
         assert_eq!(name_diff(&old, &new), (3, 2));
         assert_eq!(name_diff(&new, &new), (0, 0));
-    }
-
-    #[test]
-    fn a_reload_of_the_same_objects_is_not_a_change() {
-        let read = |ip| {
-            let mut set = ObjectSet::default();
-            set.add(service("web", "apps").lb_ip(ip).build());
-            set
-        };
-        let feed = Feed::built_from(read("10.0.0.1"));
-        feed.replace(read("10.0.0.1"));
-        assert!(!feed.dirty.load(Ordering::Acquire));
-        feed.replace(read("10.0.0.2"));
-        assert!(feed.dirty.load(Ordering::Acquire));
     }
 
     /// The loop builds the first zone once what it waits for has settled, with the
