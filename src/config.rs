@@ -187,8 +187,8 @@ pub const DEFAULT_TCP_MAX_CONNECTIONS: u32 = 512;
 /// time, not 64.
 pub const DEFAULT_TCP_MAX_PER_CLIENT: u32 = 64;
 
-/// `--udp-batch-wait`: 50 µs measured as good as longer waits on `dnsbench.sh`, and is
-/// well under a LAN's round trip.
+/// `--udp-batch-wait`: as good as longer waits on `dnsbench.sh` (README, Performance),
+/// and well under a LAN's round trip.
 pub const DEFAULT_UDP_BATCH_WAIT_US: u16 = 50;
 
 /// What the zone is and how it answers.

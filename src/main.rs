@@ -12,10 +12,9 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 /// Returns the free pages of every heap to the system. The system allocator (glibc's)
-/// keeps what a build freed (the parsed manifests, the zone replaced) for reuse:
-/// trimmed after each rebuild, 100,000 Services served in 147 MiB rather than 176 MiB
-/// when it was measured (e815aa3).
-/// It measured better than mimalloc, which kept its 376 MiB peak resident (README,
+/// keeps what a build freed (the parsed manifests, the zone replaced) for reuse, so
+/// without a trim after each rebuild the resident memory stays at a load's peak. The
+/// system allocator trimmed also beat mimalloc, which kept its peak resident (README,
 /// Performance).
 fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -217,8 +217,8 @@ impl Observer {
             let domain = authority.origin().to_string();
             let mut names = 0;
             // Counted here first: one metric update per kind, not one per record. A few
-            // kinds, their labels shared strings: a short list, no hashing (a map took
-            // 38 ms of a 100,000-Service start, before the zone was swapped in).
+            // kinds, their labels shared strings: a short list, no hashing (this runs
+            // before the zone is swapped in).
             let mut by_kind: Vec<(&str, i64)> = Vec::new();
             for node in authority.nodes() {
                 if !node.is_empty_non_terminal() {

@@ -153,10 +153,10 @@ impl ObjectSet {
                     .all(|(k, v)| old.get(k).is_some_and(|o| same_object(&o.object, v)))
         }) || (objects.is_empty() && self.len(kind) == 0);
         if !unchanged {
-            // Laid out anew, at once: inserted one by one, the tree's nodes were 10 MB
-            // for 100,000 Services (heaptrack), and with the watch's list kept as a
-            // vector until complete the process went 132 -> 119 MiB resident. Copying
-            // the old tree first (when a rebuild still holds it) is for nothing.
+            // Laid out anew, at once: inserted one by one, the tree's nodes are spread
+            // over the heap with holes between them, and a complete list kept as a
+            // vector until then is laid out densely. Copying the old tree first (when a
+            // rebuild still holds it) is for nothing.
             let others = self.of(kind).into_iter().flatten();
             let layout: BTreeMap<Key, Held> = others
                 .filter(|(k, _)| !in_scope(k))

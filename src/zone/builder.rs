@@ -90,8 +90,8 @@ struct Claim {
 
 /// An entry placed under one domain, in one flat list per domain. The claim is made
 /// from the entry when its name's turn comes: a map from name to a list of claims would
-/// cost a table slot and a small vector (4 claims' room) per name beside the entries
-/// (the vectors alone were 115 MB of the peak at 100,000 Services).
+/// cost a table slot and a small vector (4 claims' room) per name beside the entries,
+/// and those vectors were most of a large zone's peak memory.
 struct Placed {
     /// The name's hash: same names meet without comparing names.
     hash: u64,
@@ -106,8 +106,8 @@ const LAST: u32 = u32::MAX;
 /// Links each placed entry to the next one of the same name, in the entries' order.
 /// Returns the links, and which entries are their name's first. The names are found
 /// through a table of hashes, in one pass in the entries' order, so the entries are
-/// then read in the order they were made. Sorting by name read them in hash order, a cache miss per
-/// entry at 100,000 Services: the build took 390 ms, 240 with this.
+/// then read in the order they were made. Sorting by name read them in hash order: a
+/// cache miss per entry in a large zone (`cargo bench --bench build`).
 fn link_same_names(placed: &[Placed]) -> (Vec<u32>, Vec<bool>) {
     let mut next = vec![LAST; placed.len()];
     let mut first_of_name = vec![false; placed.len()];
@@ -563,7 +563,7 @@ fn rrsets_for(
     claims: &mut Claims,
 ) -> Vec<PendingSet> {
     // Most names have one claim (a Service's address): one set of one record, without
-    // the merging below and its map (the build of 100,000 Services went 240 -> 210 ms).
+    // the merging below and its map.
     if won.len() == 1 && !(is_apex && matches!(won[0].data, RecordData::Cname(_))) {
         let claim = won.swap_remove(0);
         let (rtype, value) = record_value(claim.data);
