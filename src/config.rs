@@ -263,6 +263,18 @@ pub struct SourceArgs {
     #[arg(long, env = "K8S_GATEWAY_CONTEXT", value_name = "NAME")]
     pub context: Option<String>,
 
+    /// One of several clusters to watch, as `NAME=KUBECONFIG[:CONTEXT]`; repeat for
+    /// more. Their objects feed one zone; when two publish the same name, the one given
+    /// first wins. Instead of --kubeconfig/--context.
+    #[arg(
+        long = "cluster",
+        env = "K8S_GATEWAY_CLUSTER",
+        value_name = "NAME=KUBECONFIG[:CONTEXT]",
+        value_delimiter = ',',
+        value_parser = parse_cluster
+    )]
+    pub clusters: Vec<NamedCluster>,
+
     /// Watch only this namespace; repeat for more (default: all namespaces).
     #[arg(
         long = "namespace",
@@ -363,17 +375,57 @@ impl Source {
     }
 }
 
-/// The options of the cluster source (`--kubeconfig`, `--context`, `--namespace`,
-/// `--label-selector`, `--resync`, `--sync-timeout`).
+/// The options of the cluster source (`--kubeconfig`, `--context`, `--cluster`,
+/// `--namespace`, `--label-selector`, `--resync`, `--sync-timeout`).
 #[derive(Clone, Debug, Default)]
 pub struct ClusterOptions {
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
+    /// `--cluster`s, in the order given (their precedence). Empty: the one cluster of
+    /// `--kubeconfig`/`--context` (or the pod's service account).
+    pub clusters: Vec<NamedCluster>,
     /// Empty: every namespace.
     pub namespaces: Vec<String>,
     pub label_selector: Option<String>,
     pub resync: Duration,
     pub sync_timeout: Duration,
+}
+
+/// One `--cluster NAME=KUBECONFIG[:CONTEXT]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamedCluster {
+    /// A DNS label: it names the cluster in metrics, logs, `/explain` and the status page.
+    pub name: String,
+    pub kubeconfig: PathBuf,
+    /// The kubeconfig's context; `None`: its current context.
+    pub context: Option<String>,
+}
+
+impl ClusterOptions {
+    /// The options of each cluster to watch, one by one: each `--cluster` with its own
+    /// kubeconfig and context and the shared options, or the one cluster as given.
+    pub fn each(&self) -> Vec<ClusterOptions> {
+        if self.clusters.is_empty() {
+            return vec![self.clone()];
+        }
+        self.clusters
+            .iter()
+            .map(|cluster| ClusterOptions {
+                kubeconfig: Some(cluster.kubeconfig.clone()),
+                context: cluster.context.clone(),
+                clusters: vec![cluster.clone()],
+                ..self.clone()
+            })
+            .collect()
+    }
+
+    /// The name of this cluster when it is one of several `--cluster`s.
+    pub fn name(&self) -> Option<&str> {
+        match self.clusters.as_slice() {
+            [one] => Some(&one.name),
+            _ => None,
+        }
+    }
 }
 
 /// Which objects may publish, beyond their kind being enabled.
@@ -495,10 +547,17 @@ impl Config {
         let cluster_only = !namespaces.is_empty()
             || label_selector.is_some()
             || source.kubeconfig.is_some()
-            || source.context.is_some();
+            || source.context.is_some()
+            || !source.clusters.is_empty();
+        check_clusters(
+            &source.clusters,
+            source.kubeconfig.is_some() || source.context.is_some(),
+        )?;
+        let cluster_order = source.clusters.iter().map(|c| c.name.clone()).collect();
         let cluster = ClusterOptions {
             kubeconfig: source.kubeconfig,
             context: source.context,
+            clusters: source.clusters,
             namespaces,
             label_selector,
             resync: source.resync,
@@ -514,7 +573,7 @@ impl Config {
         } else {
             if cluster_only {
                 return Err(Error::Invalid(
-                    "--kubeconfig, --context, --namespace and --label-selector apply to the cluster: with --manifests or --zone-file, add --watch-cluster to watch it too"
+                    "--kubeconfig, --context, --cluster, --namespace and --label-selector apply to the cluster: with --manifests or --zone-file, add --watch-cluster to watch it too"
                         .into(),
                 ));
             }
@@ -530,6 +589,7 @@ impl Config {
                 apex: zone.apex,
                 secondary: zone.secondary,
                 precedence,
+                clusters: cluster_order,
                 reverse_zones: zone.reverse_zones,
             },
             filters: Filters {
@@ -553,6 +613,83 @@ impl Config {
             tsig_keys: Vec::new(),
         })
     }
+}
+
+/// Checks the `--cluster`s: not beside `--kubeconfig`/`--context`, each name once, each
+/// kubeconfig readable (a typo stops us at start, naming the cluster).
+fn check_clusters(clusters: &[NamedCluster], single: bool) -> Result<()> {
+    if clusters.is_empty() {
+        return Ok(());
+    }
+    if single {
+        return Err(Error::Invalid(
+            "--cluster names each cluster's kubeconfig and context: give --kubeconfig and --context only without it".into(),
+        ));
+    }
+    for (at, cluster) in clusters.iter().enumerate() {
+        if clusters[..at].iter().any(|c| c.name == cluster.name) {
+            return Err(Error::Invalid(format!(
+                "--cluster {} is given twice: each cluster needs a name of its own",
+                cluster.name
+            )));
+        }
+        let path = &cluster.kubeconfig;
+        if let Err(error) = std::fs::File::open(path)
+            .and_then(|f| f.metadata())
+            .and_then(|m| {
+                if m.is_dir() {
+                    Err(std::io::Error::other("a folder, not a kubeconfig file"))
+                } else {
+                    Ok(())
+                }
+            })
+        {
+            return Err(Error::Invalid(format!(
+                "--cluster {}={}: cannot read the kubeconfig: {error}",
+                cluster.name,
+                path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `NAME=KUBECONFIG[:CONTEXT]`. The path ends at its first `:`, as the context may hold
+/// more (EKS contexts are ARNs: `arn:aws:eks:...`).
+fn parse_cluster(text: &str) -> Result<NamedCluster, String> {
+    let text = text.trim();
+    let Some((name, rest)) = text.split_once('=') else {
+        return Err(format!("{text:?} is not NAME=KUBECONFIG[:CONTEXT]"));
+    };
+    let valid_name = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if !valid_name {
+        return Err(format!(
+            "{name:?} is not a cluster name (a DNS label: lowercase letters, digits and '-', at most 63)"
+        ));
+    }
+    let (path, context) = match rest.split_once(':') {
+        Some((path, context)) => (path, Some(context)),
+        None => (rest, None),
+    };
+    if path.is_empty() {
+        return Err(format!("{text:?}: the kubeconfig path is empty"));
+    }
+    if context == Some("") {
+        return Err(format!(
+            "{text:?}: the context after ':' is empty (leave out ':' for the current context)"
+        ));
+    }
+    Ok(NamedCluster {
+        name: name.to_string(),
+        kubeconfig: PathBuf::from(path),
+        context: context.map(str::to_owned),
+    })
 }
 
 /// Checks that every path exists and can be read, before anything starts.
@@ -726,6 +863,7 @@ fn parse_kind(text: &str) -> Result<Kind, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn serve_args(args: &[&str]) -> ServeArgs {
         match parse(args).unwrap().command {
@@ -994,6 +1132,60 @@ mod tests {
         );
         // Not a kind `--resources` can name or move.
         assert!(parse(&[&base[..], &["--resources", "ZoneFile"]].concat()).is_err());
+    }
+
+    #[test]
+    fn clusters_are_named_kubeconfigs_in_order_with_the_shared_options() {
+        let dir = tempfile::tempdir().unwrap();
+        let (prod, lab) = (dir.path().join("prod"), dir.path().join("lab"));
+        std::fs::write(&prod, "").unwrap();
+        std::fs::write(&lab, "").unwrap();
+        let (prod, lab) = (prod.to_string_lossy(), lab.to_string_lossy());
+        let first = format!("prod={prod}");
+        let second = format!("lab={lab}:arn:aws:eks:eu-west-1:1:cluster/lab");
+        let base = ["serve", "--domain", "home.example", "--namespace", "apps"];
+        let args = [&base[..], &["--cluster", &first, "--cluster", &second]].concat();
+        let config = Config::from_args(serve_args(&args)).unwrap();
+        let Source::Cluster(options) = &config.source else {
+            panic!("cluster source");
+        };
+        let each = options.each();
+        assert_eq!(each.len(), 2);
+        assert_eq!(each[0].name(), Some("prod"));
+        assert_eq!(each[0].kubeconfig.as_deref(), Some(Path::new(&*prod)));
+        assert_eq!(each[0].context, None, "the current context");
+        // The path ends at the first ':', the context keeps the rest.
+        assert_eq!(
+            each[1].context.as_deref(),
+            Some("arn:aws:eks:eu-west-1:1:cluster/lab")
+        );
+        assert!(each.iter().all(|c| c.namespaces == ["apps"]));
+        assert_eq!(config.settings.clusters, ["prod", "lab"]);
+        // One cluster without --cluster has no name.
+        let single = Config::from_args(serve_args(&base)).unwrap();
+        let one = single.source.cluster().unwrap().each();
+        assert_eq!((one.len(), one[0].name()), (1, None));
+        assert!(single.settings.clusters.is_empty());
+
+        // (arguments after the base, what the error must mention)
+        let missing = format!("lab={}/none", dir.path().display());
+        let twice = format!("prod={lab}");
+        let cases: [(Vec<&str>, &str); 4] = [
+            (
+                vec!["--cluster", &first, "--kubeconfig", &lab],
+                "--kubeconfig",
+            ),
+            (vec!["--cluster", &first, "--context", "x"], "--context"),
+            (vec!["--cluster", &first, "--cluster", &twice], "twice"),
+            (vec!["--cluster", &missing], "/none"),
+        ];
+        for (extra, mention) in cases {
+            let err = Config::from_args(serve_args(&[&base[..], &extra].concat())).unwrap_err();
+            assert!(err.to_string().contains(mention), "{extra:?}: {err}");
+        }
+        for bad in ["prod", "Prod=x", "-a=x", "a_b=x", "a=", "a=x:", "=x"] {
+            assert!(parse_cluster(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -37,6 +37,10 @@ pub struct Settings {
     pub secondary: Option<Name>,
     /// The kinds that may publish names, first wins.
     pub precedence: Vec<Kind>,
+    /// The `--cluster`s in the order given: when two claim a name, the first wins,
+    /// before kinds are compared. Objects of no named cluster (the one cluster, the
+    /// manifests, zone files) rank below every named one.
+    pub clusters: Vec<String>,
     /// Address ranges whose reverse domains we serve, with a PTR per served address.
     pub reverse_zones: Vec<ReverseZone>,
 }
@@ -56,8 +60,31 @@ impl Settings {
             apex: Name::from_ascii(DEFAULT_APEX).unwrap_or_default(),
             secondary: None,
             precedence: Kind::DEFAULT_ORDER.to_vec(),
+            clusters: Vec::new(),
             reverse_zones: Vec::new(),
         }
+    }
+
+    /// Where a claim stands, lower first: its cluster's place in `--cluster` (no named
+    /// cluster after every named one), then its kind's in the precedence. `None`: the
+    /// kind does not publish.
+    fn rank(&self, kind: Kind, object: &ObjectRef) -> Option<(usize, usize)> {
+        let kind = self.precedence.iter().position(|k| *k == kind)?;
+        let cluster = object
+            .cluster
+            .as_deref()
+            .map_or(self.clusters.len(), |name| {
+                self.clusters
+                    .iter()
+                    .position(|c| c == name)
+                    .unwrap_or(self.clusters.len())
+            });
+        Some((cluster, kind))
+    }
+
+    /// A rank as one number, for the PTR order (clusters first, then kinds).
+    fn flat_rank(&self, (cluster, kind): (usize, usize)) -> usize {
+        cluster * (self.precedence.len() + 1) + kind
     }
 
     /// Every domain we answer for: the forward domains, then the reverse ones.
@@ -73,7 +100,7 @@ impl Settings {
 /// An address a forward name serves, as the reverse zones see it.
 struct Published {
     ip: IpAddr,
-    /// Position of the name's winning kind in the precedence: the PTR order.
+    /// Where the name's winning claim stands (cluster, then kind): the PTR order.
     rank: usize,
     name: LowerName,
     ttl: u32,
@@ -357,19 +384,19 @@ fn build_authority(
     let mut apex = Vec::new();
 
     for (name, mut name_claims) in group_by_name(placed, links, entries, &origin, settings.ttl) {
-        let Some(winner) = name_claims
+        let Some(best) = name_claims
             .iter()
-            .filter_map(|c| settings.precedence.iter().position(|k| *k == c.kind))
+            .filter_map(|c| settings.rank(c.kind, &c.object))
             .min()
-            .map(|rank| settings.precedence[rank])
         else {
             continue;
         };
-        let (won, lost): (Vec<Claim>, Vec<Claim>) = if name_claims.iter().all(|c| c.kind == winner)
-        {
+        // One kind of one cluster wins; within it, the union.
+        let wins = |c: &Claim| settings.rank(c.kind, &c.object) == Some(best);
+        let (won, lost): (Vec<Claim>, Vec<Claim>) = if name_claims.iter().all(wins) {
             (name_claims, Vec::new())
         } else {
-            name_claims.drain(..).partition(|c| c.kind == winner)
+            name_claims.drain(..).partition(wins)
         };
         if !lost.is_empty() {
             let mut shadowed: Vec<(Kind, ObjectRef)> =
@@ -384,7 +411,13 @@ fn build_authority(
             continue;
         }
         if !name.is_wildcard() && !settings.reverse_zones.is_empty() {
-            publish_addresses(&name, &rrsets, settings, winner, published);
+            publish_addresses(
+                &name,
+                &rrsets,
+                settings,
+                settings.flat_rank(best),
+                published,
+            );
         }
         if is_apex {
             apex = rrsets;
@@ -401,14 +434,9 @@ fn publish_addresses(
     name: &LowerName,
     rrsets: &[PendingSet],
     settings: &Settings,
-    winner: Kind,
+    rank: usize,
     published: &mut Vec<Published>,
 ) {
-    let rank = settings
-        .precedence
-        .iter()
-        .position(|k| *k == winner)
-        .unwrap_or(usize::MAX);
     for set in rrsets {
         for (value, objects) in &set.records {
             let Value::Address(ip) = *value else {

@@ -72,9 +72,14 @@ impl fmt::Display for Kind {
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectRef(Arc<ObjectName>);
 
-/// Kind, namespace and name of an object; read through [`ObjectRef`].
+/// Kind, namespace and name of an object, and the cluster it came from; read through
+/// [`ObjectRef`].
 #[derive(Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectName {
+    /// The `--cluster` the object was read from; `None` for the one cluster of
+    /// `--kubeconfig` (or the pod's), and for manifests and zone files. Two clusters'
+    /// objects of the same kind, namespace and name are different objects.
+    pub cluster: Option<Arc<str>>,
     /// The Kubernetes kind as written in the object (`Service`, `Gateway`, ...).
     pub kind: Arc<str>,
     pub namespace: Arc<str>,
@@ -84,9 +89,20 @@ pub struct ObjectName {
 impl ObjectRef {
     pub fn new(kind: &str, namespace: &str, name: &str) -> Self {
         ObjectRef(Arc::new(ObjectName {
+            cluster: None,
             kind: kind_label(kind),
             namespace: namespace.into(),
             name: name.into(),
+        }))
+    }
+
+    /// The same object, as read from the cluster named `cluster`.
+    pub fn in_cluster(&self, cluster: &Arc<str>) -> Self {
+        ObjectRef(Arc::new(ObjectName {
+            cluster: Some(cluster.clone()),
+            kind: self.kind.clone(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
         }))
     }
 
@@ -124,7 +140,11 @@ impl std::ops::Deref for ObjectRef {
 
 impl fmt::Debug for ObjectRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ObjectRef")
+        let mut debug = f.debug_struct("ObjectRef");
+        if let Some(cluster) = &self.cluster {
+            debug.field("cluster", cluster);
+        }
+        debug
             .field("kind", &self.kind)
             .field("namespace", &self.namespace)
             .field("name", &self.name)
@@ -132,12 +152,18 @@ impl fmt::Debug for ObjectRef {
     }
 }
 
+/// `Service apps/web`, and `Service apps/web (cluster lab)` for an object of one of
+/// several `--cluster`s: every view that names an object says where it lives.
 impl fmt::Display for ObjectRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.namespace.is_empty() {
-            write!(f, "{} {}", self.kind, self.name)
+            write!(f, "{} {}", self.kind, self.name)?;
         } else {
-            write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+            write!(f, "{} {}/{}", self.kind, self.namespace, self.name)?;
+        }
+        match &self.cluster {
+            Some(cluster) => write!(f, " (cluster {cluster})"),
+            None => Ok(()),
         }
     }
 }

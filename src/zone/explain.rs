@@ -18,6 +18,9 @@ pub struct Explanation {
     pub status: &'static str,
     /// The kind whose objects publish the name (precedence winner).
     pub winner: Option<String>,
+    /// The `--cluster` whose objects publish the name, with several clusters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
     pub records: Vec<ExplainedRecord>,
     /// Objects of other kinds that claim the name but lost on precedence.
     pub shadowed: Vec<ExplainedObject>,
@@ -43,6 +46,9 @@ pub struct ExplainedRecord {
 pub struct ExplainedObject {
     pub kind: String,
     pub object: String,
+    /// The `--cluster` the object came from, with several clusters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -80,6 +86,9 @@ impl Explanation {
         let _ = writeln!(out, "status:  {}", self.status);
         if let Some(winner) = &self.winner {
             let _ = writeln!(out, "winner:  {winner}");
+        }
+        if let Some(cluster) = &self.cluster {
+            let _ = writeln!(out, "cluster: {cluster}");
         }
         if let Some(wildcard) = &self.wildcard {
             let _ = writeln!(out, "wildcard: {wildcard}");
@@ -158,6 +167,7 @@ impl Zone {
             domain: None,
             status: "REFUSED",
             winner: None,
+            cluster: None,
             records: Vec::new(),
             shadowed: Vec::new(),
             skipped: Vec::new(),
@@ -196,6 +206,7 @@ impl Zone {
                     && let Some(first) = origins.first()
                 {
                     explanation.winner = Some(first.kind.to_string());
+                    explanation.cluster = first.cluster.as_deref().map(str::to_owned);
                 }
                 explanation.records.push(ExplainedRecord {
                     r#type: record.record_type().to_string(),
@@ -211,6 +222,7 @@ impl Zone {
                 .map(|(kind, object)| ExplainedObject {
                     kind: kind.to_string(),
                     object: object.to_string(),
+                    cluster: object.cluster.as_deref().map(str::to_owned),
                 })
                 .collect();
         }

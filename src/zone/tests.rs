@@ -238,6 +238,85 @@ fn absolute_names_outside_the_domains_are_dropped_with_a_reason() {
 }
 
 #[test]
+fn the_first_cluster_wins_a_name_before_kinds_are_compared() {
+    let mut s = settings(&["home.example"]);
+    s.clusters = vec!["prod".into(), "lab".into()];
+    let from = |cluster: Option<&str>, mut entry: Entry| {
+        if let Some(cluster) = cluster {
+            entry.object = entry.object.in_cluster(&cluster.into());
+        }
+        entry
+    };
+    let z = build(
+        vec![
+            // The lab's DNSEndpoint would win on kind alone.
+            from(
+                Some("lab"),
+                a(Kind::DnsEndpoint, "web.home.example", "10.0.0.2"),
+            ),
+            from(
+                Some("prod"),
+                a(Kind::Service, "web.home.example", "10.0.0.1"),
+            ),
+            // Below every named cluster: a manifest's object.
+            from(None, a(Kind::DnsEndpoint, "web.home.example", "10.0.0.3")),
+            // The same kind, namespace and name in both clusters: two objects.
+            from(
+                Some("prod"),
+                a(Kind::Ingress, "app.home.example", "10.0.0.4"),
+            ),
+            from(
+                Some("lab"),
+                a(Kind::Ingress, "app.home.example", "10.0.0.5"),
+            ),
+            from(
+                Some("lab"),
+                a(Kind::Ingress, "lab.home.example", "10.0.0.6"),
+            ),
+        ],
+        &s,
+        None,
+        1,
+    );
+    assert_eq!(
+        ask(&z, "web.home.example.", RecordType::A).1,
+        ["web.home.example. A 10.0.0.1"]
+    );
+    assert_eq!(
+        ask(&z, "app.home.example.", RecordType::A).1,
+        ["app.home.example. A 10.0.0.4"]
+    );
+    assert_eq!(
+        ask(&z, "lab.home.example.", RecordType::A).1,
+        ["lab.home.example. A 10.0.0.6"]
+    );
+    let shadowed = |n: &str| -> Vec<String> {
+        z.claims().shadowed[&LowerName::from(name(n))]
+            .iter()
+            .map(|(k, o)| format!("{k} {o}"))
+            .collect()
+    };
+    assert_eq!(
+        shadowed("web.home.example."),
+        [
+            "DNSEndpoint DNSEndpoint apps/web",
+            "DNSEndpoint DNSEndpoint apps/web (cluster lab)"
+        ]
+    );
+    assert_eq!(
+        shadowed("app.home.example."),
+        ["Ingress Ingress apps/app (cluster lab)"]
+    );
+    let explained = z.explain(&LowerName::from(name("app.home.example.")));
+    assert_eq!(explained.cluster.as_deref(), Some("prod"));
+    assert_eq!(explained.shadowed[0].cluster.as_deref(), Some("lab"));
+    assert_eq!(
+        explained.records[0].objects,
+        ["Ingress apps/app (cluster prod)"]
+    );
+}
+
+#[test]
 fn first_kind_in_precedence_wins_and_the_loser_is_remembered() {
     let z = zone(vec![
         a(Kind::Service, "web.home.example", "10.0.0.1"),
