@@ -294,7 +294,7 @@ async fn start_source(
         feed
     };
     if let Some(options) = config.source.cluster() {
-        let source = cluster::ClusterSource::connect(
+        let source = cluster::Clusters::connect(
             options,
             &config.settings.precedence,
             feed.clone(),
@@ -366,7 +366,7 @@ pub async fn render_once(
         None => Ok(Arc::unwrap_or_clone(rebuilder.rebuild(&objects))),
         Some(options) => {
             let feed = Arc::new(Feed::built_from(objects));
-            let source = cluster::ClusterSource::connect(
+            let source = cluster::Clusters::connect(
                 options,
                 &config.settings.precedence,
                 feed.clone(),

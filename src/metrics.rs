@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{LowerName, Name, RecordType};
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, LabelSetEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -285,20 +285,40 @@ impl ForwardMetrics {
     }
 }
 
+/// The `cluster` label of the source metrics: the `--cluster` name, and no label at
+/// all without `--cluster`, so a single cluster's series stay as they were.
+#[derive(Clone, Debug, Default, Hash, PartialEq, Eq)]
+pub struct ClusterLabel(pub Option<String>);
+
+impl EncodeLabelSet for ClusterLabel {
+    fn encode(&self, encoder: &mut LabelSetEncoder<'_>) -> Result<(), std::fmt::Error> {
+        match &self.0 {
+            Some(name) => [("cluster", name.as_str())].encode(encoder),
+            None => Ok(()),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SourceStateLabels {
+    #[prometheus(flatten)]
+    pub cluster: ClusterLabel,
     pub kind: String,
     pub state: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct WatchErrorLabels {
+    #[prometheus(flatten)]
+    pub cluster: ClusterLabel,
     pub kind: String,
     pub reason: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabels {
+    #[prometheus(flatten)]
+    pub cluster: ClusterLabel,
     pub kind: String,
 }
 

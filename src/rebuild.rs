@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Filters;
 use crate::metrics::{SkipLabels, ZoneKindLabels, ZoneLabels, ZoneMetrics};
-use crate::sources::feed::lock;
+use crate::sources::feed::{Layer, lock};
 use crate::sources::{Feed, ObjectSet, kind};
 use crate::zone::{self, ObjectRef, Settings, SharedZone, Zone};
 
@@ -58,7 +58,7 @@ pub async fn run(feed: Arc<Feed>, rebuilder: Arc<Rebuilder>, shutdown: Cancellat
         let objects = feed.snapshot();
         let rebuilder = rebuilder.clone();
         // Thousands of objects take milliseconds: off the async workers.
-        let built = tokio::task::spawn_blocking(move || rebuilder.rebuild(&objects)).await;
+        let built = tokio::task::spawn_blocking(move || rebuilder.rebuild_layers(&objects)).await;
         if first_zone && built.is_ok() {
             tracing::info!("every kind read: serving");
         }
@@ -123,10 +123,16 @@ impl Rebuilder {
         self.serials.subscribe()
     }
 
-    /// Builds a zone from `objects` and swaps it in whole.
+    /// Builds a zone from `objects` (of no named cluster) and swaps it in whole.
     pub fn rebuild(&self, objects: &ObjectSet) -> Arc<Zone> {
+        self.rebuild_layers(&[Layer::unnamed(objects.clone())])
+    }
+
+    /// Builds a zone from the objects of every layer (see [`Feed::snapshot`]) and swaps
+    /// it in whole.
+    pub fn rebuild_layers(&self, objects: &[Layer]) -> Arc<Zone> {
         let started = Instant::now();
-        let found = kind::entries(objects, &self.filters);
+        let found = kind::entries_of(objects, &self.filters);
         let entries_done = Instant::now();
         let previous = self.zone.load_full();
         let now = SystemTime::now()
@@ -174,7 +180,7 @@ pub struct Rebuilt<'a> {
     pub zone: &'a Zone,
     pub previous: Option<&'a Zone>,
     pub started: Instant,
-    pub objects: &'a ObjectSet,
+    pub objects: &'a [Layer],
 }
 
 /// Metrics and logs of each rebuild: one line when the records change, a warning for
@@ -261,7 +267,10 @@ impl Observer {
             m.skipped.get_or_create(&labels).inc();
             let key = (skip.object.clone(), skip.detail.clone());
             if !warned.contains(&key) {
-                let location = rebuilt.objects.location(&skip.object).unwrap_or("");
+                let location = (rebuilt.objects.iter())
+                    .filter(|layer| layer.cluster == skip.object.cluster)
+                    .find_map(|layer| layer.objects.location(&skip.object))
+                    .unwrap_or("");
                 if skip.reason.is_mistake() {
                     tracing::warn!(object = %skip.object, location, "skipped: {}", skip.detail);
                 } else {

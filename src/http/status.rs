@@ -20,6 +20,8 @@ const MAX_ROWS: usize = 5000;
 /// One kind the cluster source watches, as its metrics report it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceRow {
+    /// The `--cluster` it is watched in, with several clusters.
+    pub cluster: Option<String>,
     pub kind: String,
     /// `pending`, `synced`, `failing`, `not_served` or `forbidden`.
     pub state: String,
@@ -32,7 +34,7 @@ impl SourceRow {
     /// already keeps them there, so the page needs no handle into the watch loop. Empty
     /// when the objects come from manifest files.
     pub fn from_metrics(text: &str) -> Vec<SourceRow> {
-        let mut rows: BTreeMap<String, SourceRow> = BTreeMap::new();
+        let mut rows: BTreeMap<(Option<String>, String), SourceRow> = BTreeMap::new();
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let Some((series, value)) = line.rsplit_once(' ') else {
                 continue;
@@ -44,20 +46,22 @@ impl SourceRow {
             let Some(kind) = labels.get("kind") else {
                 continue;
             };
+            let cluster = labels.get("cluster").cloned();
             let row = || SourceRow {
+                cluster: cluster.clone(),
                 kind: kind.clone(),
                 state: "pending".into(),
                 objects: None,
             };
+            let key = (cluster.clone(), kind.clone());
             match family {
                 "k8s_gateway_source_state" if value.trim() == "1" => {
                     if let Some(state) = labels.get("state") {
-                        rows.entry(kind.clone()).or_insert_with(row).state = state.clone();
+                        rows.entry(key).or_insert_with(row).state = state.clone();
                     }
                 }
                 "k8s_gateway_source_objects" => {
-                    rows.entry(kind.clone()).or_insert_with(row).objects =
-                        value.trim().parse().ok();
+                    rows.entry(key).or_insert_with(row).objects = value.trim().parse().ok();
                 }
                 _ => {}
             }
@@ -159,12 +163,23 @@ fn sources_section(out: &mut String, zone: Option<&Zone>, sources: &[SourceRow])
             row(out, &[kind, "loaded", &objects.len().to_string()]);
         }
     } else {
-        table_head(out, "sources", &["Kind", "State", "Objects"]);
+        // With several `--cluster`s, each cluster's kinds, named.
+        let clusters = sources.iter().any(|s| s.cluster.is_some());
+        let head: &[&str] = if clusters {
+            &["Cluster", "Kind", "State", "Objects"]
+        } else {
+            &["Kind", "State", "Objects"]
+        };
+        table_head(out, "sources", head);
         for source in sources {
             let objects = source.objects.map_or(String::from("-"), |n| n.to_string());
+            let cluster = match (clusters, &source.cluster) {
+                (false, _) => String::new(),
+                (true, name) => format!("<td>{}</td>", escape(name.as_deref().unwrap_or("-"))),
+            };
             let _ = writeln!(
                 out,
-                "<tr><td>{}</td><td class=\"state-{}\">{}</td><td>{}</td></tr>",
+                "<tr>{cluster}<td>{}</td><td class=\"state-{}\">{}</td><td>{}</td></tr>",
                 escape(&source.kind),
                 escape(&source.state),
                 escape(&source.state.replace('_', " ")),
@@ -393,16 +408,43 @@ mod tests {
             SourceRow::from_metrics(text),
             [
                 SourceRow {
+                    cluster: None,
                     kind: "HTTPRoute".into(),
                     state: "not_served".into(),
                     objects: None
                 },
                 SourceRow {
+                    cluster: None,
                     kind: "Service".into(),
                     state: "synced".into(),
                     objects: Some(12)
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn each_clusters_kinds_are_rows_of_their_own() {
+        let text = "k8s_gateway_source_state{cluster=\"prod\",kind=\"Service\",state=\"synced\"} 1\n\
+            k8s_gateway_source_state{cluster=\"lab\",kind=\"Service\",state=\"failing\"} 1\n\
+            k8s_gateway_source_objects{cluster=\"prod\",kind=\"Service\"} 3\n";
+        let rows = SourceRow::from_metrics(text);
+        let summary: Vec<_> = rows
+            .iter()
+            .map(|r| (r.cluster.as_deref(), r.state.as_str(), r.objects))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (Some("lab"), "failing", None),
+                (Some("prod"), "synced", Some(3))
+            ]
+        );
+        let page = page(None, &rows, UNIX_EPOCH);
+        assert!(page.contains("<th>Cluster</th>"), "{page}");
+        assert!(
+            page.contains("<tr><td>lab</td><td>Service</td><td class=\"state-failing\">"),
+            "{page}"
         );
     }
 

@@ -1,10 +1,10 @@
 //! The one object set every feeder fills: the manifests folder reloads its layer whole,
 //! the cluster watches change theirs object by object, and the rebuild loop
-//! ([`crate::rebuild`]) reads a snapshot of both when they say something changed.
+//! ([`crate::rebuild`]) reads a snapshot of them when they say something changed.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
@@ -17,13 +17,16 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// What the feeders fill and the rebuild loop reads. Shared by `Arc`.
 ///
-/// Two layers: what the cluster watches change ([`Feed::update`]) and what the
-/// manifests folder reloads whole ([`Feed::replace`]). With both sources, an object in
-/// both (same kind, namespace and name) is the cluster's: the live object carries the
-/// status (the addresses) that a file copy of the same manifest lacks.
+/// Layers: what each cluster's watches change ([`Feed::update_cluster`]) and what the
+/// manifests folder reloads whole ([`Feed::replace`]). With one cluster and files, an
+/// object in both (same kind, namespace and name) is the cluster's: the live object
+/// carries the status (the addresses) that a file copy of the same manifest lacks.
+/// With several `--cluster`s, each cluster's objects and the files' are sets of their
+/// own (see [`Feed::snapshot`]).
 #[derive(Default)]
 pub struct Feed {
-    objects: Mutex<ObjectSet>,
+    /// Each cluster's objects, in `--cluster` order (one, unnamed, without `--cluster`).
+    clusters: Mutex<Vec<Layer>>,
     /// The manifests' objects, under the cluster's.
     files: Mutex<ObjectSet>,
     /// Set when the objects changed since the last rebuild.
@@ -46,9 +49,32 @@ impl Feed {
         }
     }
 
-    /// Changes the cluster's objects; `change` returns whether anything changed.
+    /// Adds the layer of one cluster (`None`: the one cluster, without `--cluster`), in
+    /// precedence order; returns the index its watches change it by.
+    pub fn add_cluster(&self, name: Option<Arc<str>>) -> usize {
+        let mut clusters = lock(&self.clusters);
+        clusters.push(Layer {
+            cluster: name,
+            objects: ObjectSet::default(),
+        });
+        clusters.len() - 1
+    }
+
+    /// Changes the objects of the first cluster (added if there is none yet).
     pub fn update(&self, change: impl FnOnce(&mut ObjectSet) -> bool) {
-        if change(&mut lock(&self.objects)) {
+        if lock(&self.clusters).is_empty() {
+            self.add_cluster(None);
+        }
+        self.update_cluster(0, change);
+    }
+
+    /// Changes the objects of the cluster added as `index`; `change` returns whether
+    /// anything changed.
+    pub fn update_cluster(&self, index: usize, change: impl FnOnce(&mut ObjectSet) -> bool) {
+        let changed = lock(&self.clusters)
+            .get_mut(index)
+            .is_some_and(|layer| change(&mut layer.objects));
+        if changed {
             self.dirty.store(true, Ordering::Release);
             self.changed.notify_one();
         }
@@ -84,10 +110,31 @@ impl Feed {
         lock(&self.pending).is_empty()
     }
 
-    /// The objects as the next zone is built from them: the files under the cluster.
-    pub(crate) fn snapshot(&self) -> ObjectSet {
+    /// The objects as the next zone is built from them, as sets whose objects refer only
+    /// to each other (a route to its own cluster's Gateway): without `--cluster`, one set,
+    /// the files under the cluster; with several, each cluster's in `--cluster` order,
+    /// then the files' alone.
+    pub(crate) fn snapshot(&self) -> Vec<Layer> {
         let files = lock(&self.files).clone();
-        ObjectSet::layered(files, lock(&self.objects).clone())
+        let clusters = lock(&self.clusters);
+        match clusters.as_slice() {
+            [] => vec![Layer {
+                cluster: None,
+                objects: files,
+            }],
+            [one] if one.cluster.is_none() => vec![Layer {
+                cluster: None,
+                objects: ObjectSet::layered(files, one.objects.clone()),
+            }],
+            several => several
+                .iter()
+                .cloned()
+                .chain([Layer {
+                    cluster: None,
+                    objects: files,
+                }])
+                .collect(),
+        }
     }
 
     /// Wakes the rebuild loop on every change, and when something waited for settles.
@@ -103,6 +150,24 @@ impl Feed {
     /// Whether the last change was a whole reload, since the last call.
     pub(crate) fn take_whole(&self) -> bool {
         self.whole.swap(false, Ordering::AcqRel)
+    }
+}
+
+/// One source's objects: a cluster's (named with `--cluster`), or the files and the one
+/// cluster (`None`). Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct Layer {
+    pub cluster: Option<Arc<str>>,
+    pub objects: ObjectSet,
+}
+
+impl Layer {
+    /// The objects of no named cluster: the files and the one cluster.
+    pub fn unnamed(objects: ObjectSet) -> Self {
+        Layer {
+            cluster: None,
+            objects,
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 
 use std::any::{Any, TypeId};
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt::Debug;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use kube::Resource;
 use serde::de::DeserializeOwned;
 
 use super::dnsendpoint::DnsEndpoint;
+use super::feed::Layer;
 use super::gateway_api::{Gateway, GrpcRoute, HttpRoute, TlsRoute};
 use super::istio::{IstioGateway, VirtualService};
 use super::objects::{Key, ObjectSet, Stored};
@@ -211,6 +213,44 @@ pub fn entries(objects: &ObjectSet, filters: &Filters) -> Output {
     let mut out = Output::default();
     for kind in KINDS {
         kind.entries(objects, filters, &mut out);
+    }
+    out
+}
+
+/// Every entry of every layer. Each layer's kinds are made on their own: a route of one
+/// cluster attaches to its own cluster's Gateway, never to another's of the same name.
+/// A named cluster's objects say so in their references (one new reference per object,
+/// shared by its entries, as its kept reference is).
+pub fn entries_of(layers: &[Layer], filters: &Filters) -> Output {
+    let mut out = Output::default();
+    for layer in layers {
+        let found = entries(&layer.objects, filters);
+        let Some(cluster) = &layer.cluster else {
+            if out.entries.is_empty() && out.skipped.is_empty() {
+                out = found;
+            } else {
+                out.entries.extend(found.entries);
+                out.skipped.extend(found.skipped);
+            }
+            continue;
+        };
+        let mut tagged: HashMap<usize, zone::ObjectRef> = HashMap::new();
+        let mut tag = |object: &zone::ObjectRef| {
+            tagged
+                .entry(object.identity())
+                .or_insert_with(|| object.in_cluster(cluster))
+                .clone()
+        };
+        out.entries
+            .extend(found.entries.into_iter().map(|mut entry| {
+                entry.object = tag(&entry.object);
+                entry
+            }));
+        out.skipped
+            .extend(found.skipped.into_iter().map(|mut skipped| {
+                skipped.object = tag(&skipped.object);
+                skipped
+            }));
     }
     out
 }

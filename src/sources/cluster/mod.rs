@@ -15,6 +15,11 @@
 //! (`failing`, retried); a kind missing from one discovery keeps its objects until the
 //! watch says NotFound or [`MISSES_TO_FORGET`] discoveries in a row miss it; a watch task
 //! that panics starts again ([`crate::supervise`]).
+//!
+//! Several `--cluster`s ([`Clusters`]) are each watched as one cluster is, into a layer
+//! of the feed of their own; `--sync-timeout` counts from the first kind listed in any
+//! of them, so a cluster that is down at start holds the others' names back no longer
+//! than a failing kind would.
 
 pub mod discovery;
 pub mod listed;
@@ -33,12 +38,15 @@ use kube::discovery::ApiResource;
 use kube::runtime::watcher;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::feed::{Feed, lock};
 use super::kind::{self, Kind};
 use super::objects::ObjectSet;
 use crate::config::ClusterOptions;
-use crate::metrics::{KindLabels, SourceMetrics, SourceStateLabels, WatchErrorLabels};
+use crate::metrics::{
+    ClusterLabel, KindLabels, SourceMetrics, SourceStateLabels, WatchErrorLabels,
+};
 use crate::zone;
 use discovery::Served;
 use watch::Failure;
@@ -55,8 +63,10 @@ pub const MISSES_TO_FORGET: u32 = 3;
 /// Why the cluster feeder could not start: there is no usable Kubernetes configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("--kubeconfig {path}: {source}")]
+    #[error("{option} {path}: {source}")]
     Kubeconfig {
+        /// `--kubeconfig`, or `--cluster NAME`.
+        option: String,
         path: PathBuf,
         #[source]
         source: KubeconfigError,
@@ -94,6 +104,9 @@ pub async fn connect(options: &ClusterOptions) -> Result<Client> {
     let config = match &options.kubeconfig {
         Some(path) => {
             let invalid = |source| Error::Kubeconfig {
+                option: options
+                    .name()
+                    .map_or("--kubeconfig".into(), |name| format!("--cluster {name}")),
                 path: path.clone(),
                 source,
             };
@@ -148,9 +161,18 @@ impl SyncState {
     }
 }
 
-/// What the watch tasks share: the feed they fill, and where each kind stands.
+/// When the first kind listed in full in any cluster: the API works, and
+/// `--sync-timeout` counts from here. Shared by every cluster's [`Shared`].
+type FirstListed = Arc<tokio::sync::watch::Sender<Option<Instant>>>;
+
+/// What the watch tasks of one cluster share: the feed they fill, and where each kind
+/// stands.
 pub(crate) struct Shared {
     feed: Arc<Feed>,
+    /// The feed's layer of this cluster.
+    layer: usize,
+    /// The `--cluster` name, for the metrics' `cluster` label and the feed's readiness.
+    cluster: Option<Arc<str>>,
     states: Mutex<HashMap<TypeId, SyncState>>,
     metrics: SourceMetrics,
     /// (kind, failure) already warned about, until the kind lists again.
@@ -159,9 +181,8 @@ pub(crate) struct Shared {
     scopes: usize,
     /// The scopes each kind has been listed in: it is synced once all are.
     listed: Mutex<HashMap<TypeId, HashSet<Option<String>>>>,
-    /// When the first kind listed in full: the API works, and `--sync-timeout` counts
-    /// from here.
-    first_listed: tokio::sync::watch::Sender<Option<Instant>>,
+    /// When the first kind listed in full, in this cluster or another.
+    first_listed: FirstListed,
     /// The last error of each kind's watch, for the line that says it is failing.
     last_error: Mutex<HashMap<TypeId, String>>,
     /// Kinds whose watch the API answered with NotFound since they last listed.
@@ -171,11 +192,12 @@ pub(crate) struct Shared {
 impl Shared {
     /// Changes the objects of `kind`, counting them when they changed.
     fn change(&self, kind: &dyn Kind, change: impl FnOnce(&mut ObjectSet) -> bool) {
-        self.feed.update(|set| {
+        self.feed.update_cluster(self.layer, |set| {
             let changed = change(set);
             if changed {
                 let count = i64::try_from(set.len(kind)).unwrap_or(i64::MAX);
                 let labels = KindLabels {
+                    cluster: self.cluster_label(),
                     kind: kind.label().into_owned(),
                 };
                 self.metrics.objects.get_or_create(&labels).set(count);
@@ -188,6 +210,7 @@ impl Shared {
         lock(&self.states).insert(kind.id(), state);
         for s in SyncState::ALL {
             let labels = SourceStateLabels {
+                cluster: self.cluster_label(),
                 kind: kind.label().into_owned(),
                 state: s.as_str().into(),
             };
@@ -196,11 +219,19 @@ impl Shared {
                 .get_or_create(&labels)
                 .set(i64::from(s == state));
         }
+        let pending = match &self.cluster {
+            Some(cluster) => format!("{} in cluster {cluster}", kind.label()),
+            None => kind.label().into_owned(),
+        };
         if state == SyncState::Pending {
-            self.feed.wait_for(&kind.label());
+            self.feed.wait_for(&pending);
         } else {
-            self.feed.settled(&kind.label());
+            self.feed.settled(&pending);
         }
+    }
+
+    fn cluster_label(&self) -> ClusterLabel {
+        ClusterLabel(self.cluster.as_deref().map(str::to_owned))
     }
 
     fn state(&self, kind: &dyn Kind) -> Option<SyncState> {
@@ -209,6 +240,7 @@ impl Shared {
 
     fn count_failure(&self, kind: &dyn Kind, failure: Failure) {
         let labels = WatchErrorLabels {
+            cluster: self.cluster_label(),
             kind: kind.label().into_owned(),
             reason: failure.as_str().into(),
         };
@@ -321,27 +353,68 @@ pub struct ClusterSource {
     shared: Arc<Shared>,
 }
 
-impl ClusterSource {
-    /// Connects with `options` (see [`connect`]) and prepares the watches of what the
-    /// `enabled` kinds (`--resources`) need; nothing is listed until
-    /// [`ClusterSource::run`]. Until every kind has settled, the feed holds back the
-    /// first zone.
+/// Every cluster watched: the one cluster, or each `--cluster` in order, each into its
+/// own layer of the feed.
+pub struct Clusters(Vec<ClusterSource>);
+
+impl Clusters {
+    /// Connects to each cluster (see [`connect`]) and prepares the watches of what the
+    /// `enabled` kinds (`--resources`) need; nothing is listed until [`Clusters::run`].
+    /// Until every kind of every cluster has settled (listed, not served, forbidden, or
+    /// given up on after `--sync-timeout`), the feed holds back the first zone.
     pub async fn connect(
         options: &ClusterOptions,
         enabled: &[zone::Kind],
         feed: Arc<Feed>,
         metrics: SourceMetrics,
     ) -> Result<Self> {
+        let first_listed = Arc::new(tokio::sync::watch::Sender::new(None));
+        let mut sources = Vec::new();
+        for one in options.each() {
+            let source = ClusterSource::connect(
+                &one,
+                enabled,
+                feed.clone(),
+                metrics.clone(),
+                first_listed.clone(),
+            )
+            .await?;
+            sources.push(source);
+        }
+        Ok(Clusters(sources))
+    }
+
+    /// Runs every cluster's discovery and watches until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let running = self
+            .0
+            .into_iter()
+            .map(|source| source.run(shutdown.clone()));
+        futures::future::join_all(running).await;
+    }
+}
+
+impl ClusterSource {
+    async fn connect(
+        options: &ClusterOptions,
+        enabled: &[zone::Kind],
+        feed: Arc<Feed>,
+        metrics: SourceMetrics,
+        first_listed: FirstListed,
+    ) -> Result<Self> {
         let client = connect(options).await?;
         let namespaces: HashSet<&String> = options.namespaces.iter().collect();
+        let cluster: Option<Arc<str>> = options.name().map(Into::into);
         let shared = Arc::new(Shared {
+            layer: feed.add_cluster(cluster.clone()),
+            cluster,
             feed,
             states: Mutex::default(),
             metrics,
             warned: Mutex::default(),
             scopes: namespaces.len().max(1),
             listed: Mutex::default(),
-            first_listed: tokio::sync::watch::Sender::new(None),
+            first_listed,
             last_error: Mutex::default(),
             gone: Mutex::default(),
         });
@@ -358,16 +431,27 @@ impl ClusterSource {
     }
 
     /// Runs until `shutdown`: discovery every `--resync`, and the watches of every
-    /// served kind.
+    /// served kind. With `--cluster`, its log lines name the cluster.
     pub async fn run(self, shutdown: CancellationToken) {
+        let span = match &self.shared.cluster {
+            Some(cluster) => tracing::info_span!("cluster", name = %cluster),
+            None => tracing::Span::none(),
+        };
+        self.run_watches(shutdown).instrument(span).await;
+    }
+
+    async fn run_watches(self, shutdown: CancellationToken) {
         let mut running: HashMap<TypeId, Running> = HashMap::new();
         // Discoveries in a row that missed each watched kind.
         let mut misses: HashMap<TypeId, u32> = HashMap::new();
-        let _timeout = AbortOnDrop(tokio::spawn(sync_timeout(
-            self.shared.clone(),
-            self.kinds.clone(),
-            self.options.sync_timeout,
-        )));
+        let _timeout = AbortOnDrop(tokio::spawn(
+            sync_timeout(
+                self.shared.clone(),
+                self.kinds.clone(),
+                self.options.sync_timeout,
+            )
+            .in_current_span(),
+        ));
         let mut retry = RETRY_FIRST;
         let mut reachable = true;
         loop {

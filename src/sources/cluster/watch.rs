@@ -12,6 +12,7 @@ use futures::StreamExt;
 use kube::api::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::listed::ListedObject;
 use super::{Shared, SyncState};
@@ -92,18 +93,22 @@ pub(super) fn spawn(
         .get_or_create(&TaskLabels { task: "watch" })
         .clone();
     let task = format!("watch {}", kind.label());
-    tokio::spawn(async move {
-        supervise(&task, restarts, || {
-            watch(
-                shared.clone(),
-                kind,
-                api.clone(),
-                scope.clone(),
-                config.clone(),
-            )
-        })
-        .await;
-    })
+    // In the span of the cluster, with `--cluster`: its log lines name it.
+    tokio::spawn(
+        async move {
+            supervise(&task, restarts, || {
+                watch(
+                    shared.clone(),
+                    kind,
+                    api.clone(),
+                    scope.clone(),
+                    config.clone(),
+                )
+            })
+            .await;
+        }
+        .in_current_span(),
+    )
 }
 
 /// Lists and follows `kind` in `scope` until the watcher gives up (it does not).
