@@ -7,6 +7,7 @@ mod bad_manifests;
 mod bad_objects;
 mod cli;
 mod cluster;
+mod clusters;
 mod edges;
 mod fake_api;
 mod fallthrough;

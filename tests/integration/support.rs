@@ -32,7 +32,7 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("temporary folder");
         std::fs::write(dir.path().join("objects.yaml"), manifests).expect("write manifests");
         let dir_arg = dir.path().to_string_lossy().to_string();
-        TestServer::launch(dir, ["--manifests", &dir_arg], args).await
+        TestServer::launch(dir, &["--manifests", &dir_arg], args).await
     }
 
     /// Starts the server on the cluster behind `api` (a kubeconfig in a fresh folder),
@@ -42,7 +42,27 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("temporary folder");
         let kubeconfig = api.write_kubeconfig(dir.path());
         let kubeconfig = kubeconfig.to_string_lossy().to_string();
-        TestServer::launch(dir, ["--kubeconfig", &kubeconfig], args).await
+        TestServer::launch(dir, &["--kubeconfig", &kubeconfig], args).await
+    }
+
+    /// Starts the server on several clusters, one `--cluster NAME=KUBECONFIG` per
+    /// `(name, api)` in the order given (each kubeconfig in a folder of its own), with
+    /// `--domain home.example` unless `args` gives domains.
+    pub async fn start_clusters(
+        clusters: &[(&str, &crate::fake_api::FakeApi)],
+        args: &[&str],
+    ) -> TestServer {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let mut source = Vec::new();
+        for (name, api) in clusters {
+            let folder = dir.path().join(name);
+            std::fs::create_dir(&folder).expect("a folder per cluster");
+            let kubeconfig = api.write_kubeconfig(&folder);
+            source.push("--cluster".to_string());
+            source.push(format!("{name}={}", kubeconfig.display()));
+        }
+        let source: Vec<&str> = source.iter().map(String::as_str).collect();
+        TestServer::launch(dir, &source, args).await
     }
 
     /// Starts the server on zone files only (`(file name, text)`, written to a fresh
@@ -56,12 +76,12 @@ impl TestServer {
             paths.push(path.to_string_lossy().to_string());
         }
         let joined = paths.join(",");
-        TestServer::launch(dir, ["--zone-file", &joined], args).await
+        TestServer::launch(dir, &["--zone-file", &joined], args).await
     }
 
-    /// `serve` on ephemeral loopback ports, with `source` (an option and its value) and
+    /// `serve` on ephemeral loopback ports, with `source` (options and their values) and
     /// then `args`.
-    async fn launch(dir: tempfile::TempDir, source: [&str; 2], args: &[&str]) -> TestServer {
+    async fn launch(dir: tempfile::TempDir, source: &[&str], args: &[&str]) -> TestServer {
         let mut argv = vec![
             "k8s-gateway",
             "serve",
@@ -70,7 +90,7 @@ impl TestServer {
             "--http-listen",
             "127.0.0.1:0",
         ];
-        argv.extend(source);
+        argv.extend_from_slice(source);
         argv.extend_from_slice(args);
         // Logs show with `RUST_LOG=debug cargo test -- --nocapture`.
         let _ = tracing_subscriber::fmt()
