@@ -623,7 +623,7 @@ fn check_clusters(clusters: &[NamedCluster], single: bool) -> Result<()> {
     }
     if single {
         return Err(Error::Invalid(
-            "--cluster names each cluster's kubeconfig and context: give --kubeconfig and --context only without it".into(),
+            "--cluster names each cluster's kubeconfig and context: leave out --kubeconfig and --context".into(),
         ));
     }
     for (at, cluster) in clusters.iter().enumerate() {

@@ -170,6 +170,73 @@ fn bad_options_exit_2_with_one_line() {
 }
 
 #[test]
+fn bad_cluster_values_exit_2_with_one_line() {
+    let readable = repo_path("Cargo.toml").to_string_lossy().to_string();
+    let prod = format!("prod={readable}");
+    let base = [
+        "serve",
+        "--domain",
+        "home.example",
+        "--listen",
+        "127.0.0.1:0",
+        "--http-listen",
+        "127.0.0.1:0",
+        "--debug-listen",
+        "off",
+    ];
+    // (--cluster arguments, K8S_GATEWAY_CLUSTER, what the line must mention)
+    let cases: Vec<(Vec<&str>, Option<&str>, &str)> = vec![
+        (vec!["--cluster", "prod"], None, "NAME=KUBECONFIG"),
+        (
+            vec!["--cluster", "Prod=x"],
+            None,
+            "\"Prod\" is not a cluster name",
+        ),
+        (vec!["--cluster", "prod_1=x"], None, "prod_1"),
+        (vec!["--cluster", "prod=x:"], None, "context"),
+        (
+            vec!["--cluster", "prod=/nonexistent/kubeconfig"],
+            None,
+            "--cluster prod=/nonexistent/kubeconfig",
+        ),
+        (vec!["--cluster", &prod, "--cluster", &prod], None, "twice"),
+        (
+            vec!["--cluster", &prod, "--kubeconfig", &readable],
+            None,
+            "--kubeconfig",
+        ),
+        (
+            vec!["--cluster", &prod, "--context", "x"],
+            None,
+            "--context",
+        ),
+        // Readable, but not a kubeconfig: named with its cluster when it is read.
+        (vec!["--cluster", &prod], None, "--cluster prod="),
+        (
+            vec![],
+            Some("lab=/nonexistent/lab,prod=/nonexistent/prod"),
+            "--cluster lab=/nonexistent/lab",
+        ),
+    ];
+    for (args, env, mention) in cases {
+        let mut command = Command::new(BIN);
+        command.args(base).args(&args).env_remove("RUST_LOG");
+        if let Some(env) = env {
+            command.env("K8S_GATEWAY_CLUSTER", env);
+        }
+        let out = command.output().expect("run the binary");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}: {stderr}");
+        assert_eq!(
+            stderr.lines().count(),
+            1,
+            "{args:?}: one line, got {stderr:?}"
+        );
+        assert!(stderr.contains(mention), "{args:?} {env:?}: {stderr}");
+    }
+}
+
+#[test]
 fn environment_variables_configure_like_options() {
     let out = Command::new(BIN)
         .args(["serve", "--manifests", "/nonexistent/env"])

@@ -63,9 +63,9 @@ pub const MISSES_TO_FORGET: u32 = 3;
 /// Why the cluster feeder could not start: there is no usable Kubernetes configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{option} {path}: {source}")]
+    #[error("{option}{path}: {source}")]
     Kubeconfig {
-        /// `--kubeconfig`, or `--cluster NAME`.
+        /// `--kubeconfig `, or `--cluster NAME=`.
         option: String,
         path: PathBuf,
         #[source]
@@ -106,7 +106,7 @@ pub async fn connect(options: &ClusterOptions) -> Result<Client> {
             let invalid = |source| Error::Kubeconfig {
                 option: options
                     .name()
-                    .map_or("--kubeconfig".into(), |name| format!("--cluster {name}")),
+                    .map_or("--kubeconfig ".into(), |name| format!("--cluster {name}=")),
                 path: path.clone(),
                 source,
             };
