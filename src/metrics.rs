@@ -324,6 +324,8 @@ pub struct KindLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ZoneKindLabels {
+    #[prometheus(flatten)]
+    pub cluster: ClusterLabel,
     pub zone: String,
     pub kind: String,
 }
@@ -335,6 +337,8 @@ pub struct ZoneLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SkipLabels {
+    #[prometheus(flatten)]
+    pub cluster: ClusterLabel,
     pub kind: String,
     pub reason: String,
 }

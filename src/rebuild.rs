@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Filters;
-use crate::metrics::{SkipLabels, ZoneKindLabels, ZoneLabels, ZoneMetrics};
+use crate::metrics::{ClusterLabel, SkipLabels, ZoneKindLabels, ZoneLabels, ZoneMetrics};
 use crate::sources::feed::{Layer, lock};
 use crate::sources::{Feed, ObjectSet, kind};
 use crate::zone::{self, ObjectRef, Settings, SharedZone, Zone};
@@ -225,24 +225,28 @@ impl Observer {
             // Counted here first: one metric update per kind, not one per record. A few
             // kinds, their labels shared strings: a short list, no hashing (this runs
             // before the zone is swapped in).
-            let mut by_kind: Vec<(&str, i64)> = Vec::new();
+            // With several `--cluster`s, per cluster and kind.
+            let mut by_kind: Vec<(&str, Option<&str>, i64)> = Vec::new();
             for node in authority.nodes() {
                 if !node.is_empty_non_terminal() {
                     names += 1;
                 }
                 for origins in node.origins() {
-                    let kind = origins.first().map_or("zone", |o| &*o.kind);
+                    let first = origins.first();
+                    let kind = first.map_or("zone", |o| &*o.kind);
+                    let cluster = first.and_then(|o| o.cluster.as_deref());
                     match by_kind
                         .iter_mut()
-                        .find(|(k, _)| std::ptr::eq(*k, kind) || *k == kind)
+                        .find(|(k, c, _)| (std::ptr::eq(*k, kind) || *k == kind) && *c == cluster)
                     {
-                        Some((_, count)) => *count += 1,
-                        None => by_kind.push((kind, 1)),
+                        Some((_, _, count)) => *count += 1,
+                        None => by_kind.push((kind, cluster, 1)),
                     }
                 }
             }
-            for (kind, count) in by_kind {
+            for (kind, cluster, count) in by_kind {
                 let labels = ZoneKindLabels {
+                    cluster: ClusterLabel(cluster.map(str::to_owned)),
                     zone: domain.clone(),
                     kind: kind.to_string(),
                 };
@@ -261,6 +265,7 @@ impl Observer {
         let mut still = HashSet::new();
         for skip in &rebuilt.zone.claims().dropped {
             let labels = SkipLabels {
+                cluster: ClusterLabel(skip.object.cluster.as_deref().map(str::to_owned)),
                 kind: skip.object.kind.to_string(),
                 reason: skip.reason.to_string(),
             };

@@ -88,6 +88,15 @@ async fn both_clusters_names_answer_over_udp_and_tcp() {
         )
     };
     assert_eq!((objects("prod"), objects("lab")), (1.0, 1.0));
+    let records = |cluster| {
+        sample(
+            &metrics,
+            "k8s_gateway_zone_records",
+            &[("cluster", cluster), ("kind", "Service")],
+        )
+    };
+    // An A record each (a Service without named ports has no SRV).
+    assert_eq!((records("prod"), records("lab")), (1.0, 1.0));
     let (_, page) = debug_get(&server, "/").await;
     for row in [
         "<tr><td>prod</td><td>Service</td><td class=\"state-synced\">",
