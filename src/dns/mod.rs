@@ -14,6 +14,7 @@ pub mod forward;
 pub mod handler;
 pub mod notify;
 pub mod prepared;
+pub mod response;
 pub mod transfer;
 pub mod tsig;
 
@@ -33,7 +34,7 @@ use crate::zone::{AddressRange, SharedZone};
 use connections::{Connection, Connections, TCP_IDLE_TIMEOUT, TCP_IO_TIMEOUT};
 pub use connections::{MAX_TCP_CONNECTIONS, MAX_TCP_PER_CLIENT};
 use forward::Forwarder;
-use handler::Transport;
+use response::{MAX_UDP_PAYLOAD, Outcome, Transport};
 use prepared::PreparedAnswers;
 
 /// How long a shutdown waits for TCP answers already being written.
@@ -65,7 +66,7 @@ fn answer_signed(
     request: &[u8],
     transport: Transport,
     response: &mut Vec<u8>,
-) -> Option<(handler::Outcome, Option<tsig::Signer>)> {
+) -> Option<(Outcome, Option<tsig::Signer>)> {
     if ctx.tsig_keys.is_empty() {
         return None;
     }
@@ -232,7 +233,7 @@ fn answer<'a>(
     prepared: &'a mut PreparedAnswers,
     request: &[u8],
     response: &mut Vec<u8>,
-) -> Option<Cow<'a, handler::Outcome>> {
+) -> Option<Cow<'a, Outcome>> {
     if let Some((outcome, _)) = answer_signed(ctx, request, Transport::Udp, response) {
         return (!response.is_empty()).then_some(Cow::Owned(outcome));
     }
@@ -249,7 +250,7 @@ enum HandOff {
     Ours,
     /// For the forwarder, which has no room ([`forward::MAX_TASKS`]): the SERVFAIL now
     /// in the response buffer is the one to send.
-    Overloaded(handler::Outcome),
+    Overloaded(Outcome),
 }
 
 /// `--fallthrough`: a UDP question whose name the zone does not have goes to the
@@ -260,7 +261,7 @@ fn hand_off(
     socket: &Arc<std::net::UdpSocket>,
     request: &[u8],
     peer: SocketAddr,
-    outcome: &handler::Outcome,
+    outcome: &Outcome,
     timer: RequestTimer,
     response: &mut Vec<u8>,
 ) -> HandOff {
@@ -465,7 +466,7 @@ mod batched {
     }
 }
 
-const MAX_UDP_RESPONSE: usize = handler::MAX_UDP_PAYLOAD as usize;
+const MAX_UDP_RESPONSE: usize = MAX_UDP_PAYLOAD as usize;
 
 /// Accepts TCP connections on `listener` until `shutdown` fires, then waits (briefly)
 /// for answers already being written. At most `limit` connections are open at once,
@@ -735,7 +736,7 @@ enum Frames {
     /// peer (`--transfer-allow`), with the signer of its answer when it was signed.
     Transfer(
         RequestTimer,
-        Box<handler::Outcome>,
+        Box<Outcome>,
         usize,
         Option<Box<tsig::Signer>>,
     ),
@@ -825,7 +826,7 @@ const TRANSFER_AHEAD: usize = 4;
 struct Transfer {
     request: Vec<u8>,
     timer: RequestTimer,
-    outcome: handler::Outcome,
+    outcome: Outcome,
     signer: Option<Box<tsig::Signer>>,
 }
 
@@ -926,7 +927,7 @@ fn account(
     timer: &RequestTimer,
     transport: Transport,
     peer: SocketAddr,
-    outcome: &handler::Outcome,
+    outcome: &Outcome,
     size: usize,
 ) {
     let answered = Answered {
@@ -939,7 +940,7 @@ fn account(
     log_query(transport, peer, outcome);
 }
 
-fn log_query(transport: Transport, peer: SocketAddr, outcome: &handler::Outcome) {
+fn log_query(transport: Transport, peer: SocketAddr, outcome: &Outcome) {
     if let Some((name, rtype)) = &outcome.question {
         tracing::debug!(target: "k8s_gateway::query", %peer, proto = transport.as_str(), %name, %rtype, rcode = %outcome.rcode, "query");
     }
