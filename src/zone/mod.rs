@@ -8,6 +8,7 @@
 mod builder;
 mod entry;
 mod explain;
+pub mod outcome;
 pub mod names;
 pub mod render;
 mod reverse;
