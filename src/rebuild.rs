@@ -209,6 +209,7 @@ impl Events {
                 continue;
             };
             self.queue.offer(Change {
+                previous: previous.get(&object).copied(),
                 api_version: api_version.into_owned(),
                 uid: uid.to_string(),
                 object,

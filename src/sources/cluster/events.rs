@@ -9,10 +9,12 @@
 //! Replicas agree through the Events API itself (a lease would need RBAC on
 //! `coordination.k8s.io`): an Event's name is a hash of the object's uid and the
 //! outcome, so every replica that sees the same change writes the same name, the first
-//! create wins and the others get 409 AlreadyExists. A 409 for an Event last observed
-//! more than [`SAME_CHANGE`] ago is the outcome coming back (published, refused,
-//! published again): that Event's `series` is patched (count + 1, last observed now),
-//! as the Events API aggregates a repeated event.
+//! create wins and the others get 409 AlreadyExists. The Event also says which outcome
+//! came before ([`PREVIOUS_ANNOTATION`]): a 409 for an Event of the same previous
+//! outcome, observed less than [`SAME_CHANGE`] ago, is another replica's write of this
+//! change and dropped; otherwise the outcome came back (published, refused, published
+//! again) and that Event's `series` is patched (count + 1, last observed now), as the
+//! Events API aggregates a repeated event.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -41,6 +43,9 @@ const REFILL_PER_SECOND: f64 = 1.0;
 /// A 409 for an Event observed this recently is another replica's write of the same
 /// change, not the outcome coming back.
 pub const SAME_CHANGE: Duration = Duration::from_secs(60);
+/// On each Event: the fingerprint of the object's outcome before this one (`none` for
+/// a new object), which tells a replica's write of the same change from a recurrence.
+pub const PREVIOUS_ANNOTATION: &str = "k8s-gateway.dns/previous-outcome";
 /// `note` is at most 1 KiB.
 const NOTE_MAX: usize = 1024;
 
@@ -52,6 +57,9 @@ pub struct Change {
     pub api_version: String,
     pub uid: String,
     pub outcome: Outcome,
+    /// The fingerprint of the object's outcome in the zone before; `None` when it had
+    /// none (new, or the first zone).
+    pub previous: Option<u64>,
     /// Part of the first zone after start: an Event that already exists for this
     /// outcome stands as it is (a restart, or the other replicas, recorded it).
     pub at_start: bool,
@@ -140,14 +148,21 @@ impl Recorder {
                 .try_into()
                 .is_ok_and(|d: Duration| d < SAME_CHANGE)
         });
-        if recent {
+        let previous = previous_label(change.previous);
+        let same_previous = (existing.metadata.annotations.as_ref())
+            .and_then(|a| a.get(PREVIOUS_ANNOTATION))
+            .is_some_and(|p| *p == previous);
+        if recent && same_previous {
             return Ok(Written::Duplicate);
         }
         let series = EventSeries {
             count: existing.series.as_ref().map_or(2, |s| s.count + 1),
             last_observed_time: MicroTime(now),
         };
-        let patch = serde_json::json!({ "series": series });
+        let patch = serde_json::json!({
+            "metadata": {"annotations": {PREVIOUS_ANNOTATION: previous}},
+            "series": series,
+        });
         api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await?;
         Ok(Written::Series)
@@ -169,6 +184,9 @@ pub fn event_for(change: &Change, instance: &str, now: Timestamp) -> Event {
         metadata: ObjectMeta {
             name: Some(format!("{name}.{id:016x}")),
             namespace: Some(object.namespace.to_string()),
+            annotations: Some(
+                [(PREVIOUS_ANNOTATION.into(), previous_label(change.previous))].into(),
+            ),
             ..ObjectMeta::default()
         },
         action: Some("Publish".into()),
@@ -188,6 +206,10 @@ pub fn event_for(change: &Change, instance: &str, now: Timestamp) -> Event {
         reporting_instance: Some(instance.chars().take(128).collect()),
         ..Event::default()
     }
+}
+
+fn previous_label(previous: Option<u64>) -> String {
+    previous.map_or_else(|| "none".into(), |p| format!("{p:016x}"))
 }
 
 /// The kind as the API spells it: our label of an Istio Gateway carries its group.
@@ -336,6 +358,7 @@ mod tests {
             api_version: "gateway.networking.k8s.io/v1".into(),
             uid: "0b7e1a2c-5d4f-4e1b-9a8c-3f2d1e0c9b8a".into(),
             outcome,
+            previous: None,
             at_start: false,
         }
     }
