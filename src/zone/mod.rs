@@ -8,8 +8,8 @@
 mod builder;
 mod entry;
 mod explain;
-pub mod outcome;
 pub mod names;
+pub mod outcome;
 pub mod render;
 mod reverse;
 mod store;

@@ -2,7 +2,7 @@
 //! changed from one zone to the next: what `--events` records on the objects.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hash};
 
 use hickory_proto::rr::RecordType;
 
@@ -29,9 +29,7 @@ impl Outcome {
     /// the previous zone's outcomes (a few bytes per object, not its records), and what
     /// names the Event of this outcome.
     pub fn fingerprint(&self) -> u64 {
-        let mut hasher = foldhash::fast::FixedState::with_seed(0x6b38_735f_6777_7900).build_hasher();
-        self.hash(&mut hasher);
-        hasher.finish()
+        foldhash::fast::FixedState::with_seed(0x6b38_735f_6777_7900).hash_one(self)
     }
 
     /// Whether a person should act on it: a field of the object is wrong.
@@ -59,7 +57,10 @@ pub fn outcomes(zone: &Zone) -> HashMap<ObjectRef, Outcome> {
                     record.data
                 );
                 for object in origins {
-                    published.entry(object.clone()).or_default().push(line.clone());
+                    published
+                        .entry(object.clone())
+                        .or_default()
+                        .push(line.clone());
                 }
             }
         }
@@ -87,7 +88,9 @@ pub fn outcomes(zone: &Zone) -> HashMap<ObjectRef, Outcome> {
                 continue;
             }
             let entry = superseded.entry(loser.clone()).or_default();
-            entry.0.insert(name.to_string().trim_end_matches('.').to_string());
+            entry
+                .0
+                .insert(name.to_string().trim_end_matches('.').to_string());
             entry.1.extend(winners.iter().cloned());
         }
     }
@@ -172,8 +175,18 @@ mod tests {
         let route = ObjectRef::new("HTTPRoute", "media", "immich");
         let found = outcomes(&zone(
             vec![
-                entry(Kind::HttpRoute, &route, "photos.home.example.", "192.168.10.50"),
-                entry(Kind::HttpRoute, &route, "immich.home.example.", "192.168.10.50"),
+                entry(
+                    Kind::HttpRoute,
+                    &route,
+                    "photos.home.example.",
+                    "192.168.10.50",
+                ),
+                entry(
+                    Kind::HttpRoute,
+                    &route,
+                    "immich.home.example.",
+                    "192.168.10.50",
+                ),
             ],
             vec![],
         ));
@@ -192,8 +205,18 @@ mod tests {
         let service = ObjectRef::new("Service", "media", "immich");
         let found = outcomes(&zone(
             vec![
-                entry(Kind::HttpRoute, &route, "immich.home.example.", "192.168.10.50"),
-                entry(Kind::Service, &service, "immich.home.example.", "192.168.10.60"),
+                entry(
+                    Kind::HttpRoute,
+                    &route,
+                    "immich.home.example.",
+                    "192.168.10.50",
+                ),
+                entry(
+                    Kind::Service,
+                    &service,
+                    "immich.home.example.",
+                    "192.168.10.60",
+                ),
             ],
             vec![],
         ));
@@ -250,7 +273,10 @@ mod tests {
         let (changed, seen) = changes(&Fingerprints::new(), outcomes(&first));
         assert_eq!(changed.len(), 2);
         let (changed, same) = changes(&seen, outcomes(&first));
-        assert!(changed.is_empty(), "a rebuild that changes nothing: {changed:?}");
+        assert!(
+            changed.is_empty(),
+            "a rebuild that changes nothing: {changed:?}"
+        );
         assert_eq!(same, seen);
         let second = zone(
             vec![

@@ -118,7 +118,10 @@ async fn a_route_its_gateway_refuses_is_not_published_with_the_reason() {
     assert_eq!(events.len(), 1, "{events:?}");
     let event = &events[0].1;
     assert_eq!(event["reason"], "NotPublished");
-    assert_eq!(event["type"], "Normal", "waiting on the Gateway is no mistake");
+    assert_eq!(
+        event["type"], "Normal",
+        "waiting on the Gateway is no mistake"
+    );
     let note = event["note"].as_str().unwrap_or_default();
     assert!(
         note.contains("its parent Gateway has not accepted it"),

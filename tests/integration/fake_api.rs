@@ -194,7 +194,11 @@ impl FakeApi {
     pub async fn wait_event_attempts(&self, n: usize) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while self.event_attempts() < n {
-            assert!(Instant::now() < deadline, "{} Event writes, wanted {n}", self.event_attempts());
+            assert!(
+                Instant::now() < deadline,
+                "{} Event writes, wanted {n}",
+                self.event_attempts()
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -566,8 +570,15 @@ async fn handle(
 ) -> Response {
     let path = request.uri().path().trim_end_matches('/').to_string();
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-    if let ["apis", "events.k8s.io", "v1", "namespaces", ns, "events", rest @ ..] =
-        parts.as_slice()
+    if let [
+        "apis",
+        "events.k8s.io",
+        "v1",
+        "namespaces",
+        ns,
+        "events",
+        rest @ ..,
+    ] = parts.as_slice()
     {
         return events(&api, ns, rest.first().copied(), request).await;
     }
@@ -656,7 +667,11 @@ async fn events(api: &FakeApi, ns: &str, name: Option<&str>, request: Request) -
     if method != axum::http::Method::GET {
         state.event_attempts += 1;
         if let Some(code) = state.refuse_events {
-            return status(code, "Forbidden", "events.events.k8s.io is forbidden (fake)");
+            return status(
+                code,
+                "Forbidden",
+                "events.events.k8s.io is forbidden (fake)",
+            );
         }
     }
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);

@@ -400,7 +400,11 @@ mod tests {
         let event = event_for(&invalid, "a", Timestamp::UNIX_EPOCH);
         assert_eq!(event.type_.as_deref(), Some("Warning"));
         let note = event.note.unwrap();
-        assert!(note.len() <= NOTE_MAX && note.ends_with('…'), "{}", note.len());
+        assert!(
+            note.len() <= NOTE_MAX && note.ends_with('…'),
+            "{}",
+            note.len()
+        );
     }
 
     #[test]
