@@ -9,6 +9,7 @@ mod builder;
 mod entry;
 mod explain;
 pub mod names;
+pub mod outcome;
 pub mod render;
 mod reverse;
 mod store;

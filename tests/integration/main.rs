@@ -8,6 +8,7 @@ mod bad_objects;
 mod cli;
 mod cluster;
 mod edges;
+mod events;
 mod fake_api;
 mod fallthrough;
 mod flaky_api;

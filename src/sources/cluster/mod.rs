@@ -17,6 +17,7 @@
 //! that panics starts again ([`crate::supervise`]).
 
 pub mod discovery;
+pub mod events;
 pub mod listed;
 pub mod watch;
 
@@ -355,6 +356,11 @@ impl ClusterSource {
             kinds,
             shared,
         })
+    }
+
+    /// The client the watches use (for the Events of `--events`). Cheap to clone.
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     /// Runs until `shutdown`: discovery every `--resync`, and the watches of every
