@@ -9,8 +9,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{LowerName, Name, RecordType};
-use k8s_gateway::dns::handler::{Transport, respond};
+use k8s_gateway::dns::handler::respond;
 use k8s_gateway::dns::prepared::PreparedAnswers;
+use k8s_gateway::dns::response::Transport;
 use k8s_gateway::zone::{Entry, EntryName, Kind, ObjectRef, RecordData, Settings, Zone, build};
 
 fn zone(names: u32) -> Zone {

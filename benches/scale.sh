@@ -2,8 +2,10 @@
 # scale.sh: start-up time, resident memory and the time for one change to reach the
 # answers, with N LoadBalancer Services from a manifests file (benches/gen-services.py).
 #
-#   bash benches/scale.sh [-b BINARY] COUNT...
+#   bash benches/scale.sh [-b BINARY] [-f documents|list|json] COUNT...
 #
+# -f picks the file's shape (default documents: one YAML document per Service; list: one
+# `kind: List` as `kubectl get -A -o yaml` prints it; json: that list as `-o json`).
 # For each COUNT: writes the Services file, starts `k8s-gateway serve --manifests` on
 # loopback, asks for the last Service's name until it answers (start-up), reads VmRSS
 # (serving) and VmHWM (peak) from /proc, then changes that Service's address in the file
@@ -15,11 +17,19 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 bin=${CARGO_TARGET_DIR:-$here/../target}/release/k8s-gateway
-while getopts "b:" o; do
-  case $o in b) bin=$OPTARG ;; *) exit 2 ;; esac
+format=documents
+while getopts "b:f:" o; do
+  case $o in b) bin=$OPTARG ;; f) format=$OPTARG ;; *) exit 2 ;; esac
 done
 shift $((OPTIND - 1))
-[ $# -ge 1 ] || { echo "usage: scale.sh [-b BINARY] COUNT..." >&2; exit 2; }
+usage="usage: scale.sh [-b BINARY] [-f documents|list|json] COUNT..."
+[ $# -ge 1 ] || { echo "$usage" >&2; exit 2; }
+case $format in
+  documents) gen=() file=services.yaml ;;
+  list) gen=(--list) file=services.yaml ;;
+  json) gen=(--json) file=services.json ;;
+  *) echo "$usage" >&2; exit 2 ;;
+esac
 command -v dig >/dev/null || { echo "scale.sh: dig not found" >&2; exit 2; }
 port=${PORT:-55353}
 work=$(mktemp -d)
@@ -35,12 +45,12 @@ check() {
 }
 
 for count in "$@"; do
-  python3 "$here/gen-services.py" "$count" >"$work/services.yaml"
+  python3 "$here/gen-services.py" "${gen[@]}" "$count" >"$work/$file"
   last=$((count - 1))
   if [ $((last % 10)) -eq 0 ]; then name=app$last.home.example; else name=app$last.ns$((last % 100)).home.example; fi
   ip=10.$((64 + last / 65536)).$((last / 256 % 256)).$((last % 256))
   start=$(now)
-  "$bin" serve --domain home.example --manifests "$work/services.yaml" \
+  "$bin" serve --domain home.example --manifests "$work/$file" \
     --listen 127.0.0.1:"$port" --http-listen 127.0.0.1:0 --debug-listen off 2>"$work/log" &
   pid=$! deadline=$(($(date +%s) + 300))
   until [ "$(answer "$name")" = "$ip" ]; do check; done
@@ -48,7 +58,11 @@ for count in "$@"; do
   rss=$(awk '/^VmRSS/ {print $2}' /proc/$pid/status)
   hwm=$(awk '/^VmHWM/ {print $2}' /proc/$pid/status)
   # One object changed: the last Service's address.
-  sed -i "s/- ip: $ip\$/- ip: 192.0.2.1/" "$work/services.yaml"
+  if [ "$format" = json ]; then
+    sed -i "s/\"ip\": \"$ip\"/\"ip\": \"192.0.2.1\"/" "$work/$file"
+  else
+    sed -i "s/- ip: $ip\$/- ip: 192.0.2.1/" "$work/$file"
+  fi
   changed=$(now) deadline=$(($(date +%s) + 300))
   until [ "$(answer "$name")" = "192.0.2.1" ]; do check; done
   seen=$(now)

@@ -11,7 +11,7 @@ command -v cargo-fuzz >/dev/null || { echo "cargo install cargo-fuzz" >&2; exit 
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 cargo +nightly fuzz build -O
-for target in respond manifests zone_builder block_yaml; do
+for target in respond manifests zone_builder; do
     mkdir -p "$scratch/$target" "artifacts/$target"
     echo "== $target: ${seconds}s"
     # zone_builder takes structured input (arbitrary) and has no seed folder.

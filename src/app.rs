@@ -301,6 +301,20 @@ async fn start_source(
             metrics.sources.clone(),
         )
         .await?;
+        if options.events {
+            let (queue, changes) = cluster::events::EventQueue::new(metrics.events.clone());
+            let recorder = cluster::events::Recorder::new(
+                source.clients(),
+                cluster::events::Recorder::instance_name(),
+            );
+            tasks.spawn(ok(cluster::events::run(
+                changes,
+                recorder,
+                metrics.events.clone(),
+                shutdown.clone(),
+            )));
+            rebuilder.record_events(queue);
+        }
         tasks.spawn(ok(source.run(shutdown.clone())));
     }
     tasks.spawn(ok(rebuild::run(feed, rebuilder.clone(), shutdown.clone())));

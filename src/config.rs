@@ -254,6 +254,12 @@ pub struct SourceArgs {
     )]
     pub zone_files: Vec<PathBuf>,
 
+    /// Record a Kubernetes Event (events.k8s.io/v1) on an object whenever what it
+    /// publishes changes: Published, NotPublished (with the reason) or Superseded, for
+    /// `kubectl describe`. Needs the cluster and RBAC create/patch on events.
+    #[arg(long, env = "K8S_GATEWAY_EVENTS")]
+    pub events: bool,
+
     /// Kubeconfig file for the cluster (default: the pod's service account, else
     /// KUBECONFIG or ~/.kube/config).
     #[arg(long, env = "K8S_GATEWAY_KUBECONFIG", value_name = "PATH")]
@@ -389,6 +395,8 @@ pub struct ClusterOptions {
     pub label_selector: Option<String>,
     pub resync: Duration,
     pub sync_timeout: Duration,
+    /// `--events`: record Events on the objects read.
+    pub events: bool,
 }
 
 /// One `--cluster NAME=KUBECONFIG[:CONTEXT]`.
@@ -562,6 +570,7 @@ impl Config {
             label_selector,
             resync: source.resync,
             sync_timeout: source.sync_timeout,
+            events: source.events,
         };
         check_paths("--zone-file", &source.zone_files)?;
         let files = !source.manifests.is_empty() || !source.zone_files.is_empty();
@@ -574,6 +583,12 @@ impl Config {
             if cluster_only {
                 return Err(Error::Invalid(
                     "--kubeconfig, --context, --cluster, --namespace and --label-selector apply to the cluster: with --manifests or --zone-file, add --watch-cluster to watch it too"
+                        .into(),
+                ));
+            }
+            if source.events {
+                return Err(Error::Invalid(
+                    "--events records Events on the cluster's objects: files have no API to record on; add --watch-cluster, or leave --events out"
                         .into(),
                 ));
             }

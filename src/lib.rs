@@ -11,8 +11,9 @@
 //! records each name has, decided once per change (precedence, CNAME rules, apex). It
 //! knows nothing of Kubernetes or sockets.
 //!
-//! **DNS** ([`dns`]) answers UDP and TCP queries from the current snapshot, loaded with
-//! one atomic read: queries never lock and never wait for the API. With `--fallthrough`,
+//! **DNS** ([`dns`]) answers UDP ([`dns::udp`]) and TCP ([`dns::tcp`]) queries from the
+//! current snapshot, loaded with one atomic read: queries never lock and never wait for
+//! the API; [`dns::handler`] turns a request into its answer. With `--fallthrough`,
 //! a name of our domains the zone lacks is handed to [`dns::forward`], which asks the
 //! upstreams from a task of its own (cached by TTL, coalesced, loop-guarded). Zone
 //! transfers from allowed secondaries go to [`dns::transfer`]; [`dns::notify`] tells the

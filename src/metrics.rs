@@ -115,6 +115,8 @@ pub struct Metrics {
     pub forward: ForwardMetrics,
     /// NOTIFY messages to secondaries (`--notify`).
     pub notify: NotifyMetrics,
+    /// Kubernetes Events written on the objects (`--events`).
+    pub events: EventMetrics,
     /// What the DNS sockets could not do: accept a connection, send an answer.
     pub sockets: SocketMetrics,
     /// Long-running tasks that ended or panicked and were started again, per task
@@ -140,6 +142,19 @@ pub struct ZoneMetrics {
     pub names: Family<ZoneLabels, Gauge>,
     pub skipped: Family<SkipLabels, Gauge>,
     pub reload_errors: Counter,
+}
+
+/// Kubernetes Events (`--events`), by what became of each: `written`, `series` (an
+/// existing Event's count raised), `duplicate` (another replica wrote it), `dropped`
+/// (queue full, or over the object's rate), `failed` (the API refused or was away).
+#[derive(Clone, Default)]
+pub struct EventMetrics {
+    pub events: Family<EventLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    pub result: &'static str,
 }
 
 /// Metrics of the cluster source, per kind of API object.
@@ -376,6 +391,7 @@ impl Metrics {
             },
             forward: ForwardMetrics::new(),
             notify: NotifyMetrics::default(),
+            events: EventMetrics::default(),
             sockets: SocketMetrics::default(),
             task_restarts,
             transfer_aborts: Counter::default(),
@@ -493,6 +509,11 @@ impl Metrics {
             "udp_send_errors",
             "UDP answers the kernel refused to send (dropped; the client asks again)",
             metrics.sockets.udp_send_errors.clone(),
+        );
+        own.register(
+            "events",
+            "Kubernetes Events on the objects (--events), per result: written, series (an existing Event's count raised), duplicate (another replica wrote it), dropped (queue full or over the object's rate), failed",
+            metrics.events.events.clone(),
         );
         own.register(
             "task_restarts",

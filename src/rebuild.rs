@@ -16,8 +16,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Filters;
 use crate::metrics::{ClusterLabel, SkipLabels, ZoneKindLabels, ZoneLabels, ZoneMetrics};
+use crate::sources::cluster::events::{Change, EventQueue};
 use crate::sources::feed::{Layer, lock};
 use crate::sources::{Feed, ObjectSet, kind};
+use crate::zone::outcome::{self, Fingerprints};
 use crate::zone::{self, ObjectRef, Settings, SharedZone, Zone};
 
 /// How long the rebuild waits for the changes of a burst to stop arriving.
@@ -95,6 +97,15 @@ pub struct Rebuilder {
     observer: Observer,
     /// The serial of the zone last swapped in, for whoever follows it (NOTIFY, `render`).
     serials: watch::Sender<u32>,
+    /// With `--events`: where the objects whose outcome changed go.
+    events: OnceLock<Events>,
+}
+
+/// What `--events` keeps between rebuilds.
+struct Events {
+    queue: EventQueue,
+    /// The outcomes of the last zone; `None` before the first.
+    seen: Mutex<Option<Fingerprints>>,
 }
 
 impl Rebuilder {
@@ -110,7 +121,17 @@ impl Rebuilder {
             zone,
             observer: Observer::new(metrics),
             serials: watch::Sender::new(0),
+            events: OnceLock::new(),
         }
+    }
+
+    /// From now on, hands every object whose outcome changes (what it publishes, or
+    /// why not) to `queue`, to be recorded as an Event on it. Set once.
+    pub fn record_events(&self, queue: EventQueue) {
+        let _ = self.events.set(Events {
+            queue,
+            seen: Mutex::new(None),
+        });
     }
 
     pub fn zone(&self) -> &SharedZone {
@@ -157,6 +178,9 @@ impl Rebuilder {
         self.zone.store(Some(zone.clone()));
         let swapped = Instant::now();
         log_change(previous.as_deref(), &zone);
+        if let Some(events) = self.events.get() {
+            events.offer_changes(&zone, objects);
+        }
         let millis = |from: Instant, to: Instant| to.duration_since(from).as_millis();
         tracing::debug!(
             entries_ms = millis(started, entries_done),
@@ -172,6 +196,38 @@ impl Rebuilder {
             release();
         }
         zone
+    }
+}
+
+impl Events {
+    /// Compares each object's outcome in `zone` with the last zone's, after the swap
+    /// (the answers do not wait for it), and queues the changes of objects read from
+    /// the API; the queue never blocks.
+    fn offer_changes(&self, zone: &Zone, layers: &[Layer]) {
+        let mut seen = lock(&self.seen);
+        let at_start = seen.is_none();
+        let previous = seen.take().unwrap_or_default();
+        let (changed, fingerprints) = outcome::changes(&previous, outcome::outcomes(zone));
+        *seen = Some(fingerprints);
+        drop(seen);
+        for (object, outcome) in changed {
+            // The object's own cluster's layer: the files' objects (in no named
+            // layer beside `--cluster`s) have no API identity and are passed over.
+            let identity = (layers.iter())
+                .filter(|layer| layer.cluster == object.cluster)
+                .find_map(|layer| layer.objects.api_identity(&object));
+            let Some((api_version, uid)) = identity else {
+                continue;
+            };
+            self.queue.offer(Change {
+                previous: previous.get(&object).copied(),
+                api_version: api_version.into_owned(),
+                uid: uid.to_string(),
+                object,
+                outcome,
+                at_start,
+            });
+        }
     }
 }
 

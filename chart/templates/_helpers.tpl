@@ -189,6 +189,9 @@ K8S_GATEWAY_RESYNC: {{ . | quote }}
 {{- with .Values.syncTimeout }}
 K8S_GATEWAY_SYNC_TIMEOUT: {{ . | quote }}
 {{- end }}
+{{- if .Values.events }}
+K8S_GATEWAY_EVENTS: "true"
+{{- end }}
 {{- with .Values.fallthrough }}
 K8S_GATEWAY_FALLTHROUGH: {{ join "," . | quote }}
 K8S_GATEWAY_FALLTHROUGH_CACHE: {{ $.Values.fallthroughCache | int | toString | quote }}

@@ -180,11 +180,13 @@ def test_config_comes_from_the_configmap(render):
         "K8S_GATEWAY_DEBUG_LISTEN": "127.0.0.1:8081",
         "K8S_GATEWAY_LOG_FORMAT": "json",
         "RUST_LOG": "info",
+        "K8S_GATEWAY_EVENTS": "true",
     }
     c = container(rendered)
     assert c["args"] == ["serve"]
     assert c["envFrom"] == [{"configMapRef": {"name": RELEASE}}]
-    assert "env" not in c
+    # Only the pod's name (the Events' reportingInstance) comes from elsewhere.
+    assert [e["name"] for e in c["env"]] == ["POD_NAME"]
     # Service links would add K8S_GATEWAY_PORT etc. for our own Service: our option prefix.
     assert rendered.one("Deployment")["spec"]["template"]["spec"]["enableServiceLinks"] is False
 
@@ -211,12 +213,20 @@ def test_pod_is_locked_down(render):
     assert pod["serviceAccountName"] == RELEASE
 
 
-def test_default_rbac_reads_every_kind_and_writes_nothing(render):
+def test_default_rbac_reads_every_kind_and_writes_only_events(render):
     rendered = render(DOMAIN)
     for rule in rendered.one("ClusterRole")["rules"]:
+        if rule["apiGroups"] == ["events.k8s.io"]:
+            # --events, on by default: exactly create and patch on events, nothing else.
+            assert rule["resources"] == ["events"] and sorted(rule["verbs"]) == ["create", "patch"], rule
+            continue
         assert sorted(rule["verbs"]) == ["get", "list", "watch"], rule
         assert "nonResourceURLs" not in rule  # discovery is granted to every authenticated user
+    assert env(rendered)["K8S_GATEWAY_EVENTS"] == "true"
+    pod_name = [e for e in container(rendered)["env"] if e["name"] == "POD_NAME"]
+    assert pod_name == [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
     assert rules_by_group(rendered) == {
+        "events.k8s.io": ["events"],
         "": ["namespaces", "services"],
         "networking.k8s.io": ["ingresses"],
         "gateway.networking.k8s.io": ["gateways", "grpcroutes", "httproutes", "tlsroutes"],
@@ -384,9 +394,16 @@ def test_cilium_pool_needs_blocks(render):
     ],
 )
 def test_watched_resources_limit_rbac_and_set_precedence(render, kinds, rules):
-    rendered = render({**DOMAIN, "watchedResources": kinds})
+    rendered = render({**DOMAIN, "watchedResources": kinds, "events": False})
     assert env(rendered)["K8S_GATEWAY_RESOURCES"] == ",".join(kinds)
     assert rules_by_group(rendered) == rules
+
+
+def test_events_off_needs_no_permission_on_events(render):
+    rendered = render({**DOMAIN, "events": False})
+    assert "events.k8s.io" not in rules_by_group(rendered)
+    assert "K8S_GATEWAY_EVENTS" not in env(rendered)
+    assert "env" not in container(rendered)
 
 
 def test_empty_watched_resources_leave_the_binary_default_order(render):
@@ -481,6 +498,7 @@ def test_every_option_reaches_the_config(render):
         "K8S_GATEWAY_TSIG_KEY": "/etc/k8s-gateway/tsig/tsig.key",
         "K8S_GATEWAY_RESYNC": "10m",
         "K8S_GATEWAY_SYNC_TIMEOUT": "2m",
+        "K8S_GATEWAY_EVENTS": "true",
         "K8S_GATEWAY_FALLTHROUGH": "1.1.1.1,[2606:4700:4700::1111]:53",
         "K8S_GATEWAY_FALLTHROUGH_CACHE": "500",
         "K8S_GATEWAY_UDP_WORKERS": "2",

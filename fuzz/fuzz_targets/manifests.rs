@@ -6,7 +6,8 @@ use std::path::Path;
 
 use hickory_proto::rr::{Name, RecordType};
 use k8s_gateway::config::Filters;
-use k8s_gateway::dns::handler::{Transport, respond};
+use k8s_gateway::dns::handler::respond;
+use k8s_gateway::dns::response::Transport;
 use k8s_gateway::sources::{kind, manifests};
 use k8s_gateway::zone::{Settings, build_with, render};
 use k8s_gateway_fuzz::check_response;

@@ -6,8 +6,9 @@
 use std::cell::RefCell;
 use std::sync::LazyLock;
 
-use k8s_gateway::dns::handler::{Transport, respond};
+use k8s_gateway::dns::handler::respond;
 use k8s_gateway::dns::prepared::PreparedAnswers;
+use k8s_gateway::dns::response::Transport;
 use k8s_gateway::zone::Zone;
 use k8s_gateway_fuzz::{check_response, fixed_zone};
 use libfuzzer_sys::fuzz_target;

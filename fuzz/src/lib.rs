@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use hickory_proto::op::Message;
 use hickory_proto::rr::Name;
-use k8s_gateway::dns::handler::{MAX_UDP_PAYLOAD, Transport};
+use k8s_gateway::dns::response::{MAX_UDP_PAYLOAD, Transport};
 use k8s_gateway::zone::{Entry, EntryName, Kind, ObjectRef, RecordData, Settings, Zone, build};
 
 fn name(text: &str) -> Name {

@@ -33,7 +33,7 @@ use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
 use super::cache::{Cache, Key, Upstreamed};
-use super::handler::{MAX_UDP_PAYLOAD, Outcome, Transport, response_edns};
+use super::response::{MAX_UDP_PAYLOAD, Outcome, Transport, response_edns, size_limit};
 use crate::metrics::{
     DnsMetrics, ForwardMetrics, IgnoredLabels, OverloadLabels, UpstreamLabels, UpstreamRcodeLabels,
 };
@@ -59,22 +59,6 @@ pub const MAX_TASKS: usize = MAX_IN_FLIGHT * MAX_WAITERS;
 pub const LOOP_MARKER: u16 = 65_053;
 /// The UDP payload we offer upstream; a datagram longer than that is not an answer to us.
 const UPSTREAM_PAYLOAD: u16 = MAX_UDP_PAYLOAD;
-/// Without EDNS(0) a UDP answer is at most 512 bytes (RFC 1035 §4.2.1).
-const CLASSIC_UDP_PAYLOAD: u16 = 512;
-
-/// Whether a name the zone does not have may be asked upstream: a name of a `--domain`
-/// may, a name of a reverse zone (`in-addr.arpa`, `ip6.arpa`) may not. Those hold the
-/// LAN's own addresses: a miss there is ours to answer, and the public resolvers have
-/// nothing better to say about private addresses (RFC 6761 §6.1 asks them to answer
-/// NXDOMAIN without asking anyone).
-pub fn may_fall_through(name: &LowerName) -> bool {
-    static ARPA: std::sync::OnceLock<LowerName> = std::sync::OnceLock::new();
-    let arpa = ARPA.get_or_init(|| {
-        LowerName::from(hickory_proto::rr::Name::from_labels([&b"arpa"[..]]).unwrap_or_default())
-    });
-    !arpa.zone_of(name)
-}
-
 /// Waiters for one upstream question: everyone who asked it while it was in flight.
 type Waiters = Vec<oneshot::Sender<Option<Arc<Upstreamed>>>>;
 
@@ -165,17 +149,11 @@ impl Reply {
         let [query] = &message.queries[..] else {
             return None;
         };
-        let limit = match transport {
-            Transport::Tcp => u16::MAX,
-            Transport::Udp => message.edns.as_ref().map_or(CLASSIC_UDP_PAYLOAD, |e| {
-                e.max_payload().clamp(CLASSIC_UDP_PAYLOAD, MAX_UDP_PAYLOAD)
-            }),
-        };
         Some(Reply {
             meta: Metadata::response_from_request(&message.metadata),
             query: query.clone(),
             edns: message.edns.as_ref().map(response_edns),
-            limit,
+            limit: size_limit(message.edns.as_ref(), transport),
             looped: message
                 .edns
                 .as_ref()
@@ -761,14 +739,6 @@ mod tests {
         assert!(edns.option(EdnsCode::Unknown(LOOP_MARKER)).is_some());
         assert!((65_001..=65_534).contains(&LOOP_MARKER), "RFC 6891 §9");
         assert!(request.metadata.recursion_desired);
-    }
-
-    #[test]
-    fn reverse_zone_names_never_fall_through() {
-        let name = |text: &str| LowerName::from(Name::from_ascii(text).unwrap());
-        assert!(may_fall_through(&name("blog.home.example.")));
-        assert!(!may_fall_through(&name("41.10.168.192.in-addr.arpa.")));
-        assert!(!may_fall_through(&name("0.0.d.f.ip6.arpa.")));
     }
 
     #[test]

@@ -12,43 +12,8 @@ use hickory_proto::rr::rdata::tsig::TsigError;
 use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
 
-use crate::zone::{Lookup, Zone};
-
-/// The largest UDP answer we send, whatever the client offers: the DNS Flag Day 2020
-/// value, which avoids IP fragmentation on every common path.
-pub const MAX_UDP_PAYLOAD: u16 = 1232;
-/// Without EDNS(0) a UDP answer is at most 512 bytes (RFC 1035 §4.2.1).
-const CLASSIC_UDP_PAYLOAD: u16 = 512;
-
-/// How the request arrived: decides the size limit of the answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Transport {
-    Udp,
-    Tcp,
-}
-
-impl Transport {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-        }
-    }
-}
-
-/// What was asked and answered, for metrics and the debug query log.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Outcome {
-    /// The question, if the request had one we could read.
-    pub question: Option<(LowerName, RecordType)>,
-    pub rcode: ResponseCode,
-    /// Whether the name is in one of our domains (AA set).
-    pub authoritative: bool,
-    pub truncated: bool,
-    /// The name is inside our domains but the zone does not have it (NXDOMAIN with no
-    /// CNAME leading there): the one case `--fallthrough` hands to an upstream.
-    pub no_such_name: bool,
-}
+use super::response::{Outcome, Transport, response_edns, size_limit};
+use crate::zone::{Lookup, Zone, may_fall_through};
 
 /// Writes the response to `request` into `out` (cleared first). Returns `None` when no
 /// response must be sent: the packet is too short to carry an ID, or is itself a
@@ -71,7 +36,7 @@ pub fn respond(
         Err(_) => return Some(error(meta, ResponseCode::FormErr, None, None, out)),
     };
     let edns = message.edns.as_ref().map(response_edns);
-    let limit = size_limit(&message, transport);
+    let limit = size_limit(message.edns.as_ref(), transport);
     match tsig(&message) {
         Tsig::None => {}
         // RFC 8945 §5.1: a TSIG record anywhere but last is FORMERR.
@@ -138,19 +103,8 @@ pub fn respond(
         truncated,
         no_such_name: answer.rcode == ResponseCode::NXDomain
             && answer.answers.is_empty()
-            && super::forward::may_fall_through(&qname),
+            && may_fall_through(&qname),
     })
-}
-
-/// The largest answer to `request` over `transport`: RFC 1035 §4.2.1 (512 over UDP
-/// without EDNS), RFC 6891 §6.2.5 (the client's payload size, up to ours).
-pub fn size_limit(request: &Message, transport: Transport) -> u16 {
-    match transport {
-        Transport::Tcp => u16::MAX,
-        Transport::Udp => request.edns.as_ref().map_or(CLASSIC_UDP_PAYLOAD, |e| {
-            e.max_payload().clamp(CLASSIC_UDP_PAYLOAD, MAX_UDP_PAYLOAD)
-        }),
-    }
 }
 
 /// Encodes the answer in at most `limit` bytes, measured after name compression (RFC
@@ -382,15 +336,6 @@ impl EmitAndCount for Section<'_> {
     }
 }
 
-/// Our OPT record: EDNS version 0, our payload size, the client's DO bit copied
-/// (RFC 3225 §3), no options.
-pub(super) fn response_edns(request: &Edns) -> Edns {
-    let mut edns = Edns::new();
-    edns.set_max_payload(MAX_UDP_PAYLOAD);
-    edns.set_dnssec_ok(request.flags().dnssec_ok);
-    edns
-}
-
 #[cfg(test)]
 mod tests {
     use std::net::{IpAddr, Ipv4Addr};
@@ -399,6 +344,7 @@ mod tests {
     use hickory_proto::rr::Name;
 
     use super::*;
+    use crate::dns::response::MAX_UDP_PAYLOAD;
     use crate::zone::{Entry, EntryName, Kind, ObjectRef, RecordData, Settings, build};
 
     fn zone() -> Zone {

@@ -17,13 +17,14 @@
 
 use std::borrow::Cow;
 
-use super::handler::{self, Outcome, Transport};
+use super::handler;
+use super::response::{MAX_UDP_PAYLOAD, Outcome, Transport};
 use crate::zone::Zone;
 
 /// Questions kept per worker. With answers of ~100 bytes this is ~300 KiB per worker.
 const SLOTS: usize = 2048;
 /// Answers longer than this are not kept (bounded memory; they are rare and slow anyway).
-const MAX_KEPT: usize = handler::MAX_UDP_PAYLOAD as usize;
+const MAX_KEPT: usize = MAX_UDP_PAYLOAD as usize;
 /// The header bytes of a request.
 const HEADER: usize = 12;
 /// RD in the second byte of the flags (RFC 1035 §4.1.1).

@@ -13,7 +13,7 @@ use hickory_proto::op::{Header, Message, MessageType, Metadata, OpCode, Query, R
 use hickory_proto::rr::{LowerName, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
 
-use super::handler::Outcome;
+use super::response::Outcome;
 use crate::zone::{AddressRange, Authority, Zone};
 
 /// Bytes of records per message at most: well under the 64 KiB of a TCP frame, and what

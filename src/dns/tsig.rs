@@ -16,7 +16,7 @@ use hickory_proto::rr::rdata::tsig::{TsigAlgorithm, TsigError, signed_bitmessage
 use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
-use super::handler::Outcome;
+use super::response::{Outcome, Transport, size_limit};
 
 /// The fudge we sign with and allow: 300 s, as RFC 8945 §10 recommends and BIND and Knot
 /// use.
@@ -394,7 +394,7 @@ pub fn check(keys: &[Key], request: &[u8], now: u64) -> Checked {
     Checked::Signed {
         request: stripped,
         signer: Signer::answering(key.clone(), tsig.mac.clone(), now),
-        udp_limit: super::handler::size_limit(&message, super::handler::Transport::Udp),
+        udp_limit: size_limit(message.edns.as_ref(), Transport::Udp),
     }
 }
 

@@ -104,7 +104,7 @@ async fn explain(State(state): State<DebugState>, Query(query): Query<ExplainQue
     match state.zone.load().as_ref() {
         Some(zone) => {
             let mut explanation = zone.explain(&name);
-            if explanation.status == "NXDOMAIN" && crate::dns::forward::may_fall_through(&name) {
+            if explanation.status == "NXDOMAIN" && crate::zone::may_fall_through(&name) {
                 explanation.fallthrough =
                     state.fallthrough.iter().map(ToString::to_string).collect();
             }

@@ -88,6 +88,8 @@ pub trait Kept: Any + PartialEq + Debug + Send + Sync {
     fn ignored(&self) -> bool;
     /// Its namespace and name, as the object set keys it.
     fn key(&self) -> Key;
+    /// `metadata.uid`: what an Event on the object names it by (`--events`).
+    fn uid(&self) -> Option<&str>;
 }
 
 /// Kinds that keep their own (already slim) type, with its metadata.
@@ -98,6 +100,10 @@ impl<T: Resource<DynamicType = ()> + PartialEq + Debug + Send + Sync + 'static> 
 
     fn key(&self) -> Key {
         super::shared::key(self.meta())
+    }
+
+    fn uid(&self) -> Option<&str> {
+        self.meta().uid.as_deref()
     }
 }
 
@@ -132,6 +138,9 @@ pub trait Kind: Send + Sync {
     fn group(&self) -> Cow<'static, str>;
     /// The kind as the API and manifests spell it (`HTTPRoute`).
     fn api_kind(&self) -> Cow<'static, str>;
+    /// `group/version` (`v1` for the core group) of the type we read it as, for the
+    /// Events recorded on its objects.
+    fn api_version(&self) -> Cow<'static, str>;
     /// See [`Source::NEEDED_BY`].
     fn needed_by(&self) -> &'static [zone::Kind];
     /// See [`Source::SCOPED`].
@@ -166,6 +175,10 @@ impl<T: Source> Kind for Of<T> {
 
     fn api_kind(&self) -> Cow<'static, str> {
         T::kind(&())
+    }
+
+    fn api_version(&self) -> Cow<'static, str> {
+        T::api_version(&())
     }
 
     fn needed_by(&self) -> &'static [zone::Kind] {

@@ -7,16 +7,16 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
-use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use notify::{RecursiveMode, Watcher};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::block_yaml;
 use super::feed::Feed;
 use super::kind::{self, Kind};
 use super::objects::{ObjectSet, Stored};
@@ -86,12 +86,7 @@ fn load_with(
     // thousands of files holds one descriptor and one file's text at once.
     for file in &walk.files {
         match read_file(file) {
-            Ok(text) => {
-                loader.prefetch(file, &text);
-                loader.read_text(file, &text);
-                // What the prefetch noted is about this text only, which is dropped now.
-                loader.listed.clear();
-            }
+            Ok(text) => loader.read_text(file, &text),
             Err(message) => loader.error(file, message),
         }
     }
@@ -104,19 +99,6 @@ fn load_with(
         loader.next,
     )
 }
-
-/// Where a slice of a file's text starts, and its length: which span it is, while the
-/// text is read (the read only looks these up within the text they were taken from).
-type TextId = (usize, usize);
-
-fn text_id(span: &str) -> TextId {
-    (span.as_ptr() as usize, span.len())
-}
-
-/// At most this many threads decode a file's new spans at once.
-const MAX_READERS: usize = 8;
-/// Fewer new spans than twice this are decoded on the calling thread.
-const MIN_SPANS_PER_READER: usize = 256;
 
 /// Reads the manifest paths again on every change, decoding only the documents and list
 /// items whose text changed since the last read: with 100,000 Services in one file, a
@@ -145,7 +127,7 @@ impl Reader {
             load_with(&self.paths, &self.zone_files, std::mem::take(&mut *cache));
         *cache = next;
         tracing::debug!(
-            spans = cache.spans.len(),
+            spans = cache.len(),
             ms = started.elapsed().as_millis(),
             "manifests read"
         );
@@ -154,25 +136,23 @@ impl Reader {
     }
 }
 
-/// What each span of text (a document, or an item of a `kubectl` list) that read
-/// without a problem decoded to, by a hash of its file's path and its text. Only the
-/// spans of the last read are kept, so it never outgrows the files.
-#[derive(Default)]
-struct SpanCache {
-    spans: HashMap<SpanKey, Decoded, foldhash::fast::RandomState>,
-}
+/// What each span of text (a YAML document, or an item of a list) that read without a
+/// problem decoded to, by a hash of its text. Only the spans of the last read are kept,
+/// so it never outgrows the files. Parsing is most of a read's time: a span found here
+/// is hashed, not parsed.
+type SpanCache = HashMap<SpanKey, Decoded>;
 
-/// A span's file and text, hashed, with the text's length as a second check.
+/// A span's text, hashed. 128 bits, so that two texts of one folder never share a key
+/// (at 64 bits, a million spans would still meet once in 10^7 reads); xxh3 rather than a
+/// cryptographic hash, because every reload hashes every byte of the files (86 MB for
+/// 100,000 Services) and nothing here is chosen by an attacker aiming at collisions
+/// (the files are the operator's own).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-struct SpanKey(u64, usize);
+struct SpanKey(u128);
 
 impl SpanKey {
-    /// foldhash rather than the standard SipHash: every reload hashes every byte of the
-    /// files (86 MB for 100,000 Services), and nothing here is chosen by an attacker
-    /// who could aim at collisions (the files are the operator's own).
-    fn of(file: &Path, text: &str) -> Self {
-        let hash = foldhash::quality::FixedState::with_seed(0x6b38_735f_6777);
-        SpanKey(hash.hash_one((file, text)), text.len())
+    fn of(text: &str) -> Self {
+        SpanKey(xxhash_rust::xxh3::xxh3_128(text.as_bytes()))
     }
 }
 
@@ -390,51 +370,64 @@ struct Loader {
     /// What the spans of the last read decoded to, and those of this read.
     previous: SpanCache,
     next: SpanCache,
-    /// What the document and the list item being read decode to, for `next`.
-    document: Option<Decoded>,
-    item: Option<Decoded>,
-    /// The `kubectl` list documents the prefetch split into items, by [`text_id`]: the
-    /// items' keys and [`text_id`]s, so that the read does not split and hash a file of
-    /// 100,000 items a second time.
-    listed: HashMap<TextId, Vec<(SpanKey, TextId)>>,
-    /// A prefetch reader: it only fills `next`, whose spans the read that follows keeps
-    /// in `read` (keeping them here too would cost a second list of every object).
-    decode_only: bool,
+}
+
+/// Where in its file an object is: its document, and its item when that is a list. For
+/// the messages, which must let the reader find the object.
+#[derive(Clone, Copy)]
+struct Place {
+    document: usize,
+    item: Option<usize>,
+}
+
+impl Place {
+    fn document(document: usize) -> Self {
+        Place {
+            document,
+            item: None,
+        }
+    }
+
+    fn item(document: usize, item: usize) -> Self {
+        Place {
+            document,
+            item: Some(item),
+        }
+    }
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "document {}", self.document)?;
+        match self.item {
+            Some(item) => write!(f, ", item {item}"),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Loader {
     /// Reads a file document by document, each decoded and dropped before the next is
-    /// parsed: a file of 100,000 Services never holds all their YAML trees at once. A
-    /// broken document is reported and the others are read. Should the split on `---`
-    /// lines have cut the stream wrongly (a marker followed by content), the whole
-    /// stream is parsed at once instead.
+    /// parsed: a file of 100,000 Services never holds all their trees at once. A broken
+    /// document is reported and the others are read. Should the split on `---` lines
+    /// have cut the stream wrongly (a directive before a marker), the whole stream is
+    /// parsed at once instead.
     fn read_text(&mut self, file: &Path, text: &str) {
         let errors_before = self.errors.len();
         let parts = document_spans(text);
-        let mut index = 0;
+        let mut index = 1;
         let mut broken = false;
         for (part_index, part) in parts.iter().enumerate() {
-            let span = SpanKey::of(file, part);
-            if let Some(documents) = self.reuse(file, span) {
-                index += documents;
-                continue;
-            }
-            let errors_before_part = self.errors.len();
-            self.document = Some(Decoded::default());
             match self.read_part(file, index, part) {
-                Ok(documents) => {
-                    index += documents;
-                    self.remember(span, errors_before_part, documents);
-                }
+                Ok(documents) => index += documents,
                 Err(e) => {
-                    self.document = None;
                     let message = if parts.len() == 1 {
-                        format!("not valid YAML or JSON: {}", first_line(&e.to_string()))
+                        format!("not valid YAML or JSON: {}", first_line(&e))
                     } else {
                         format!(
                             "document {}: not valid YAML: {}",
                             part_index + 1,
-                            first_line(&e.to_string())
+                            first_line(&e)
                         )
                     };
                     broken = true;
@@ -442,7 +435,6 @@ impl Loader {
                 }
             }
         }
-        self.document = None;
         if broken
             && parts.len() > 1
             && let Ok(documents) = serde_saphyr::from_multiple::<Value>(text)
@@ -451,187 +443,153 @@ impl Loader {
             // same objects again, and replace themselves).
             self.errors.truncate(errors_before);
             for (index, document) in documents.into_iter().enumerate() {
-                self.read_document(file, index + 1, document);
+                self.read_document(file, Place::document(index + 1), document);
             }
         }
     }
 
-    /// Reads a `kind: List` document written the way `kubectl get -o yaml` writes it one
-    /// item at a time, each parsed, decoded and dropped before the next: a list of
-    /// 100,000 Services never becomes one tree (which would also exceed the YAML
-    /// parser's node budget). Returns false, having read nothing, when the document is
-    /// not written that way or an item does not parse alone; the caller then parses the
-    /// document whole.
-    fn read_list_items(&mut self, file: &Path, index: usize, document: &str) -> bool {
-        // The items and their keys as the prefetch found them, else found now.
-        let items: Vec<(SpanKey, &str)> = match self.listed.remove(&text_id(document)) {
-            Some(listed) => listed
-                .into_iter()
-                .map(|(key, (at, len))| {
-                    let offset = at - document.as_ptr() as usize;
-                    (key, &document[offset..offset + len])
-                })
-                .collect(),
-            None => match list_item_spans(document) {
-                Some(items) => items
-                    .into_iter()
-                    .map(|i| (SpanKey::of(file, i), i))
-                    .collect(),
-                None => return false,
-            },
-        };
-        let errors_before = self.errors.len();
-        let document_before = self.document.as_ref().map_or(0, |d| d.objects.len());
-        for (span, item) in items {
-            if self.reuse(file, span).is_some() {
-                continue;
+    /// Reads one document span (after the `---` split), numbered `index`: JSON as a
+    /// stream, a `kubectl` list item by item, anything else parsed whole. Returns how
+    /// many documents it held, or why it is not valid (for a `.json` file, what the JSON
+    /// parser says; else the YAML parser).
+    fn read_part(&mut self, file: &Path, index: usize, part: &str) -> Result<usize, String> {
+        let mut json_error = None;
+        if part.trim_start().starts_with('{') {
+            match self.read_json(file, index, part) {
+                Ok(()) => return Ok(1),
+                Err(e) => json_error = Some(e),
             }
-            if !self.read_item(file, index, span, item) {
-                // The whole document is parsed instead: the objects read so far are
-                // read again (and replace themselves), their warnings with them.
+        }
+        if let Some(items) = list_item_spans(part)
+            && self.read_list_items(file, index, &items)
+        {
+            return Ok(1);
+        }
+        let place = Place::document(index);
+        self.read_span(file, place, part, serde_saphyr::from_multiple::<Value>)
+            .map_err(|yaml| match json_error {
+                Some(json) if file.extension() == Some(OsStr::new("json")) => json,
+                _ => yaml.to_string(),
+            })
+    }
+
+    /// Reads the items of a `kind: List` document written the way `kubectl get -o yaml`
+    /// writes it (see [`list_item_spans`]) one at a time, each parsed, decoded and
+    /// dropped before the next: a list of 100,000 Services never becomes one tree (which
+    /// would also exceed the YAML parser's node budget). Returns false, having read
+    /// nothing, when an item does not parse alone; the caller then parses the document
+    /// whole.
+    fn read_list_items(&mut self, file: &Path, index: usize, items: &[&str]) -> bool {
+        let (read_before, errors_before) = (self.read.len(), self.errors.len());
+        for (i, item) in items.iter().enumerate() {
+            // Each item is still written as a sequence, of one element.
+            let parse = serde_saphyr::from_str::<Vec<Value>>;
+            if self
+                .read_span(file, Place::item(index, i + 1), item, parse)
+                .is_err()
+            {
+                self.read.truncate(read_before);
                 self.errors.truncate(errors_before);
-                if let Some(document) = self.document.as_mut() {
-                    document.objects.truncate(document_before);
-                }
                 return false;
             }
         }
         true
     }
 
-    /// Reads one document span (after the `---` split): a `kubectl` list item by item,
-    /// JSON, the block style kubectl writes directly, and everything else with the
-    /// general parser, which also reports the errors. Returns how many documents it
-    /// held.
-    fn read_part(
+    /// Reads a JSON document (`kubectl get -o json`) as a stream: a list's items one at a
+    /// time, each parsed, decoded and dropped before the next is read, so that a dump of
+    /// 100,000 objects never becomes one tree. Having read nothing, returns why the text
+    /// is not JSON (it may still be YAML's flow style).
+    fn read_json(&mut self, file: &Path, index: usize, document: &str) -> Result<(), String> {
+        let (read_before, errors_before) = (self.read.len(), self.errors.len());
+        let mut stream = JsonStream {
+            loader: self,
+            file,
+            document: index,
+            item: None,
+        };
+        let mut parser = serde_json::Deserializer::from_str(document);
+        let read = JsonDocument(&mut stream)
+            .deserialize(&mut parser)
+            .and_then(|read| parser.end().map(|()| read));
+        let item = stream.item;
+        let fields = match read {
+            Ok(JsonRead::List) => return Ok(()),
+            Ok(JsonRead::Object(fields)) => Value::Object(fields),
+            Err(e) => {
+                self.read.truncate(read_before);
+                self.errors.truncate(errors_before);
+                if e.is_syntax() || e.is_eof() {
+                    return Err(match item {
+                        Some(item) => format!("item {item}: {e}"),
+                        None => e.to_string(),
+                    });
+                }
+                // Valid JSON of a shape the stream does not take (`items` that is not a
+                // list, or twice): read as one tree, as any other document.
+                serde_json::from_str(document).map_err(|e| e.to_string())?
+            }
+        };
+        let whole = |_: &str| Ok::<_, std::convert::Infallible>(vec![fields]);
+        let Ok(_) = self.read_span(file, Place::document(index), document, whole);
+        Ok(())
+    }
+
+    /// Reads one span of a file (a document, or an item of a list) with `parse`, which
+    /// turns its text into the documents it holds; or, when the text is as it was at
+    /// the last read, keeps again what it decoded to then. Returns how many documents
+    /// it held.
+    fn read_span<'t, E>(
         &mut self,
         file: &Path,
-        index: usize,
-        part: &str,
-    ) -> Result<usize, serde_saphyr::Error> {
-        if self.read_list_items(file, index + 1, part) || self.read_json(file, index + 1, part) {
-            return Ok(1);
+        place: Place,
+        text: &'t str,
+        parse: impl FnOnce(&'t str) -> Result<Vec<Value>, E>,
+    ) -> Result<usize, E> {
+        let key = SpanKey::of(text);
+        if let Some(decoded) = self.previous.remove(&key) {
+            let location = self.location(file);
+            let objects = decoded.objects.iter();
+            self.read.extend(
+                objects.map(|(kind, object)| (*kind, object.clone(), Some(location.clone()))),
+            );
+            let documents = decoded.documents;
+            self.next.insert(key, decoded);
+            return Ok(documents);
         }
-        if let Some(document) = block_yaml::parse(part) {
-            self.read_document(file, index + 1, document);
-            return Ok(1);
-        }
-        let documents = serde_saphyr::from_multiple::<Value>(part)?;
+        let documents = parse(text)?;
         let count = documents.len();
+        let (read_before, errors_before) = (self.read.len(), self.errors.len());
         for (i, document) in documents.into_iter().enumerate() {
-            self.read_document(file, index + 1 + i, document);
+            let place = Place {
+                document: place.document + i,
+                ..place
+            };
+            self.read_document(file, place, document);
+        }
+        // A span with a problem is read again next time, so that it is reported again.
+        if self.errors.len() == errors_before {
+            let objects = self.read[read_before..].iter();
+            let objects = objects
+                .map(|(kind, object, _)| (*kind, object.clone()))
+                .collect();
+            self.next.insert(
+                key,
+                Decoded {
+                    objects,
+                    documents: count,
+                },
+            );
         }
         Ok(count)
     }
 
-    /// Reads one item of a `kubectl` list: a one-element YAML sequence
-    /// (`- apiVersion: ...`), decoded and dropped before the next is parsed. Returns
-    /// false, having read nothing, when it does not parse alone.
-    fn read_item(&mut self, file: &Path, index: usize, span: SpanKey, item: &str) -> bool {
-        let parsed = match block_yaml::parse(item) {
-            Some(Value::Array(values)) => Ok(values),
-            _ => serde_saphyr::from_str::<Vec<Value>>(item),
-        };
-        let Ok(values) = parsed else {
-            return false;
-        };
-        let errors_before = self.errors.len();
-        self.item = Some(Decoded::default());
-        for value in values {
-            self.read_document(file, index, value);
-        }
-        if let Some(mut decoded) = self.item.take()
-            && self.errors.len() == errors_before
-        {
-            decoded.objects.shrink_to_fit(); // kept until the next read: one object, mostly
-            self.next.spans.insert(span, decoded);
-        }
-        true
-    }
-
-    /// Decodes the spans of `text` (documents, and the items of `kubectl` lists) that
-    /// the last read did not have, on every CPU at once, into `previous`: the read that
-    /// follows finds them there as if they were unchanged, and keeps them in order.
-    /// Spans with a problem are left to that read, which reports them in order.
-    fn prefetch(&mut self, file: &Path, text: &str) {
-        let mut spans = Vec::new();
-        for part in document_spans(text) {
-            match list_item_spans(part) {
-                Some(items) => {
-                    let keyed: Vec<_> = items.iter().map(|i| (SpanKey::of(file, i), *i)).collect();
-                    spans.extend(keyed.iter().map(|&(key, item)| (key, item, true)));
-                    self.listed.insert(
-                        text_id(part),
-                        keyed
-                            .iter()
-                            .map(|(key, item)| (*key, text_id(item)))
-                            .collect(),
-                    );
-                }
-                None => spans.push((SpanKey::of(file, part), part, false)),
-            }
-        }
-        let new: Vec<_> = spans
-            .into_iter()
-            .filter(|(key, _, _)| !self.previous.spans.contains_key(key))
-            .collect();
-        let readers = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_READERS));
-        if readers < 2 || new.len() < MIN_SPANS_PER_READER * 2 {
-            return;
-        }
-        let chunk = new.len().div_ceil(readers);
-        let decoded: Vec<SpanCache> = std::thread::scope(|scope| {
-            let readers: Vec<_> = new
-                .chunks(chunk)
-                .map(|spans| {
-                    scope.spawn(move || {
-                        let mut reader = Loader {
-                            decode_only: true,
-                            ..Loader::default()
-                        };
-                        for &(key, span, item) in spans {
-                            if item {
-                                reader.read_item(file, 0, key, span);
-                            } else {
-                                let errors_before = reader.errors.len();
-                                reader.document = Some(Decoded::default());
-                                if let Ok(documents) = reader.read_part(file, 0, span) {
-                                    reader.remember(key, errors_before, documents);
-                                }
-                                reader.document = None;
-                            }
-                        }
-                        reader.next
-                    })
-                })
-                .collect();
-            readers.into_iter().filter_map(|r| r.join().ok()).collect()
-        });
-        for cache in decoded {
-            self.previous.spans.extend(cache.spans);
-        }
-    }
-
-    /// Reads a JSON document (`kubectl get -o json`) with the JSON parser, which has no
-    /// node budget: a JSON list of 100,000 objects loads like its YAML twin. Returns
-    /// false, having read nothing, when the text is not JSON (it may be YAML flow style).
-    fn read_json(&mut self, file: &Path, index: usize, document: &str) -> bool {
-        if !document.trim_start().starts_with('{') {
-            return false;
-        }
-        let Ok(value) = serde_json::from_str::<Value>(document) else {
-            return false;
-        };
-        self.read_document(file, index, value);
-        true
-    }
-
-    fn read_document(&mut self, file: &Path, index: usize, document: Value) {
+    fn read_document(&mut self, file: &Path, place: Place, document: Value) {
         if document.is_null() {
             return;
         }
         let Some(kind) = document.get("kind").and_then(Value::as_str) else {
-            let message = format!("document {index} is not a Kubernetes object: it has no kind");
+            let message = format!("{place} is not a Kubernetes object: it has no kind");
             self.error(file, message);
             return;
         };
@@ -639,8 +597,8 @@ impl Loader {
             if let Value::Object(mut map) = document
                 && let Some(Value::Array(items)) = map.remove("items")
             {
-                for item in items {
-                    self.read_document(file, index, item);
+                for (i, item) in items.into_iter().enumerate() {
+                    self.read_document(file, Place::item(place.document, i + 1), item);
                 }
             }
             return;
@@ -651,7 +609,7 @@ impl Loader {
             .map_or("", |(g, _)| g);
         // Every served version of a kind reads into the same tolerant type.
         match kind::find(group, kind) {
-            Some(kind) => self.add(file, index, kind, document),
+            Some(kind) => self.add(file, place, kind, document),
             None => {
                 tracing::debug!(file = %file.display(), kind, "ignored: not a kind that publishes names");
             }
@@ -660,7 +618,7 @@ impl Loader {
 
     /// Decodes and keeps one object of a known kind, naming the field when its shape
     /// is wrong.
-    fn add(&mut self, file: &Path, index: usize, kind: &'static dyn Kind, mut document: Value) {
+    fn add(&mut self, file: &Path, place: Place, kind: &'static dyn Kind, mut document: Value) {
         let label = kind.label();
         let text = |pointer: &str| {
             document
@@ -669,7 +627,7 @@ impl Loader {
                 .map(str::to_owned)
         };
         let Some(name) = text("/metadata/name") else {
-            let message = format!("document {index}: {label} has no metadata.name: skipped");
+            let message = format!("{place}: {label} has no metadata.name: skipped");
             self.error(file, message);
             return;
         };
@@ -678,53 +636,18 @@ impl Loader {
             meta.insert("namespace".into(), Value::String(namespace.clone()));
         }
         match kind.decode(document) {
-            Ok(object) => self.keep(file, kind, object),
+            Ok(object) => {
+                let location = self.location(file);
+                self.read.push((kind, object, Some(location)));
+            }
             Err(e) => {
                 let message = format!(
-                    "{label} {namespace}/{name} (document {index}): field {}: {}: skipped",
+                    "{label} {namespace}/{name} ({place}): field {}: {}: skipped",
                     e.path(),
                     e.inner()
                 );
                 self.error(file, message);
             }
-        }
-    }
-
-    /// Keeps one decoded object, and notes it in the spans being read.
-    fn keep(&mut self, file: &Path, kind: &'static dyn Kind, object: Stored) {
-        for decoded in [self.document.as_mut(), self.item.as_mut()]
-            .into_iter()
-            .flatten()
-        {
-            decoded.objects.push((kind, object.clone()));
-        }
-        if self.decode_only {
-            return;
-        }
-        let location = self.location(file);
-        self.read.push((kind, object, Some(location)));
-    }
-
-    /// Keeps again what a span unchanged since the last read decoded to; returns how
-    /// many documents it held, or `None` when the span is new.
-    fn reuse(&mut self, file: &Path, span: SpanKey) -> Option<usize> {
-        let decoded = self.previous.spans.remove(&span)?;
-        for (kind, object) in &decoded.objects {
-            self.keep(file, *kind, object.clone());
-        }
-        let documents = decoded.documents;
-        self.next.spans.insert(span, decoded);
-        Some(documents)
-    }
-
-    /// Notes what the document span just read decoded to, unless it had a problem.
-    fn remember(&mut self, span: SpanKey, errors_before: usize, documents: usize) {
-        if let Some(mut decoded) = self.document.take()
-            && self.errors.len() == errors_before
-        {
-            decoded.documents = documents;
-            decoded.objects.shrink_to_fit();
-            self.next.spans.insert(span, decoded);
         }
     }
 
@@ -745,6 +668,106 @@ impl Loader {
             file: file.to_path_buf(),
             message,
         });
+    }
+}
+
+/// A JSON document being streamed into a loader: where it is, and the item being read
+/// (for the message when the text breaks off).
+struct JsonStream<'a> {
+    loader: &'a mut Loader,
+    file: &'a Path,
+    document: usize,
+    item: Option<usize>,
+}
+
+/// What streaming a JSON document found: a list, whose items are read already, or one
+/// object's fields.
+enum JsonRead {
+    List,
+    Object(serde_json::Map<String, Value>),
+}
+
+/// The top-level map of a JSON document: every field kept but `items`, which is read
+/// item by item ([`JsonItems`]). `kubectl` writes `kind` after `items`, so whether the
+/// items were a list's is known only at the end.
+struct JsonDocument<'s, 'a>(&'s mut JsonStream<'a>);
+
+impl<'de> DeserializeSeed<'de> for JsonDocument<'_, '_> {
+    type Value = JsonRead;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<JsonRead, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for JsonDocument<'_, '_> {
+    type Value = JsonRead;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a Kubernetes object or list")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonRead, A::Error> {
+        let mut fields = serde_json::Map::new();
+        let mut listed = false;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "items" {
+                if listed {
+                    return Err(de::Error::duplicate_field("items"));
+                }
+                map.next_value_seed(JsonItems(&mut *self.0))?;
+                listed = true;
+            } else {
+                fields.insert(key, map.next_value()?);
+            }
+        }
+        let kind = fields.get("kind").and_then(Value::as_str);
+        if !listed {
+            return Ok(JsonRead::Object(fields));
+        }
+        if kind.is_some_and(|kind| kind.ends_with("List")) {
+            return Ok(JsonRead::List);
+        }
+        // Not a list after all: the object is read again whole, `items` with it.
+        Err(de::Error::custom("items outside a list"))
+    }
+}
+
+/// A list's `items`, each read alone as a span of the file's text (so that the span
+/// cache knows it) and dropped before the next.
+struct JsonItems<'s, 'a>(&'s mut JsonStream<'a>);
+
+impl<'de> DeserializeSeed<'de> for JsonItems<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for JsonItems<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of objects")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<(), A::Error> {
+        let stream = self.0;
+        for number in 1.. {
+            stream.item = Some(number);
+            let Some(item) = items.next_element::<&'de RawValue>()? else {
+                break;
+            };
+            let place = Place::item(stream.document, number);
+            let parse = |text: &str| serde_json::from_str(text).map(|value| vec![value]);
+            stream
+                .loader
+                .read_span(stream.file, place, item.get(), parse)
+                .map_err(de::Error::custom)?;
+        }
+        stream.item = None;
+        Ok(())
     }
 }
 
@@ -1057,20 +1080,109 @@ mod tests {
         assert_eq!(services(&objects).len(), 25_000);
     }
 
+    /// A Service as `kubectl get -o json` holds it.
+    fn json_service(i: usize) -> Value {
+        serde_json::json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": format!("s{i}"), "namespace": "apps"},
+            "spec": {"type": "LoadBalancer"},
+            "status": {"loadBalancer": {"ingress": [{"ip": format!("10.0.{}.{}", i / 256, i % 256)}]}}})
+    }
+
+    /// `kubectl get services -A -o json` for these items: `kind` after `items`, as
+    /// kubectl writes the fields (in order).
+    fn kubectl_json_list(items: &[Value]) -> String {
+        let items: Vec<String> = items.iter().map(|i| format!("        {i}")).collect();
+        format!(
+            "{{\n    \"apiVersion\": \"v1\",\n    \"items\": [\n{}\n    ],\n    \"kind\": \"List\",\n    \"metadata\": {{\"resourceVersion\": \"\"}}\n}}\n",
+            items.join(",\n")
+        )
+    }
+
     #[test]
     fn a_kubectl_json_list_too_big_for_the_yaml_parser_loads() {
-        let items: Vec<Value> = (0..25_000)
-            .map(|i| {
-                serde_json::json!({"apiVersion": "v1", "kind": "Service",
-                    "metadata": {"name": format!("s{i}"), "namespace": "apps"},
-                    "spec": {"type": "LoadBalancer"},
-                    "status": {"loadBalancer": {"ingress": [{"ip": "10.0.0.1"}]}}})
-            })
-            .collect();
-        let text = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
-        let (objects, errors) = load_text("all.json", &text.to_string());
+        let items: Vec<Value> = (0..25_000).map(json_service).collect();
+        let (objects, errors) = load_text("all.json", &kubectl_json_list(&items));
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(services(&objects).len(), 25_000);
+    }
+
+    #[test]
+    fn a_json_list_read_item_by_item_equals_the_list_read_whole() {
+        let items: Vec<Value> = (0..2_000).map(json_service).collect();
+        let text = kubectl_json_list(&items);
+        let mut whole = Loader::default();
+        let tree = serde_json::from_str(&text).unwrap();
+        whole.read_document(Path::new("all.json"), Place::document(1), tree);
+        let (objects, errors) = load_text("all.json", &text);
+        assert!(errors.is_empty() && whole.errors.is_empty());
+        assert_eq!(services(&objects).len(), 2_000);
+        assert_eq!(
+            format!("{:?}", services(&objects)),
+            format!("{:?}", services(&ObjectSet::from_read(whole.read)))
+        );
+    }
+
+    #[test]
+    fn a_json_list_with_broken_items_names_them_and_the_others_load() {
+        let mut items: Vec<Value> = (0..5).map(json_service).collect();
+        items[1]["spec"]["ports"] = serde_json::json!([{"port": "eighty"}]);
+        items[3].as_object_mut().unwrap().remove("kind");
+        let (objects, errors) = load_text("all.json", &kubectl_json_list(&items));
+        let names: Vec<_> = services(&objects)
+            .iter()
+            .map(|s| s.object.name.to_string())
+            .collect();
+        assert_eq!(names, ["s0", "s2", "s4"]);
+        let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(
+            messages[0].starts_with(
+                "all.json: Service apps/s1 (document 1, item 2): field spec.ports[0].port"
+            ),
+            "{messages:?}"
+        );
+        assert_eq!(
+            messages[1],
+            "all.json: document 1, item 4 is not a Kubernetes object: it has no kind"
+        );
+    }
+
+    #[test]
+    fn json_that_breaks_off_in_an_item_is_one_error_naming_the_item() {
+        let items: Vec<Value> = (0..5).map(json_service).collect();
+        let text = kubectl_json_list(&items);
+        // The third item loses its closing brace.
+        let third = items[2].to_string();
+        let text = text.replace(&third, &third[..third.len() - 1]);
+        let (objects, errors) = load_text("all.json", &text);
+        assert!(services(&objects).is_empty());
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0]
+                .message
+                .starts_with("not valid YAML or JSON: item 3: "),
+            "{errors:?}"
+        );
+        // Noticed where the fourth item would start, inside the third.
+        assert!(errors[0].message.contains("line 7"), "{errors:?}");
+    }
+
+    #[test]
+    fn a_json_object_with_items_that_is_not_a_list_is_read_whole() {
+        // `items` before `kind`, and `kind` not a list's: one object, `items` ignored.
+        let text = r#"{"apiVersion": "v1", "items": [{"kind": "Service", "metadata": {"name": "inner"}}],
+            "kind": "Service", "metadata": {"name": "outer"}}"#;
+        let (objects, errors) = load_text("one.json", text);
+        assert_eq!(errors, Vec::new());
+        let names: Vec<_> = services(&objects)
+            .iter()
+            .map(|s| s.object.name.to_string())
+            .collect();
+        assert_eq!(names, ["outer"]);
+        // A list whose items are not a list reads as an empty list, as before.
+        let (objects, errors) = load_text("empty.json", r#"{"kind": "List", "items": null}"#);
+        assert_eq!(errors, Vec::new());
+        assert!(services(&objects).is_empty());
     }
 
     #[test]
@@ -1086,7 +1198,7 @@ mod tests {
         let text = kubectl_list(50, None);
         let mut whole = Loader::default();
         for document in serde_saphyr::from_multiple::<Value>(&text).unwrap() {
-            whole.read_document(Path::new("all.yaml"), 1, document);
+            whole.read_document(Path::new("all.yaml"), Place::document(1), document);
         }
         let (objects, errors) = load_text("all.yaml", &text);
         assert!(errors.is_empty() && whole.errors.is_empty());
@@ -1338,7 +1450,36 @@ items:
     }
 
     #[test]
-    fn a_block_style_document_read_by_the_fast_reader_is_kept_across_reloads() {
+    fn a_reload_decodes_only_the_json_items_whose_text_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("all.json");
+        let mut items: Vec<Value> = (0..20).map(json_service).collect();
+        std::fs::write(&file, kubectl_json_list(&items)).unwrap();
+        let (first, errors, cache) = reload(dir.path(), SpanCache::default());
+        assert_eq!(errors, Vec::new());
+        items[7]["status"]["loadBalancer"]["ingress"][0]["ip"] = "192.0.2.1".into();
+        std::fs::write(&file, kubectl_json_list(&items)).unwrap();
+        let (second, errors, _) = reload(dir.path(), cache);
+        assert_eq!(errors, Vec::new());
+        let (fresh, _) = load(&[dir.path().to_path_buf()]);
+        assert_eq!(
+            format!("{:?}", services(&second)),
+            format!("{:?}", services(&fresh))
+        );
+        assert!(std::ptr::eq(by_name(&first, "s0"), by_name(&second, "s0")));
+        assert!(std::ptr::eq(
+            by_name(&first, "s19"),
+            by_name(&second, "s19")
+        ));
+        assert!(!std::ptr::eq(by_name(&first, "s7"), by_name(&second, "s7")));
+        assert_eq!(
+            &*by_name(&second, "s7").ingress[0].ip.clone().unwrap(),
+            "192.0.2.1"
+        );
+    }
+
+    #[test]
+    fn a_block_style_document_is_kept_across_reloads() {
         let dir = tempfile::tempdir().unwrap();
         let doc = |name: &str| {
             format!(
@@ -1347,11 +1488,6 @@ items:
             )
         };
         let text = [doc("b1"), doc("b2")].join("---\n");
-        assert!(
-            document_spans(&text)
-                .iter()
-                .all(|d| block_yaml::parse(d).is_some())
-        );
         std::fs::write(dir.path().join("block.yaml"), &text).unwrap();
         let (first, errors, cache) = reload(dir.path(), SpanCache::default());
         assert_eq!(errors, Vec::new());
@@ -1391,34 +1527,5 @@ items:
         let web = ObjectRef::new("Service", "apps", "web");
         let expected = format!("file {}", dir.path().join("b.yaml").display());
         assert_eq!(objects.location(&web), Some(expected.as_str()));
-    }
-
-    #[test]
-    fn spans_decoded_on_several_threads_read_like_one_thread_reads_them() {
-        let dir = tempfile::tempdir().unwrap();
-        // A list, and many documents: the same name twice (the later wins), a document
-        // that does not parse, one without a kind, one with a bad field.
-        let list = kubectl_list(3 * MIN_SPANS_PER_READER, None);
-        let mut documents: Vec<String> = (0..3 * MIN_SPANS_PER_READER)
-            .map(|i| format!("apiVersion: v1\nkind: Service\nmetadata: {{name: d{}}}\nspec: {{type: LoadBalancer}}\nstatus: {{loadBalancer: {{ingress: [{{ip: 10.0.{}.{}}}]}}}}\n", i % 500, i / 256, i % 256))
-            .collect();
-        documents[7] = "kind: [unclosed\n".into();
-        documents[9] = "foo: bar\n".into();
-        documents[11] = "apiVersion: v1\nkind: Service\nmetadata: {name: bad}\nspec: {ports: [{port: eighty}]}\n".into();
-        let documents = documents.join("---\n");
-        std::fs::write(dir.path().join("a-list.yaml"), &list).unwrap();
-        std::fs::write(dir.path().join("b-documents.yaml"), &documents).unwrap();
-
-        let (threaded, threaded_errors) = load(&[dir.path().to_path_buf()]);
-        let mut one = Loader::default();
-        one.read_text(&dir.path().join("a-list.yaml"), &list);
-        one.read_text(&dir.path().join("b-documents.yaml"), &documents);
-        assert_eq!(threaded_errors, one.errors);
-        assert_eq!(threaded_errors.len(), 3, "{threaded_errors:?}");
-        assert_eq!(
-            format!("{:?}", services(&threaded)),
-            format!("{:?}", services(&ObjectSet::from_read(one.read)))
-        );
-        assert_eq!(services(&threaded).len(), 3 * MIN_SPANS_PER_READER + 500);
     }
 }

@@ -7,7 +7,6 @@
 //! the one [`ObjectSet`] of the [`Feed`]; [`crate::rebuild`] holds the one loop that
 //! builds and stores a new zone from it.
 
-pub mod block_yaml;
 pub mod cluster;
 pub mod dnsendpoint;
 pub mod feed;

@@ -6,6 +6,7 @@
 //! still holds the old one.
 
 use std::any::{Any, TypeId};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -30,6 +31,8 @@ pub trait Object: Any + Debug + Send + Sync {
     fn same(&self, other: &dyn Object) -> bool;
     /// Its namespace and name.
     fn key(&self) -> Key;
+    /// See [`Kept::uid`].
+    fn uid(&self) -> Option<&str>;
 }
 
 impl<T: Kept> Object for T {
@@ -39,6 +42,10 @@ impl<T: Kept> Object for T {
 
     fn key(&self) -> Key {
         Kept::key(self)
+    }
+
+    fn uid(&self) -> Option<&str> {
+        Kept::uid(self)
     }
 }
 
@@ -127,6 +134,19 @@ impl ObjectSet {
         let kind = kind::KINDS.iter().find(|k| *k.label() == *object.kind)?;
         let key = (object.namespace.clone(), object.name.clone());
         self.of(*kind)?.get(&key)?.location.as_deref()
+    }
+
+    /// What an Event on an object read from the API names it by: its kind's
+    /// `apiVersion` and its uid. `None` for an object read from a file (no API to
+    /// record on), or without a uid.
+    pub fn api_identity(&self, object: &ObjectRef) -> Option<(Cow<'static, str>, &str)> {
+        let kind = kind::KINDS.iter().find(|k| *k.label() == *object.kind)?;
+        let key = (object.namespace.clone(), object.name.clone());
+        let held = self.of(*kind)?.get(&key)?;
+        if held.location.is_some() {
+            return None;
+        }
+        Some((kind.api_version(), held.object.uid()?))
     }
 
     /// Removes one object; returns whether it was there.

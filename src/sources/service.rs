@@ -58,6 +58,8 @@ impl Source for Service {
 pub struct KeptService {
     /// Kind, namespace and name, shared with every entry made from it.
     pub object: ObjectRef,
+    /// `metadata.uid`, for the Events recorded on it (`--events`).
+    pub uid: Option<Box<str>>,
     pub ignored: bool,
     /// `spec.type` is `LoadBalancer`.
     pub load_balancer: bool,
@@ -105,6 +107,7 @@ impl From<wire::ServiceFields> for KeptService {
         let load_balancer = spec.type_.as_deref() == Some("LoadBalancer");
         let mut kept = KeptService {
             object,
+            uid: meta.uid.map(Into::into),
             ignored,
             load_balancer,
             hostnames: None,
@@ -155,6 +158,10 @@ impl Kept for KeptService {
 
     fn key(&self) -> Key {
         (self.object.namespace.clone(), self.object.name.clone())
+    }
+
+    fn uid(&self) -> Option<&str> {
+        self.uid.as_deref()
     }
 }
 
@@ -371,6 +378,7 @@ pub(super) mod wire {
     struct MetadataFields {
         name: Option<String>,
         namespace: Option<String>,
+        uid: Option<String>,
         labels: Option<BTreeMap<String, String>>,
         annotations: Option<BTreeMap<String, String>>,
     }
@@ -380,6 +388,7 @@ pub(super) mod wire {
         Ok(ObjectMeta {
             name: fields.name,
             namespace: fields.namespace,
+            uid: fields.uid,
             labels: fields.labels,
             annotations: fields.annotations,
             ..ObjectMeta::default()
@@ -775,6 +784,8 @@ status:
             kept,
             KeptService {
                 object: ObjectRef::new("Service", "apps", "web"),
+                // The uid stays: an Event names the object by it.
+                uid: Some("7d2c".into()),
                 ignored: false,
                 load_balancer: true,
                 hostnames: Some(("coredns.io/hostname", "web.home.example".into())),

@@ -30,8 +30,9 @@ pub fn object_ref(kind: &str, meta: &ObjectMeta) -> ObjectRef {
     )
 }
 
-/// Name, namespace, the ignore label and the `annotations` the kind reads; nothing else
-/// (no managedFields, no last-applied configuration, no owner references).
+/// Name, namespace, uid (what an Event names the object by), the ignore label and the
+/// `annotations` the kind reads; nothing else (no managedFields, no last-applied
+/// configuration, no owner references).
 pub fn slim_meta(meta: ObjectMeta, annotations: &[&str]) -> ObjectMeta {
     let keep = |map: Option<BTreeMap<String, String>>, keys: &[&str]| {
         map.map(|m| {
@@ -44,6 +45,7 @@ pub fn slim_meta(meta: ObjectMeta, annotations: &[&str]) -> ObjectMeta {
     ObjectMeta {
         name: meta.name,
         namespace: meta.namespace,
+        uid: meta.uid,
         labels: keep(meta.labels, &[IGNORE_LABEL]),
         annotations: keep(meta.annotations, annotations),
         ..ObjectMeta::default()

@@ -67,6 +67,11 @@ impl Kept for ZoneRecord {
     fn key(&self) -> Key {
         (self.object.namespace.clone(), self.object.name.clone())
     }
+
+    /// A record of a file: no API object to record Events on.
+    fn uid(&self) -> Option<&str> {
+        None
+    }
 }
 
 impl Source for ZoneFile {

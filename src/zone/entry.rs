@@ -270,6 +270,39 @@ impl Skip {
         }
     }
 
+    /// The reason for a person reading `kubectl describe` (an Event's note).
+    pub fn in_words(self) -> &'static str {
+        match self {
+            Skip::InvalidField => "a field holds a value that is not valid",
+            Skip::UnknownRecordType => "a record type we do not serve",
+            Skip::NoAddress => {
+                "there is no address to point the names at yet (no load-balancer IP, no Gateway status.addresses, or no LoadBalancer Service for the Istio Gateway)"
+            }
+            Skip::ClassFiltered => "its class is not one of --ingress-class / --gateway-class",
+            Skip::NotAccepted => {
+                "its parent Gateway has not accepted it (status.parents has no Accepted=True)"
+            }
+            Skip::GatewayNotFound => {
+                "the Gateway it names does not exist (or carries the ignore label)"
+            }
+            Skip::NoListener => "no listener of the Gateway matches its sectionName or port",
+            Skip::NoHostname => "its hostnames and the listeners' have nothing in common",
+            Skip::NamespaceNotAllowed => {
+                "no listener's allowedRoutes.namespaces admits its namespace"
+            }
+            Skip::KindNotAllowed => {
+                "no listener admits its kind (allowedRoutes.kinds, or the listener's protocol)"
+            }
+            Skip::NoSelector => {
+                "the Istio Gateway has no spec.selector (set it, or the external-dns.kubernetes.io/target annotation)"
+            }
+            Skip::NotExported => "its exportTo hides it from the Gateway's namespace",
+            Skip::NotAdmitted => "no server of the Istio Gateway admits the host",
+            Skip::OutsideDomains => "the name is under none of our --domain",
+            Skip::CnameConflict => "a CNAME cannot stand beside the name's other records",
+        }
+    }
+
     /// Whether the object is wrong (worth a warning), rather than waiting on something
     /// or left out on purpose (worth a debug line).
     pub fn is_mistake(self) -> bool {

@@ -9,6 +9,7 @@ mod builder;
 mod entry;
 mod explain;
 pub mod names;
+pub mod outcome;
 pub mod render;
 mod reverse;
 mod store;
@@ -27,7 +28,7 @@ use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 pub use builder::{DEFAULT_APEX, DEFAULT_TTL, Settings, build, build_with};
 pub use entry::{Entry, EntryName, Kind, ObjectRef, RecordData, Skip, Skipped};
 pub use explain::{Explanation, explain_name};
-pub use reverse::{AddressRange, ReverseZone};
+pub use reverse::{AddressRange, ReverseZone, may_fall_through};
 
 /// The zone being served, shared by the rebuild loop (the only writer) and every query.
 /// `None` until the first zone is built. Cloning the `Arc` is cheap.

@@ -114,6 +114,18 @@ pub fn ptr_name(ip: IpAddr) -> LowerName {
     LowerName::from(Name::from(ip))
 }
 
+/// Whether a name the zone does not have may be asked upstream (`--fallthrough`): a
+/// name of a `--domain` may, a name of a reverse zone (`in-addr.arpa`, `ip6.arpa`) may
+/// not. Those hold the LAN's own addresses: a miss there is ours to answer, and the
+/// public resolvers have nothing better to say about private addresses (RFC 6761 §6.1
+/// asks them to answer NXDOMAIN without asking anyone).
+pub fn may_fall_through(name: &LowerName) -> bool {
+    static ARPA: std::sync::OnceLock<LowerName> = std::sync::OnceLock::new();
+    let arpa =
+        ARPA.get_or_init(|| LowerName::from(Name::from_labels([&b"arpa"[..]]).unwrap_or_default()));
+    !arpa.zone_of(name)
+}
+
 impl FromStr for ReverseZone {
     type Err = String;
 
@@ -230,5 +242,13 @@ mod tests {
         assert!(LowerName::from(zone.origin()).zone_of(&ptr));
         let v6: ReverseZone = "fd00::/8".parse().unwrap();
         assert!(LowerName::from(v6.origin()).zone_of(&ptr_name("fd00::10".parse().unwrap())));
+    }
+
+    #[test]
+    fn reverse_zone_names_never_fall_through() {
+        let name = |text: &str| LowerName::from(Name::from_ascii(text).unwrap());
+        assert!(may_fall_through(&name("blog.home.example.")));
+        assert!(!may_fall_through(&name("41.10.168.192.in-addr.arpa.")));
+        assert!(!may_fall_through(&name("0.0.d.f.ip6.arpa.")));
     }
 }

@@ -1,17 +1,19 @@
 //! The names and records of one domain, stored compactly.
 //!
 //! With 100,000 Services a zone holds some 300,000 names; as hickory `Record`s in a map
-//! of `LowerName`s that was about 500 bytes a name. Here a name is its lower-case wire
+//! of `LowerName`s that took several times the heap (`cargo bench --bench zone_heap`;
+//! the figures are in the README's Performance section). Here a name is its lower-case wire
 //! labels in one byte arena (relative to the domain, so the domain is not repeated), a
 //! record is a small [`Data`] with the TTL kept once per RRset, and the objects behind the
-//! records are indices into one table. Lookups hash the name's bytes into an
-//! open-addressing table of node indices. Hickory `Record`s are made only when something
+//! records are indices into one table. Lookups hash the name's bytes into a
+//! `hashbrown::HashTable` of node indices (4 bytes and a control byte a slot). Hickory `Record`s are made only when something
 //! reads them: an answer, a transfer, `/zone`, `/explain`.
 
 use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use foldhash::fast::RandomState;
+use hashbrown::HashTable;
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SRV, TXT};
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::BinDecodable;
@@ -24,9 +26,6 @@ const TXT_CHUNK: usize = 255;
 
 /// Longest name in wire form, root label included (RFC 1035 §2.3.4).
 const MAX_WIRE: usize = 255;
-
-/// An empty slot of the name table.
-const EMPTY: u32 = u32::MAX;
 
 /// A name in the byte arena: absolute wire labels, without the root label.
 #[derive(Clone, Copy, Debug)]
@@ -109,9 +108,8 @@ pub(super) struct Store {
     bytes: Box<[u8]>,
     /// One per name, and one past the last (its `sets` ends the last name's RRsets).
     nodes: Box<[NodeSlot]>,
-    /// Open addressing, linear probing: node indices by the hash of their name; a power
-    /// of two at most half full.
-    table: Box<[u32]>,
+    /// Node indices by the hash of their name.
+    table: HashTable<u32>,
     hasher: RandomState,
     /// One per RRset, and one past the last.
     sets: Box<[SetSlot]>,
@@ -221,21 +219,21 @@ pub(super) fn txt_chunks(text: &str) -> Vec<String> {
     chunks
 }
 
+/// The relative name of `node`.
+fn name_at<'a>(nodes: &[NodeSlot], bytes: &'a [u8], node: u32) -> &'a [u8] {
+    let slot = &nodes[node as usize];
+    let at = slot.name as usize;
+    &bytes[at..at + usize::from(slot.len)]
+}
+
 impl Store {
     /// The node of `relative` (lower-case wire labels below the origin).
     pub fn find(&self, relative: &[u8]) -> Option<u32> {
-        let mask = self.table.len() - 1;
-        let mut slot = self.hasher.hash_one(relative) as usize & mask;
-        loop {
-            let node = self.table[slot];
-            if node == EMPTY {
-                return None;
-            }
-            if self.relative_name(node) == relative {
-                return Some(node);
-            }
-            slot = (slot + 1) & mask;
-        }
+        let hash = self.hasher.hash_one(relative);
+        let found = self
+            .table
+            .find(hash, |&node| self.relative_name(node) == relative);
+        found.copied()
     }
 
     /// How many names with records this store has that `other` (of the same domain) has
@@ -289,9 +287,7 @@ impl Store {
     }
 
     fn relative_name(&self, node: u32) -> &[u8] {
-        let slot = &self.nodes[node as usize];
-        let at = slot.name as usize;
-        &self.bytes[at..at + usize::from(slot.len)]
+        name_at(&self.nodes, &self.bytes, node)
     }
 
     /// The node's name, fully qualified and lower-case.
@@ -465,7 +461,7 @@ pub(super) struct StoreBuilder {
     origin: Box<[u8]>,
     bytes: Vec<u8>,
     nodes: Vec<NodeSlot>,
-    table: Vec<u32>,
+    table: HashTable<u32>,
     hasher: RandomState,
     sets: Vec<SetSlot>,
     data: Vec<Data>,
@@ -505,12 +501,11 @@ impl StoreBuilder {
     /// A builder for the domain `origin`, sized for about `names` names.
     pub fn new(origin: &LowerName, names: usize) -> StoreBuilder {
         let origin = Wire::of(origin).map_or_else(Box::default, |w| w.as_bytes().into());
-        let slots = (names.max(4) * 2).next_power_of_two();
         StoreBuilder {
             origin,
             bytes: Vec::with_capacity(names * 24),
             nodes: Vec::with_capacity(names * 3 / 2),
-            table: vec![EMPTY; slots],
+            table: HashTable::with_capacity(names),
             hasher: RandomState::default(),
             sets: Vec::with_capacity(names),
             data: Vec::with_capacity(names),
@@ -581,11 +576,14 @@ impl StoreBuilder {
             let at = slot.name as usize;
             self.bytes[at..at + usize::from(slot.len)].starts_with(b"\x01*")
         });
+        let (nodes, bytes, hasher) = (&self.nodes, &self.bytes, &self.hasher);
+        // The builder's size hint can be high (names claimed twice count twice).
+        (self.table).shrink_to_fit(|&node| hasher.hash_one(name_at(nodes, bytes, node)));
         Store {
             origin: self.origin,
             bytes: self.bytes.into(),
             nodes: self.nodes.into(),
-            table: self.table.into(),
+            table: self.table,
             hasher: self.hasher,
             sets: self.sets.into(),
             data: self.data.into(),
@@ -597,27 +595,15 @@ impl StoreBuilder {
     }
 
     fn lookup(&self, relative: &[u8]) -> Option<u32> {
-        let mask = self.table.len() - 1;
-        let mut slot = self.hasher.hash_one(relative) as usize & mask;
-        loop {
-            let node = self.table[slot];
-            if node == EMPTY {
-                return None;
-            }
-            let found = self.nodes[node as usize];
-            let at = found.name as usize;
-            if self.bytes[at..at + usize::from(found.len)] == *relative {
-                return Some(node);
-            }
-            slot = (slot + 1) & mask;
-        }
+        let hash = self.hasher.hash_one(relative);
+        let found = (self.table).find(hash, |&node| {
+            name_at(&self.nodes, &self.bytes, node) == relative
+        });
+        found.copied()
     }
 
     /// Appends a node for `relative` (absent so far) with no RRsets yet.
     fn insert(&mut self, relative: &[u8]) {
-        if (self.nodes.len() + 1) * 2 > self.table.len() {
-            self.grow();
-        }
         let index = self.nodes.len() as u32;
         self.nodes.push(NodeSlot {
             name: self.bytes.len() as u32,
@@ -625,26 +611,9 @@ impl StoreBuilder {
             sets: self.sets.len() as u32,
         });
         self.bytes.extend_from_slice(relative);
-        self.place(relative, index);
-    }
-
-    fn place(&mut self, relative: &[u8], index: u32) {
-        let mask = self.table.len() - 1;
-        let mut slot = self.hasher.hash_one(relative) as usize & mask;
-        while self.table[slot] != EMPTY {
-            slot = (slot + 1) & mask;
-        }
-        self.table[slot] = index;
-    }
-
-    fn grow(&mut self) {
-        self.table = vec![EMPTY; self.table.len() * 2];
-        for index in 0..self.nodes.len() {
-            let slot = self.nodes[index];
-            let at = slot.name as usize;
-            let name = self.bytes[at..at + usize::from(slot.len)].to_vec();
-            self.place(&name, index as u32);
-        }
+        let (nodes, bytes, hasher) = (&self.nodes, &self.bytes, &self.hasher);
+        let rehash = |&node: &u32| hasher.hash_one(name_at(nodes, bytes, node));
+        (self.table).insert_unique(hasher.hash_one(relative), index, rehash);
     }
 
     /// Stores a target name's labels (lower-cased unless `keep_case`).

@@ -155,6 +155,18 @@ fn bad_options_exit_2_with_one_line() {
             ],
             "--notify",
         ),
+        // Files have no API to record Events on.
+        (
+            vec![
+                "serve",
+                "--domain",
+                "home.example",
+                "--manifests",
+                &examples,
+                "--events",
+            ],
+            "--events",
+        ),
     ];
     for (args, mention) in cases {
         let out = run(&args);

@@ -74,6 +74,14 @@ struct Inner {
     /// Requests for `/api` (the core group, asked first): one per discovery round.
     discoveries: usize,
     watchers: Vec<Watcher>,
+    /// events.k8s.io Events, by namespace and name, as created and patched.
+    events: BTreeMap<(String, String), Value>,
+    /// Every Event write that was answered 2xx: `("create" | "patch", the Event after)`.
+    event_writes: Vec<(&'static str, Value)>,
+    /// Event writes tried, answered or not.
+    event_attempts: usize,
+    /// When set, every Event write is answered with this status (403, 500).
+    refuse_events: Option<u16>,
     lists: HashMap<String, usize>,
     watches: HashMap<String, usize>,
 }
@@ -165,6 +173,34 @@ impl FakeApi {
         );
         std::fs::write(&path, text).expect("write kubeconfig");
         path
+    }
+
+    /// The Events created or patched so far, in order, each as it stood after the write.
+    pub fn event_writes(&self) -> Vec<(&'static str, Value)> {
+        self.state().event_writes.clone()
+    }
+
+    /// Event writes tried so far, refused ones included.
+    pub fn event_attempts(&self) -> usize {
+        self.state().event_attempts
+    }
+
+    /// Answers every Event write with `code` (None: accept them again).
+    pub fn refuse_events(&self, code: Option<u16>) {
+        self.state().refuse_events = code;
+    }
+
+    /// Waits until `n` Event writes have been tried.
+    pub async fn wait_event_attempts(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.event_attempts() < n {
+            assert!(
+                Instant::now() < deadline,
+                "{} Event writes, wanted {n}",
+                self.event_attempts()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, Inner> {
@@ -534,6 +570,18 @@ async fn handle(
 ) -> Response {
     let path = request.uri().path().trim_end_matches('/').to_string();
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    if let [
+        "apis",
+        "events.k8s.io",
+        "v1",
+        "namespaces",
+        ns,
+        "events",
+        rest @ ..,
+    ] = parts.as_slice()
+    {
+        return events(&api, ns, rest.first().copied(), request).await;
+    }
     let state = api.state();
     match parts.as_slice() {
         ["version"] => json_response(
@@ -605,6 +653,81 @@ async fn handle(
             "NotFound",
             "the server could not find the requested resource",
         ),
+    }
+}
+
+/// `POST .../namespaces/{ns}/events` (409 AlreadyExists for a name that exists), `GET`
+/// and merge `PATCH` of `.../events/{name}`, as the Events API answers them.
+async fn events(api: &FakeApi, ns: &str, name: Option<&str>, request: Request) -> Response {
+    let method = request.method().clone();
+    let body = axum::body::to_bytes(request.into_body(), usize::MAX)
+        .await
+        .unwrap_or_default();
+    let mut state = api.state();
+    if method != axum::http::Method::GET {
+        state.event_attempts += 1;
+        if let Some(code) = state.refuse_events {
+            return status(
+                code,
+                "Forbidden",
+                "events.events.k8s.io is forbidden (fake)",
+            );
+        }
+    }
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    match (method.as_str(), name) {
+        ("POST", None) => {
+            let Some(name) = body.pointer("/metadata/name").and_then(Value::as_str) else {
+                return status(422, "Invalid", "metadata.name: Required value");
+            };
+            let key = (ns.to_string(), name.to_string());
+            if state.events.contains_key(&key) {
+                return status(
+                    409,
+                    "AlreadyExists",
+                    &format!("events.events.k8s.io \"{name}\" already exists"),
+                );
+            }
+            let mut event = body.clone();
+            event["metadata"]["namespace"] = json!(ns);
+            state.events.insert(key, event.clone());
+            state.event_writes.push(("create", event.clone()));
+            (StatusCode::CREATED, json_response(event)).into_response()
+        }
+        ("GET", Some(name)) => match state.events.get(&(ns.to_string(), name.to_string())) {
+            Some(event) => json_response(event.clone()),
+            None => status(404, "NotFound", "events.events.k8s.io not found"),
+        },
+        ("PATCH", Some(name)) => {
+            let Some(event) = state.events.get_mut(&(ns.to_string(), name.to_string())) else {
+                return status(404, "NotFound", "events.events.k8s.io not found");
+            };
+            merge_patch(event, &body);
+            let event = event.clone();
+            state.event_writes.push(("patch", event.clone()));
+            json_response(event)
+        }
+        _ => status(405, "MethodNotAllowed", "not served by the fake API"),
+    }
+}
+
+/// A JSON merge patch (RFC 7386 §2): objects merge, `null` removes, the rest replaces.
+fn merge_patch(target: &mut Value, patch: &Value) {
+    let Some(patch) = patch.as_object() else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    if let Some(target) = target.as_object_mut() {
+        for (field, value) in patch {
+            if value.is_null() {
+                target.remove(field);
+            } else {
+                merge_patch(target.entry(field.clone()).or_insert(Value::Null), value);
+            }
+        }
     }
 }
 

@@ -9,6 +9,7 @@ mod cli;
 mod cluster;
 mod clusters;
 mod edges;
+mod events;
 mod fake_api;
 mod fallthrough;
 mod flaky_api;

@@ -8,8 +8,9 @@ use clap::Parser;
 use hickory_proto::rr::{Name, RecordType};
 use k8s_gateway::app::render_once;
 use k8s_gateway::config::{Cli, Command, Config};
-use k8s_gateway::dns::handler::{Transport, respond};
+use k8s_gateway::dns::handler::respond;
 use k8s_gateway::dns::prepared::PreparedAnswers;
+use k8s_gateway::dns::response::Transport;
 use k8s_gateway::zone::{Entry, EntryName, Kind, ObjectRef, RecordData, Settings, Zone, build};
 
 use crate::support::repo_path;

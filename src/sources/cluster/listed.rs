@@ -20,11 +20,13 @@ use kube::discovery::ApiResource;
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
-/// The metadata fields some kind reads (`shared::slim_meta` keeps the same), and the
-/// resource version the watcher resumes from.
-const KEPT_METADATA: [&str; 5] = [
+/// The metadata fields some kind reads (`shared::slim_meta` keeps the same; the uid is
+/// what an Event names the object by), and the resource version the watcher resumes
+/// from.
+const KEPT_METADATA: [&str; 6] = [
     "name",
     "namespace",
+    "uid",
     "labels",
     "annotations",
     "resourceVersion",
@@ -179,9 +181,9 @@ mod tests {
             Value::Object(object.fields),
             json!({"apiVersion": "v1", "kind": "Service",
                    "metadata": {"name": "web", "namespace": "apps", "resourceVersion": "42",
-                                "labels": {"a": "b"}, "annotations": {"c": "d"}},
+                                "uid": "u", "labels": {"a": "b"}, "annotations": {"c": "d"}},
                    "spec": {"type": "LoadBalancer"}}),
-            "no managed fields, no uid"
+            "no managed fields"
         );
     }
 

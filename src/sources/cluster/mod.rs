@@ -22,6 +22,7 @@
 //! than a failing kind would.
 
 pub mod discovery;
+pub mod events;
 pub mod listed;
 pub mod watch;
 
@@ -382,6 +383,14 @@ impl Clusters {
             sources.push(source);
         }
         Ok(Clusters(sources))
+    }
+
+    /// Each cluster's client, by its `--cluster` name (`None` for the one cluster):
+    /// what the Events of `--events` are written through. Cheap to clone.
+    pub fn clients(&self) -> Vec<(Option<Arc<str>>, Client)> {
+        (self.0.iter())
+            .map(|source| (source.shared.cluster.clone(), source.client.clone()))
+            .collect()
     }
 
     /// Runs every cluster's discovery and watches until `shutdown`.
