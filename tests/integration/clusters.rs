@@ -307,3 +307,60 @@ async fn one_cluster_without_the_option_has_no_cluster_label() {
     assert!(explain(&body).get("cluster").is_none(), "{body}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn each_clusters_events_go_to_its_own_api_and_a_name_lost_to_another_cluster_says_why() {
+    // prod and lab both publish app; only lab publishes grafana.
+    let prod = cluster_with(&[("app", "app.home.example", "192.168.10.61")]).await;
+    let lab = cluster_with(&[
+        ("app", "app.home.example", "192.168.20.61"),
+        ("grafana", "grafana.home.example", "192.168.20.30"),
+    ])
+    .await;
+    let server = TestServer::start_clusters(&[("prod", &prod), ("lab", &lab)], &["--events"]).await;
+    server.wait_ready().await;
+    prod.wait_event_attempts(1).await;
+    lab.wait_event_attempts(2).await;
+    let about = |api: &FakeApi| {
+        let mut events: Vec<(String, String, String)> = (api.event_writes().into_iter())
+            .map(|(_, e)| {
+                let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+                (
+                    text(&e["regarding"]["name"]),
+                    text(&e["reason"]),
+                    text(&e["note"]),
+                )
+            })
+            .collect();
+        events.sort();
+        events
+    };
+    let prod_events = about(&prod);
+    assert_eq!(
+        prod_events,
+        [(
+            "app".to_string(),
+            "Published".to_string(),
+            "Publishes app.home.example A 192.168.10.61".to_string()
+        )],
+        "prod's API gets the Events of prod's objects only"
+    );
+    let lab_events = about(&lab);
+    assert_eq!(lab_events.len(), 2, "{lab_events:?}");
+    let (name, reason, note) = &lab_events[0];
+    assert_eq!((name.as_str(), reason.as_str()), ("app", "Superseded"));
+    assert_eq!(
+        note,
+        "Publishes nothing: app.home.example is published by Service apps/app (cluster prod) \
+         instead, whose cluster comes first in --cluster"
+    );
+    assert_eq!(
+        lab_events[1],
+        (
+            "grafana".to_string(),
+            "Published".to_string(),
+            "Publishes grafana.home.example A 192.168.20.30".to_string()
+        )
+    );
+    server.stop().await;
+}
