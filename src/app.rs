@@ -130,10 +130,13 @@ impl Server {
                 let bound = local_address(&listener, address)?;
                 tracing::info!(address = %bound, "serving the debug views (/ /zone /explain)");
                 let (zone, registry, stop) = (zone.clone(), registry.clone(), shutdown.clone());
-                let upstreams = config.fallthrough.clone();
+                let views = crate::http::debug::Views {
+                    fallthrough: config.fallthrough.clone().into(),
+                    clusters: config.settings.clusters.clone().into(),
+                };
                 tasks.spawn(http_failed(
                     bound,
-                    crate::http::debug::serve(listener, zone, registry, upstreams, stop),
+                    crate::http::debug::serve(listener, zone, registry, views, stop),
                 ));
                 Some(bound)
             }

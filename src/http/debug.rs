@@ -30,8 +30,17 @@ struct DebugState {
     /// Read for the source states the status page shows (the `k8s_gateway_source_*`
     /// families), never written here.
     registry: Arc<Registry>,
+    views: Views,
+}
+
+/// What the views say beyond the zone and the metrics.
+#[derive(Clone, Default)]
+pub struct Views {
     /// The `--fallthrough` servers, which `/explain` names for a name we do not have.
-    fallthrough: Arc<[SocketAddr]>,
+    pub fallthrough: Arc<[SocketAddr]>,
+    /// The `--cluster` names in their order (their precedence), which the status page
+    /// lists them in.
+    pub clusters: Arc<[String]>,
 }
 
 /// Serves `/`, `/zone` and `/explain` on `listener` until `shutdown`.
@@ -39,7 +48,7 @@ pub async fn serve(
     listener: TcpListener,
     zone: SharedZone,
     registry: Arc<Registry>,
-    fallthrough: Vec<SocketAddr>,
+    views: Views,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let app = Router::new()
@@ -49,7 +58,7 @@ pub async fn serve(
         .with_state(DebugState {
             zone,
             registry,
-            fallthrough: fallthrough.into(),
+            views,
         });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
@@ -60,7 +69,7 @@ async fn status_page(State(state): State<DebugState>) -> Response {
     let mut metrics = String::new();
     // NB: an encoding error only loses the source table; the page still shows the zone.
     let _ = prometheus_client::encoding::text::encode(&mut metrics, &state.registry);
-    let sources = status::SourceRow::from_metrics(&metrics);
+    let sources = status::SourceRow::from_metrics(&metrics, &state.views.clusters);
     let zone = state.zone.load_full();
     let html = status::page(zone.as_deref(), &sources, std::time::SystemTime::now());
     (
@@ -105,8 +114,12 @@ async fn explain(State(state): State<DebugState>, Query(query): Query<ExplainQue
         Some(zone) => {
             let mut explanation = zone.explain(&name);
             if explanation.status == "NXDOMAIN" && crate::zone::may_fall_through(&name) {
-                explanation.fallthrough =
-                    state.fallthrough.iter().map(ToString::to_string).collect();
+                explanation.fallthrough = state
+                    .views
+                    .fallthrough
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
             }
             axum::Json(explanation).into_response()
         }

@@ -32,8 +32,9 @@ impl SourceRow {
     /// Reads the kinds' states from the `k8s_gateway_source_state` and
     /// `k8s_gateway_source_objects` samples of the metrics text: the cluster source
     /// already keeps them there, so the page needs no handle into the watch loop. Empty
-    /// when the objects come from manifest files.
-    pub fn from_metrics(text: &str) -> Vec<SourceRow> {
+    /// when the objects come from manifest files. With several clusters, in the order
+    /// of `clusters` (the `--cluster`s, whose order is their precedence), then by kind.
+    pub fn from_metrics(text: &str, clusters: &[String]) -> Vec<SourceRow> {
         let mut rows: BTreeMap<(Option<String>, String), SourceRow> = BTreeMap::new();
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let Some((series, value)) = line.rsplit_once(' ') else {
@@ -66,7 +67,13 @@ impl SourceRow {
                 _ => {}
             }
         }
-        rows.into_values().collect()
+        let mut rows: Vec<SourceRow> = rows.into_values().collect();
+        let position = |row: &SourceRow| {
+            (row.cluster.as_ref()).and_then(|name| clusters.iter().position(|c| c == name))
+        };
+        // Stable: within a cluster the kinds stay in name order.
+        rows.sort_by_key(|row| position(row).unwrap_or(usize::MAX));
+        rows
     }
 }
 
@@ -405,7 +412,7 @@ mod tests {
             k8s_gateway_source_objects{kind=\"Service\"} 12\n\
             coredns_dns_requests_total{server=\"dns://:53\",zone=\"x.\"} 3\n";
         assert_eq!(
-            SourceRow::from_metrics(text),
+            SourceRow::from_metrics(text, &[]),
             [
                 SourceRow {
                     cluster: None,
@@ -428,7 +435,8 @@ mod tests {
         let text = "k8s_gateway_source_state{cluster=\"prod\",kind=\"Service\",state=\"synced\"} 1\n\
             k8s_gateway_source_state{cluster=\"lab\",kind=\"Service\",state=\"failing\"} 1\n\
             k8s_gateway_source_objects{cluster=\"prod\",kind=\"Service\"} 3\n";
-        let rows = SourceRow::from_metrics(text);
+        // In the order of --cluster, not of the names.
+        let rows = SourceRow::from_metrics(text, &["prod".into(), "lab".into()]);
         let summary: Vec<_> = rows
             .iter()
             .map(|r| (r.cluster.as_deref(), r.state.as_str(), r.objects))
@@ -436,8 +444,8 @@ mod tests {
         assert_eq!(
             summary,
             [
-                (Some("lab"), "failing", None),
-                (Some("prod"), "synced", Some(3))
+                (Some("prod"), "synced", Some(3)),
+                (Some("lab"), "failing", None)
             ]
         );
         let page = page(None, &rows, UNIX_EPOCH);

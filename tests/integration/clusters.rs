@@ -105,6 +105,9 @@ async fn both_clusters_names_answer_over_udp_and_tcp() {
     ] {
         assert!(page.contains(row), "no {row} in\n{page}");
     }
+    // In the order of --cluster (their precedence), not of their names.
+    let at = |cluster: &str| page.find(&format!("<tr><td>{cluster}</td>")).unwrap();
+    assert!(at("prod") < at("lab"), "lab listed before prod in\n{page}");
     server.stop().await;
 }
 
