@@ -271,7 +271,9 @@ pub struct SourceArgs {
 
     /// One of several clusters to watch, as `NAME=KUBECONFIG[:CONTEXT]`; repeat for
     /// more. Their objects feed one zone; when two publish the same name, the one given
-    /// first wins. Instead of --kubeconfig/--context.
+    /// first wins. An empty KUBECONFIG (`NAME=`, `NAME=:CONTEXT`) is the default: the
+    /// pod's service account, else KUBECONFIG or ~/.kube/config. Instead of
+    /// --kubeconfig/--context.
     #[arg(
         long = "cluster",
         env = "K8S_GATEWAY_CLUSTER",
@@ -404,7 +406,10 @@ pub struct ClusterOptions {
 pub struct NamedCluster {
     /// A DNS label: it names the cluster in metrics, logs, `/explain` and the status page.
     pub name: String,
-    pub kubeconfig: PathBuf,
+    /// `None` (`NAME=`): the default, as without `--kubeconfig` (the pod's service
+    /// account, else `KUBECONFIG` or `~/.kube/config`): the cluster the chart is
+    /// installed in.
+    pub kubeconfig: Option<PathBuf>,
     /// The kubeconfig's context; `None`: its current context.
     pub context: Option<String>,
 }
@@ -419,7 +424,7 @@ impl ClusterOptions {
         self.clusters
             .iter()
             .map(|cluster| ClusterOptions {
-                kubeconfig: Some(cluster.kubeconfig.clone()),
+                kubeconfig: cluster.kubeconfig.clone(),
                 context: cluster.context.clone(),
                 clusters: vec![cluster.clone()],
                 ..self.clone()
@@ -648,7 +653,9 @@ fn check_clusters(clusters: &[NamedCluster], single: bool) -> Result<()> {
                 cluster.name
             )));
         }
-        let path = &cluster.kubeconfig;
+        let Some(path) = &cluster.kubeconfig else {
+            continue;
+        };
         if let Err(error) = std::fs::File::open(path)
             .and_then(|f| f.metadata())
             .and_then(|m| {
@@ -692,9 +699,6 @@ fn parse_cluster(text: &str) -> Result<NamedCluster, String> {
         Some((path, context)) => (path, Some(context)),
         None => (rest, None),
     };
-    if path.is_empty() {
-        return Err(format!("{text:?}: the kubeconfig path is empty"));
-    }
     if context == Some("") {
         return Err(format!(
             "{text:?}: the context after ':' is empty (leave out ':' for the current context)"
@@ -702,7 +706,7 @@ fn parse_cluster(text: &str) -> Result<NamedCluster, String> {
     }
     Ok(NamedCluster {
         name: name.to_string(),
-        kubeconfig: PathBuf::from(path),
+        kubeconfig: (!path.is_empty()).then(|| PathBuf::from(path)),
         context: context.map(str::to_owned),
     })
 }
@@ -1198,9 +1202,16 @@ mod tests {
             let err = Config::from_args(serve_args(&[&base[..], &extra].concat())).unwrap_err();
             assert!(err.to_string().contains(mention), "{extra:?}: {err}");
         }
-        for bad in ["prod", "Prod=x", "-a=x", "a_b=x", "a=", "a=x:", "=x"] {
+        for bad in ["prod", "Prod=x", "-a=x", "a_b=x", "a=x:", "a=:", "=x"] {
             assert!(parse_cluster(bad).is_err(), "{bad}");
         }
+        // An empty path is the default config (the pod's service account), with its
+        // current context or the one named.
+        let home = parse_cluster("home=").unwrap();
+        assert_eq!((home.kubeconfig, home.context), (None, None));
+        let laptop = parse_cluster("lab=:lab-admin").unwrap();
+        assert_eq!(laptop.kubeconfig, None);
+        assert_eq!(laptop.context.as_deref(), Some("lab-admin"));
     }
 
     #[test]

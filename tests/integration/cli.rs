@@ -261,14 +261,27 @@ fn environment_variables_configure_like_options() {
 }
 
 /// A server started as the README says, with the address it logged.
-struct Running {
-    child: Child,
-    addr: SocketAddr,
+pub struct Running {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn start(args: &[&str]) -> Running {
+    start_with_env(args, &[])
+}
+
+/// The binary with `args` and `env` set, once it logs its DNS address.
+pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Running {
     let mut child = Command::new(BIN)
         .args(args)
+        .envs(env.iter().copied())
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())

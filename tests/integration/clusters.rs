@@ -367,3 +367,59 @@ async fn each_clusters_events_go_to_its_own_api_and_a_name_lost_to_another_clust
     );
     server.stop().await;
 }
+
+/// `--cluster NAME=` is the default config, as without `--kubeconfig` (in a pod, its
+/// service account: the cluster the chart is installed in; here `KUBECONFIG`), named and
+/// ranked like the others.
+#[tokio::test]
+async fn an_empty_kubeconfig_is_the_default_cluster_named_like_the_others() {
+    let home = cluster_with(&[("app", "app.home.example", "192.168.10.61")]).await;
+    let lab = cluster_with(&[
+        ("app", "app.home.example", "192.168.20.61"),
+        ("grafana", "grafana.home.example", "192.168.20.30"),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (home_dir, lab_dir) = (dir.path().join("home"), dir.path().join("lab"));
+    std::fs::create_dir(&home_dir).unwrap();
+    std::fs::create_dir(&lab_dir).unwrap();
+    let default = home.write_kubeconfig(&home_dir);
+    let lab_cluster = format!("lab={}", lab.write_kubeconfig(&lab_dir).display());
+    let server = crate::cli::start_with_env(
+        &[
+            "serve",
+            "--domain",
+            "home.example",
+            "--cluster",
+            "home=",
+            "--cluster",
+            &lab_cluster,
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--debug-listen",
+            "off",
+        ],
+        &[("KUBECONFIG", &default.to_string_lossy())],
+    );
+    // (name, the address: home's wins the name both publish)
+    for (name, address) in [
+        ("grafana.home.example", "192.168.20.30"),
+        ("app.home.example", "192.168.10.61"),
+    ] {
+        let deadline = std::time::Instant::now() + crate::support::DEADLINE;
+        loop {
+            let answer = ask(server.addr, name, RecordType::A, Transport::Udp).await;
+            if addresses(&answer) == [address] {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name}: {:?}, wanted {address}",
+                addresses(&answer)
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
