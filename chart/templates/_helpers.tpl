@@ -189,6 +189,9 @@ K8S_GATEWAY_RESYNC: {{ . | quote }}
 {{- with .Values.syncTimeout }}
 K8S_GATEWAY_SYNC_TIMEOUT: {{ . | quote }}
 {{- end }}
+{{- with .Values.clusters }}
+K8S_GATEWAY_CLUSTER: {{ include "k8s-gateway.clusters" $ | quote }}
+{{- end }}
 {{- if .Values.events }}
 K8S_GATEWAY_EVENTS: "true"
 {{- end }}
@@ -222,6 +225,42 @@ RUST_LOG: {{ .Values.logLevel | quote }}
 {{/* Where zoneFiles and staticRecords are mounted. */}}
 {{- define "k8s-gateway.zonesDir" -}}/etc/k8s-gateway/zones{{- end }}
 {{- define "k8s-gateway.staticDir" -}}/etc/k8s-gateway/static{{- end }}
+{{- define "k8s-gateway.clustersDir" -}}/etc/k8s-gateway/clusters{{- end }}
+
+{{/* The clusters as K8S_GATEWAY_CLUSTER: NAME=KUBECONFIG[:CONTEXT], comma-separated, in
+order; an empty path is the pod's own service account. Fails on a name given twice, or
+more than one entry without a Secret. */}}
+{{- define "k8s-gateway.clusters" -}}
+{{- $seen := dict }}
+{{- $local := 0 }}
+{{- $out := list }}
+{{- range .Values.clusters }}
+{{- if hasKey $seen .name }}
+{{- fail (printf "clusters: %s is given twice: each cluster needs a name of its own" .name) }}
+{{- end }}
+{{- $_ := set $seen .name true }}
+{{- $path := "" }}
+{{- if .kubeconfigSecret }}
+{{- $path = printf "%s/%s/kubeconfig" (include "k8s-gateway.clustersDir" $) .name }}
+{{- else }}
+{{- $local = add1 $local }}
+{{- end }}
+{{- $context := "" }}
+{{- with .context }}{{ $context = printf ":%s" . }}{{ end }}
+{{- $out = append $out (printf "%s=%s%s" .name $path $context) }}
+{{- end }}
+{{- if gt $local 1 }}
+{{- fail "clusters: at most one entry without kubeconfigSecret (the cluster the chart is installed in)" }}
+{{- end }}
+{{- join "," $out }}
+{{- end -}}
+
+{{/* The clusters read from a kubeconfig Secret. */}}
+{{- define "k8s-gateway.remoteClusters" -}}
+{{- $remote := list }}
+{{- range .Values.clusters }}{{ if .kubeconfigSecret }}{{ $remote = append $remote . }}{{ end }}{{ end }}
+{{- toJson $remote }}
+{{- end -}}
 
 {{/* The mounted zone files' paths, comma-separated (K8S_GATEWAY_ZONE_FILE). */}}
 {{- define "k8s-gateway.zoneFilePaths" -}}

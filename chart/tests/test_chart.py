@@ -477,6 +477,55 @@ def test_a_tsig_secret_is_mounted_read_only_and_passed_as_the_key_file(render):
     assert "volumeMounts" not in container(plain)
 
 
+# --- several clusters ---------------------------------------------------------------------
+
+
+def test_clusters_in_order_the_local_one_by_service_account_the_others_from_secrets(render):
+    rendered = render({
+        **DOMAIN,
+        "clusters": [
+            {"name": "prod"},
+            {"name": "lab", "kubeconfigSecret": "lab-kubeconfig", "context": "lab-admin"},
+            {"name": "shed", "kubeconfigSecret": "shed", "key": "config.yaml"},
+        ],
+    })
+    # The order is the precedence; an empty path is the pod's own service account.
+    assert env(rendered)["K8S_GATEWAY_CLUSTER"] == (
+        "prod=,lab=/etc/k8s-gateway/clusters/lab/kubeconfig:lab-admin,"
+        "shed=/etc/k8s-gateway/clusters/shed/kubeconfig"
+    )
+    assert container(rendered)["volumeMounts"] == [
+        {"name": "cluster-lab", "mountPath": "/etc/k8s-gateway/clusters/lab", "readOnly": True},
+        {"name": "cluster-shed", "mountPath": "/etc/k8s-gateway/clusters/shed", "readOnly": True},
+    ]
+    pod = rendered.one("Deployment")["spec"]["template"]["spec"]
+    assert pod["volumes"] == [
+        {"name": "cluster-lab", "secret": {"secretName": "lab-kubeconfig", "items": [{"key": "kubeconfig", "path": "kubeconfig"}], "defaultMode": 0o444}},
+        {"name": "cluster-shed", "secret": {"secretName": "shed", "items": [{"key": "config.yaml", "path": "kubeconfig"}], "defaultMode": 0o444}},
+    ]
+    # Only the local cluster: named, nothing mounted.
+    local = render({**DOMAIN, "clusters": [{"name": "home"}]})
+    assert env(local)["K8S_GATEWAY_CLUSTER"] == "home="
+    assert "volumes" not in local.one("Deployment")["spec"]["template"]["spec"]
+    # Without the value: the one cluster, unnamed.
+    assert "K8S_GATEWAY_CLUSTER" not in env(render(DOMAIN))
+
+
+@pytest.mark.parametrize(
+    ("clusters", "message"),
+    [
+        ([{"name": "prod"}, {"name": "prod", "kubeconfigSecret": "x"}], "prod is given twice"),
+        ([{"name": "a"}, {"name": "b"}], "at most one entry without kubeconfigSecret"),
+        ([{"name": "Prod"}], "schema"),
+        ([{"name": "lab", "kubeconfig": "x"}], "schema"),
+        ([{"kubeconfigSecret": "x"}], "schema"),
+    ],
+)
+def test_bad_clusters_fail_with_what_is_wrong(render, clusters, message):
+    with pytest.raises(helm_sdkpy.InstallError, match=message):
+        render({**DOMAIN, "clusters": clusters})
+
+
 # --- options ----------------------------------------------------------------------------
 
 
