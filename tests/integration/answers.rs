@@ -3,7 +3,8 @@
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
-use crate::support::{TestServer, Transport, addresses, answers, ask, lb_service, rcode};
+use crate::fixtures::lb_service;
+use crate::support::{TestServer, Transport, addresses, answers, ask, rcode};
 
 fn cluster() -> String {
     [

@@ -8,6 +8,7 @@ use hickory_proto::rr::RecordType;
 use serde_json::{Value, json};
 
 use crate::fake_api::FakeApi;
+use crate::fixtures::{service, serving_web_api};
 use crate::support::{
     TestServer, addresses, debug_get, http_get, rcode, repo_path, sample, scrape,
 };
@@ -47,30 +48,6 @@ pub(crate) fn apply_example(api: &FakeApi, file: &str) {
         let (group, plural) = resource_of(&object);
         api.apply(group, plural, object);
     }
-}
-
-pub(crate) fn service(name: &str, namespace: &str, host: &str, ip: &str) -> Value {
-    json!({"apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": name, "namespace": namespace,
-            "annotations": {"coredns.io/hostname": host}},
-        "spec": {"type": "LoadBalancer", "ports": [{"port": 80, "protocol": "TCP"}],
-            "clusterIP": "10.43.0.1"},
-        "status": {"loadBalancer": {"ingress": [{"ip": ip, "ipMode": "VIP"}]}}})
-}
-
-/// A ready server watching an API that serves every kind and holds one Service,
-/// `web.home.example` at 192.168.10.60.
-async fn serving_web() -> (FakeApi, TestServer) {
-    let api = FakeApi::start().await;
-    api.serve_all();
-    api.apply(
-        "",
-        "services",
-        service("web", "apps", "web.home.example", "192.168.10.60"),
-    );
-    let server = TestServer::start_cluster(&api, &[]).await;
-    server.wait_ready().await;
-    (api, server)
 }
 
 fn builds(server: &TestServer) -> f64 {
@@ -149,7 +126,7 @@ async fn the_cluster_serves_what_the_same_manifests_serve() {
 
 #[tokio::test]
 async fn changes_reach_the_answers() {
-    let (api, server) = serving_web().await;
+    let (api, server) = serving_web_api().await;
     assert_eq!(
         addresses(&server.ask("web.home.example", RecordType::A).await),
         ["192.168.10.60"]
@@ -202,7 +179,7 @@ async fn servfail_and_not_ready_until_the_api_comes_up() {
 
 #[tokio::test]
 async fn the_last_zone_answers_while_the_api_is_away() {
-    let (api, server) = serving_web().await;
+    let (api, server) = serving_web_api().await;
     api.stop().await;
     // Down: the same answers, still ready.
     for _ in 0..20 {
@@ -238,7 +215,7 @@ async fn the_last_zone_answers_while_the_api_is_away() {
 
 #[tokio::test]
 async fn an_expired_watch_relists_without_rebuilding_an_unchanged_zone() {
-    let (api, server) = serving_web().await;
+    let (api, server) = serving_web_api().await;
     api.wait_watching("services", 1).await;
     let lists = api.lists("services");
     let before = builds(&server);

@@ -6,8 +6,8 @@
 use hickory_proto::rr::RecordType;
 use serde_json::{Value, json};
 
-use crate::cluster::service;
 use crate::fake_api::FakeApi;
+use crate::fixtures::service;
 use crate::support::{TestServer, Transport, addresses, ask, debug_get, sample, scrape};
 
 /// A fake API serving every kind, holding `services` (name, host, address) in `apps`.

@@ -8,7 +8,8 @@ use hickory_proto::rr::rdata::TSIG;
 use hickory_proto::rr::rdata::tsig::{TsigAlgorithm, TsigError};
 use hickory_proto::rr::{Name, Record, RecordType};
 
-use crate::support::{TestServer, Transport, exchange, lb_service};
+use crate::fixtures::lb_service;
+use crate::support::{TestServer, Transport, exchange};
 
 /// 17 + `.home.example`: with 29 A records the answer is exactly 512 bytes without
 /// EDNS, 523 with it.

@@ -5,8 +5,8 @@
 use hickory_proto::rr::RecordType;
 use serde_json::{Value, json};
 
-use crate::cluster::service;
 use crate::fake_api::FakeApi;
+use crate::fixtures::service;
 use crate::support::{TestServer, addresses, sample, scrape};
 
 const GROUP: &str = "gateway.networking.k8s.io";

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
-use crate::cluster::{apply_example, service};
+use crate::cluster::apply_example;
 use crate::fake_api::FakeApi;
+use crate::fixtures::service;
 use crate::support::{DEADLINE, TestServer, addresses, debug_get, http_get, rcode, sample, scrape};
 
 /// Waits until `done` holds, polling the fake API's counters.

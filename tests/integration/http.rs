@@ -3,7 +3,8 @@
 
 use hickory_proto::rr::RecordType;
 
-use crate::support::{TestServer, Transport, ask, debug_get, have, http_get, lb_service, sample};
+use crate::fixtures::lb_service;
+use crate::support::{TestServer, Transport, ask, debug_get, have, http_get, sample};
 
 /// A metric family, label pairs its sample must have, and how much it must have grown.
 type Expectation<'a> = (&'a str, Vec<(&'a str, &'a str)>, f64);

@@ -4,7 +4,8 @@
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
-use crate::support::{TestServer, addresses, answers, debug_get, lb_service, rcode, repo_path};
+use crate::fixtures::lb_service;
+use crate::support::{TestServer, addresses, answers, debug_get, rcode, repo_path};
 
 /// The bundled example cluster, as one manifest stream.
 fn home_cluster() -> String {

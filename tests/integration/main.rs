@@ -12,6 +12,7 @@ mod edges;
 mod events;
 mod fake_api;
 mod fallthrough;
+mod fixtures;
 mod flaky_api;
 mod http;
 mod kinds;

@@ -5,7 +5,8 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode}
 use hickory_proto::rr::{Name, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{TestServer, Transport, addresses, exchange, lb_service, query, rcode};
+use crate::fixtures::lb_service;
+use crate::support::{TestServer, Transport, addresses, exchange, query, rcode};
 
 /// One name with 120 addresses: 12 + 36 + 120 * 16 bytes, too big for any UDP answer.
 fn big_name() -> String {

@@ -10,7 +10,8 @@ use std::time::Instant;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 
-use crate::support::{DEADLINE, TestServer, Transport, ask, have, lb_service};
+use crate::fixtures::lb_service;
+use crate::support::{DEADLINE, TestServer, Transport, ask, have};
 
 /// A free UDP port on 127.0.0.1 (also free for TCP in practice) for a peer to bind.
 pub fn free_port() -> u16 {

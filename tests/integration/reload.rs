@@ -4,7 +4,8 @@
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
-use crate::support::{TestServer, addresses, lb_service, rcode, sample, scrape};
+use crate::fixtures::lb_service;
+use crate::support::{TestServer, addresses, rcode, sample, scrape};
 
 fn serial(message: &hickory_proto::op::Message) -> u32 {
     match message.answers.first().map(|r| &r.data) {

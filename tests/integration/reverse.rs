@@ -7,8 +7,9 @@ use std::process::Command;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
+use crate::fixtures::lb_service;
 use crate::peers::{assert_answers_like_knot, dig, knot_serving_rendered, split_rendered};
-use crate::support::{TestServer, Transport, ask, have, lb_service};
+use crate::support::{TestServer, Transport, ask, have};
 
 const RANGES: [&str; 4] = [
     "--reverse-zone",

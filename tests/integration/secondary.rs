@@ -13,12 +13,12 @@ use hickory_proto::rr::{RData, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::cluster::service;
 use crate::fake_api::FakeApi;
+use crate::fixtures::lb_service;
+use crate::fixtures::service;
 use crate::peers::{KnotZone, Peer, answers_or_exits, dig, free_port, start_knot_zones, summary};
 use crate::support::{
-    DEADLINE, TestServer, Transport, addresses, ask, exchange, have, lb_service, query, sample,
-    scrape,
+    DEADLINE, TestServer, Transport, addresses, ask, exchange, have, query, sample, scrape,
 };
 
 fn cluster(extra: &str) -> String {

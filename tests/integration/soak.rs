@@ -22,9 +22,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::task::JoinHandle;
 
-use crate::cluster::service;
 use crate::fake_api::FakeApi;
-use crate::support::{DEADLINE, Transport, answers, get, have, lb_service, query, sample};
+use crate::fixtures::lb_service;
+use crate::fixtures::service;
+use crate::support::{DEADLINE, Transport, answers, get, have, query, sample};
 
 /// How long a checker waits for one answer before it counts the question as lost: the
 /// timeout dnsperf is given too.

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use hickory_proto::rr::RecordType;
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::support::{DEADLINE, Transport, exchange, get, lb_service, query, sample};
+use crate::fixtures::lb_service;
+use crate::support::{DEADLINE, Transport, exchange, get, query, sample};
 
 const BIN: &str = env!("CARGO_BIN_EXE_k8s-gateway");
 

@@ -5,9 +5,10 @@
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
-use crate::cluster::service;
 use crate::fake_api::FakeApi;
-use crate::support::{TestServer, addresses, http_get, lb_service, rcode};
+use crate::fixtures::lb_service;
+use crate::fixtures::service;
+use crate::support::{TestServer, addresses, http_get, rcode};
 
 const NAS: &str = "---\napiVersion: externaldns.k8s.io/v1alpha1\nkind: DNSEndpoint\nmetadata: {name: lan, namespace: home}\nspec:\n  endpoints:\n  - {dnsName: nas.home.example, recordType: A, targets: [192.168.1.5]}\n";
 

@@ -267,20 +267,6 @@ pub fn rcode(message: &Message) -> ResponseCode {
     message.metadata.response_code
 }
 
-/// A LoadBalancer Service manifest with the given host-name annotation and addresses.
-pub fn lb_service(name: &str, namespace: &str, hostname: Option<&str>, ips: &[&str]) -> String {
-    let annotation = hostname.map_or(String::new(), |h| {
-        format!("  annotations:\n    coredns.io/hostname: \"{h}\"\n")
-    });
-    let ingress: String = ips
-        .iter()
-        .map(|ip| format!("    - ip: \"{ip}\"\n"))
-        .collect();
-    format!(
-        "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: {namespace}\n{annotation}spec:\n  type: LoadBalancer\n  ports:\n  - {{name: http, port: 80, protocol: TCP}}\nstatus:\n  loadBalancer:\n    ingress:\n{ingress}"
-    )
-}
-
 /// The repository's own folder, for tests that run bundled examples.
 pub fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)

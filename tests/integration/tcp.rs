@@ -9,7 +9,8 @@ use k8s_gateway::dns::{MAX_TCP_CONNECTIONS, MAX_TCP_PER_CLIENT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::support::{DEADLINE, TestServer, addresses, lb_service, query};
+use crate::fixtures::lb_service;
+use crate::support::{DEADLINE, TestServer, addresses, query};
 
 fn cluster() -> String {
     lb_service("web", "apps", Some("web.home.example"), &["192.168.1.10"])

@@ -14,8 +14,9 @@ use hickory_proto::rr::{Name, RData, Record, RecordType, TSigner};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::fixtures::lb_service;
 use crate::peers::{KnotZone, Peer, answers_or_exits, dig, free_port, start_knot_keyed};
-use crate::support::{DEADLINE, TestServer, Transport, addresses, ask, exchange, have, lb_service};
+use crate::support::{DEADLINE, TestServer, Transport, addresses, ask, exchange, have};
 
 const BIN: &str = env!("CARGO_BIN_EXE_k8s-gateway");
 

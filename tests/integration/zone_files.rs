@@ -9,10 +9,11 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
 use serde_json::Value;
 
+use crate::fixtures::lb_service;
 use crate::peers::{KnotZone, assert_answers_like_knot, start_answering, start_knot_zones};
 use crate::support::{
-    DEADLINE, TestServer, Transport, addresses, answers, ask, debug_get, have, lb_service, rcode,
-    sample, scrape,
+    DEADLINE, TestServer, Transport, addresses, answers, ask, debug_get, have, rcode, sample,
+    scrape,
 };
 
 /// A zone of every served type, TXT with decimal escapes (`\059` is `;`, `\034` a quote).
@@ -347,7 +348,7 @@ async fn a_zone_file_beside_manifests_and_the_cluster_serves_below_both() {
     api.apply(
         "",
         "services",
-        crate::cluster::service("web", "apps", "web.home.example", "192.168.10.60"),
+        crate::fixtures::service("web", "apps", "web.home.example", "192.168.10.60"),
     );
     let files = tempfile::tempdir().unwrap();
     let nas = "---\napiVersion: externaldns.k8s.io/v1alpha1\nkind: DNSEndpoint\nmetadata: {name: lan, namespace: home}\nspec:\n  endpoints:\n  - {dnsName: nas.home.example, recordType: A, targets: [192.168.1.5]}\n";
