@@ -208,8 +208,8 @@ fn send_without_waiting(socket: &std::net::UdpSocket, message: &[u8], peer: Sock
 }
 
 /// Linux: up to [`batched::BATCH`] datagrams per `recvmmsg` and their answers in one
-/// `sendmmsg` ([`crate::dns::batch_send`]), as Knot DNS does: under load, system calls
-/// are most of the cost.
+/// `sendmmsg`, as Knot DNS does: under load, system calls are most of the cost. Answers
+/// of one length to one client go segmented ([`crate::dns::batch_send`]).
 #[cfg(target_os = "linux")]
 mod batched {
     use std::io::IoSliceMut;
@@ -279,7 +279,7 @@ mod batched {
             .map(|_| Vec::with_capacity(MAX_UDP_RESPONSE))
             .collect();
         let mut receive_headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
-        let mut sender = BatchSender::new(BATCH);
+        let mut sender = BatchSender::new(socket.as_fd(), BATCH);
         let mut received: Vec<(usize, Option<SockaddrStorage>)> = Vec::with_capacity(BATCH);
         let mut outgoing: Vec<Outgoing> = Vec::with_capacity(BATCH);
         let mut prepared = PreparedAnswers::new();
@@ -330,6 +330,7 @@ mod batched {
                     );
                     outgoing.push(Outgoing {
                         index: slot,
+                        peer,
                         address,
                     });
                 }
