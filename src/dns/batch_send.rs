@@ -6,9 +6,8 @@
 //! one UDP GSO send (`UDP_SEGMENT`, Linux 4.18): the kernel does that work once and cuts
 //! the packet into the datagrams on the way in to the client's socket. What arrives is
 //! the same datagrams, byte for byte, as a `sendmmsg` would send; the other answers go
-//! as datagrams of their own, mostly in the same `sendmmsg`. Measured against Knot DNS
-//! (`dnsbench.sh -r 5`, throttled), the UDP ratio went from 1.07 to 1.11 and 1.21 in two
-//! runs; the client is woken as often as before.
+//! as datagrams of their own, mostly in the same `sendmmsg`. It stays because it was
+//! measured worth it against plain `sendmmsg` at full load (README, Performance: UDP).
 
 use std::io::IoSlice;
 use std::net::SocketAddr;
@@ -24,10 +23,8 @@ use nix::sys::socket::{
 const MAX_SEGMENTS: usize = 64;
 
 /// Batches shorter than this go one datagram per answer, as before segmenting: a few
-/// answers gain little from it, and at a light load (20,000 queries a second, batches
-/// of one or two) the 99th percentile of latency against Knot's measured 1.01–1.21
-/// segmented from two answers up (4 runs of `dnslatency.sh -r 3 -t 50`), 0.74–1.11
-/// without segmenting (4 runs): noisy, but never below 1 segmented.
+/// answers gain little from it, and at a light load (batches of one or two) segmenting
+/// put the 99th percentile of latency above Knot's (README, Performance: UDP).
 const SEGMENT_FROM: usize = 4;
 
 /// One answer of a batch: its bytes' index in the caller's buffers, and where it goes.
