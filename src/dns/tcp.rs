@@ -196,9 +196,9 @@ async fn serve_connection(
                         return;
                     };
                     if !response.is_empty() {
-                        let Ok(size) = u16::try_from(response.len()) else {
+                        if !push_frame(&mut answers, &response) {
                             return;
-                        };
+                        }
                         account(
                             &ctx.metrics,
                             &timer,
@@ -207,8 +207,6 @@ async fn serve_connection(
                             &outcome,
                             response.len(),
                         );
-                        answers.extend_from_slice(&size.to_be_bytes());
-                        answers.extend_from_slice(&response);
                     }
                 }
                 received.drain(..used);
@@ -343,9 +341,9 @@ fn answer_frames(
             if response.is_empty() {
                 continue;
             }
-            let Ok(size) = u16::try_from(response.len()) else {
-                return (used, Frames::Close); // over 64 KiB: cannot be framed
-            };
+            if !push_frame(answers, response) {
+                return (used, Frames::Close);
+            }
             account(
                 &ctx.metrics,
                 &timer,
@@ -354,8 +352,6 @@ fn answer_frames(
                 &outcome,
                 response.len(),
             );
-            answers.extend_from_slice(&size.to_be_bytes());
-            answers.extend_from_slice(response);
             if answers.len() >= TCP_FLUSH {
                 return (used, Frames::Flush);
             }
@@ -444,17 +440,26 @@ async fn answer_transfer(
     written && whole
 }
 
-/// Writes one length-prefixed message; `false` when it cannot be framed or sent, or the
-/// connection must close.
-async fn write_frame(stream: &mut TcpStream, message: &[u8], connection: &Connection) -> bool {
-    // NB: `transfer` encodes at most 65,535 bytes per message, so this always holds.
+/// Appends `message` to `out` with its two-byte length before it (RFC 1035 §4.2.2);
+/// `false`, appending nothing, for a message over 65,535 bytes, which cannot be framed.
+fn push_frame(out: &mut Vec<u8>, message: &[u8]) -> bool {
     let Ok(len) = u16::try_from(message.len()) else {
         return false;
     };
-    // One write, so that the length and its message go out in one segment.
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(message);
+    true
+}
+
+/// Writes one length-prefixed message; `false` when it cannot be framed or sent, or the
+/// connection must close.
+async fn write_frame(stream: &mut TcpStream, message: &[u8], connection: &Connection) -> bool {
+    // One write, so that the length and its message go out in one segment. NB:
+    // `transfer` encodes at most 65,535 bytes per message, so framing always succeeds.
     let mut frame = Vec::with_capacity(2 + message.len());
-    frame.extend_from_slice(&len.to_be_bytes());
-    frame.extend_from_slice(message);
+    if !push_frame(&mut frame, message) {
+        return false;
+    }
     let written = tokio::select! {
         biased;
         _ = connection.close.cancelled() => return false,
@@ -463,4 +468,22 @@ async fn write_frame(stream: &mut TcpStream, message: &[u8], connection: &Connec
     // A long transfer is activity: it must not make this the longest-idle connection.
     connection.touch();
     matches!(written, Ok(Ok(())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_frame;
+
+    #[test]
+    fn a_frame_is_the_length_then_the_message_and_over_64_kib_is_refused_whole() {
+        let mut out = vec![0xff];
+        assert!(push_frame(&mut out, &[1, 2, 3]));
+        assert_eq!(out, [0xff, 0, 3, 1, 2, 3]);
+        assert!(push_frame(&mut out, &vec![7; 65_535]));
+        assert_eq!(out.len(), 6 + 2 + 65_535);
+        assert_eq!(out[6..8], [0xff, 0xff]);
+        let before = out.len();
+        assert!(!push_frame(&mut out, &vec![7; 65_536]));
+        assert_eq!(out.len(), before, "nothing appended");
+    }
 }
