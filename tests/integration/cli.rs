@@ -169,33 +169,37 @@ fn bad_options_exit_2_with_one_line() {
         ),
     ];
     for (args, mention) in cases {
-        let out = run(&args);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert_eq!(
-            stderr.lines().count(),
-            1,
-            "{args:?}: one line, got {stderr:?}"
-        );
-        assert!(stderr.contains(mention), "{args:?}: {stderr}");
+        exits_2_with_one_line(&run(&args), mention, &format!("{args:?}"));
     }
 }
+
+/// A usage error: exit code 2 and one line on stderr that mentions `mention`.
+fn exits_2_with_one_line(out: &std::process::Output, mention: &str, case: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{case}: {stderr}");
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "{case}: one line, got {stderr:?}"
+    );
+    assert!(stderr.contains(mention), "{case}: {stderr}");
+}
+
+/// Every port on loopback and chosen by the kernel, the debug views off.
+pub const LOOPBACK: [&str; 6] = [
+    "--listen",
+    "127.0.0.1:0",
+    "--http-listen",
+    "127.0.0.1:0",
+    "--debug-listen",
+    "off",
+];
 
 #[test]
 fn bad_cluster_values_exit_2_with_one_line() {
     let readable = repo_path("Cargo.toml").to_string_lossy().to_string();
     let prod = format!("prod={readable}");
-    let base = [
-        "serve",
-        "--domain",
-        "home.example",
-        "--listen",
-        "127.0.0.1:0",
-        "--http-listen",
-        "127.0.0.1:0",
-        "--debug-listen",
-        "off",
-    ];
+    let base = [&["serve", "--domain", "home.example"][..], &LOOPBACK].concat();
     // (--cluster arguments, K8S_GATEWAY_CLUSTER, what the line must mention)
     let cases: Vec<(Vec<&str>, Option<&str>, &str)> = vec![
         (vec!["--cluster", "prod"], None, "NAME=KUBECONFIG"),
@@ -232,19 +236,12 @@ fn bad_cluster_values_exit_2_with_one_line() {
     ];
     for (args, env, mention) in cases {
         let mut command = Command::new(BIN);
-        command.args(base).args(&args).env_remove("RUST_LOG");
+        command.args(&base).args(&args).env_remove("RUST_LOG");
         if let Some(env) = env {
             command.env("K8S_GATEWAY_CLUSTER", env);
         }
         let out = command.output().expect("run the binary");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}: {stderr}");
-        assert_eq!(
-            stderr.lines().count(),
-            1,
-            "{args:?}: one line, got {stderr:?}"
-        );
-        assert!(stderr.contains(mention), "{args:?} {env:?}: {stderr}");
+        exits_2_with_one_line(&out, mention, &format!("{args:?} {env:?}"));
     }
 }
 
@@ -386,16 +383,8 @@ fn json_logs_are_one_object_per_line() {
             "--manifests",
             &examples,
         ])
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--debug-listen",
-            "off",
-            "--log-format",
-            "json",
-        ])
+        .args(LOOPBACK)
+        .args(["--log-format", "json"])
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
         .spawn()

@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 
 use crate::fake_api::FakeApi;
 use crate::fixtures::service;
-use crate::support::{TestServer, Transport, addresses, ask, debug_get, sample, scrape};
+use crate::support::{
+    TestServer, Transport, addresses, ask, debug_get, sample, scrape, wait_answer,
+};
 
 /// A fake API serving every kind, holding `services` (name, host, address) in `apps`.
 async fn cluster_with(services: &[(&str, &str, &str)]) -> FakeApi {
@@ -385,41 +387,21 @@ async fn an_empty_kubeconfig_is_the_default_cluster_named_like_the_others() {
     std::fs::create_dir(&lab_dir).unwrap();
     let default = home.write_kubeconfig(&home_dir);
     let lab_cluster = format!("lab={}", lab.write_kubeconfig(&lab_dir).display());
-    let server = crate::cli::start_with_env(
-        &[
-            "serve",
-            "--domain",
-            "home.example",
-            "--cluster",
-            "home=",
-            "--cluster",
-            &lab_cluster,
-            "--listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--debug-listen",
-            "off",
-        ],
-        &[("KUBECONFIG", &default.to_string_lossy())],
-    );
+    let args = [
+        &["serve", "--domain", "home.example"][..],
+        &["--cluster", "home=", "--cluster", &lab_cluster],
+        &crate::cli::LOOPBACK,
+    ]
+    .concat();
+    let server = crate::cli::start_with_env(&args, &[("KUBECONFIG", &default.to_string_lossy())]);
     // (name, the address: home's wins the name both publish)
     for (name, address) in [
         ("grafana.home.example", "192.168.20.30"),
         ("app.home.example", "192.168.10.61"),
     ] {
-        let deadline = std::time::Instant::now() + crate::support::DEADLINE;
-        loop {
-            let answer = ask(server.addr, name, RecordType::A, Transport::Udp).await;
-            if addresses(&answer) == [address] {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{name}: {:?}, wanted {address}",
-                addresses(&answer)
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        wait_answer(server.addr, name, RecordType::A, |m| {
+            addresses(m) == [address]
+        })
+        .await;
     }
 }

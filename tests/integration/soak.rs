@@ -23,9 +23,8 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::task::JoinHandle;
 
 use crate::fake_api::FakeApi;
-use crate::fixtures::lb_service;
-use crate::fixtures::service;
-use crate::support::{DEADLINE, Transport, answers, get, have, query, sample};
+use crate::fixtures::{lb_service, service};
+use crate::support::{DEADLINE, Transport, answers, get, have, query, sample, wait_answer};
 
 /// How long a checker waits for one answer before it counts the question as lost: the
 /// timeout dnsperf is given too.
@@ -465,24 +464,6 @@ fn assert_checked(results: Vec<(Transport, Result<Seen, String>)>) -> (u64, BTre
     (total, versions)
 }
 
-/// Polls `name` A until `check` holds, or the deadline passes.
-async fn wait_answer(addr: SocketAddr, name: &str, check: impl Fn(&Message) -> bool) -> Message {
-    let start = Instant::now();
-    loop {
-        let answer = crate::support::ask(addr, name, RecordType::A, Transport::Udp).await;
-        if check(&answer) {
-            return answer;
-        }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "no such answer for {name} in {DEADLINE:?}; the last: {} {:?}",
-            answer.metadata.response_code,
-            answers(&answer)
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// The IPv4 addresses of an answer, in order.
 fn ipv4s(answer: &Message) -> Vec<Ipv4Addr> {
     answer
@@ -655,7 +636,7 @@ async fn manifests_rewritten_5_times_a_second_under_full_load() {
     let folder = dir.path().to_string_lossy().to_string();
     let server = Spawned::start(&["--manifests", &folder]);
     server.wait_ready().await;
-    wait_answer(server.dns, "soak.home.example", |m| {
+    wait_answer(server.dns, "soak.home.example", RecordType::A, |m| {
         ipv4s(m).len() == usize::from(COPIES)
     })
     .await;
@@ -718,7 +699,7 @@ async fn manifests_rewritten_5_times_a_second_under_full_load() {
     let status = perf.wait().expect("dnsperf ran");
     let (checked, versions) = assert_checked(checkers.finish().await);
     // The last version reaches the answers.
-    wait_answer(server.dns, "soak.home.example", |m| {
+    wait_answer(server.dns, "soak.home.example", RecordType::A, |m| {
         soak_version(m, &written) == Ok(v)
     })
     .await;
@@ -877,6 +858,7 @@ async fn cluster_with_1000_changes_a_second() {
     wait_answer(
         server.dns,
         &format!("churn{last}.home.example"),
+        RecordType::A,
         expect(last),
     )
     .await;

@@ -155,18 +155,29 @@ impl TestServer {
         rtype: RecordType,
         check: impl Fn(&Message) -> bool,
     ) -> Message {
-        let start = Instant::now();
-        loop {
-            let answer = self.ask(name, rtype).await;
-            if check(&answer) {
-                return answer;
-            }
-            assert!(
-                start.elapsed() < DEADLINE,
-                "no such answer for {name} {rtype} in time; last: {answer:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        wait_answer(self.addr, name, rtype, check).await
+    }
+}
+
+/// Polls the server at `addr` over UDP until `check` holds for the answer to `name`,
+/// or the deadline passes.
+pub async fn wait_answer(
+    addr: SocketAddr,
+    name: &str,
+    rtype: RecordType,
+    check: impl Fn(&Message) -> bool,
+) -> Message {
+    let start = Instant::now();
+    loop {
+        let answer = ask(addr, name, rtype, Transport::Udp).await;
+        if check(&answer) {
+            return answer;
         }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "no such answer for {name} {rtype} in time; last: {answer:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
